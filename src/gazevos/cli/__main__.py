@@ -1,0 +1,5 @@
+import sys
+
+from gazevos.cli import main
+
+sys.exit(main())

@@ -1,0 +1,16 @@
+"""Input and output: frames from videos and folders, DAVIS palette masks, atomic writes."""
+
+from gazevos.io.atomic import atomic_write, prepare_output_dir
+from gazevos.io.frames import Frame, FrameSource, open_frames
+from gazevos.io.masks import DAVIS_PALETTE, read_mask, write_mask
+
+__all__ = [
+    "DAVIS_PALETTE",
+    "Frame",
+    "FrameSource",
+    "atomic_write",
+    "open_frames",
+    "prepare_output_dir",
+    "read_mask",
+    "write_mask",
+]

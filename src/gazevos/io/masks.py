@@ -1,0 +1,105 @@
+"""DAVIS-style masks: palette PNGs whose pixel values are object ids.
+
+Label maps are ``(H, W)`` unsigned-integer arrays: 0 is background, 1..N are objects
+and 255 is *void* (ignored by the evaluator).  Single-object masks stored as
+grey-scale 0/255 images (DAVIS-2016 style) are read as object 1.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from gazevos.errors import GazevosError
+from gazevos.io.atomic import atomic_write
+
+VOID = 255
+
+
+def _make_palette() -> np.ndarray:
+    """The 256-entry DAVIS / PASCAL-VOC palette as a ``(256, 3)`` uint8 array."""
+    pal = np.zeros((256, 3), dtype=np.uint8)
+    for i in range(256):
+        c, r, g, b = i, 0, 0, 0
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        pal[i] = (r, g, b)
+    return pal
+
+
+DAVIS_PALETTE: np.ndarray = _make_palette()
+"""``(256, 3)`` uint8: colour of each object id (0 black, 1 dark red, 2 green, ... 255 void)."""
+
+
+def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read a mask PNG as an ``(H, W)`` uint8 label map.
+
+    Palette ('P') images give their indices.  Grey-scale images with values {0, 255} only
+    are single-object masks: 255 becomes object 1; other grey-scale values are taken as ids.
+    RGB images are matched against :data:`DAVIS_PALETTE`.
+
+    Raises:
+        GazevosError: missing, unreadable, or with colours that are not palette entries.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise GazevosError("mask file not found", path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode = im.mode
+            arr = np.array(im)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise GazevosError(f"cannot read mask image ({exc.__class__.__name__})", path) from exc
+    if mode == "P":
+        return arr.astype(np.uint8)
+    if mode in ("L", "I", "I;16", "1"):
+        arr = np.asarray(arr)
+        if mode == "1":
+            return arr.astype(np.uint8)
+        values = np.unique(arr)
+        if set(values.tolist()) <= {0, 255}:
+            return (arr == 255).astype(np.uint8)
+        if values.max() > 255:
+            raise GazevosError(f"object id {int(values.max())} is above 255", path)
+        return arr.astype(np.uint8)
+    if mode in ("RGB", "RGBA"):
+        rgb = arr[..., :3].astype(np.int32)
+        key = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+        pal = DAVIS_PALETTE.astype(np.int32)
+        pal_key = (pal[:, 0] << 16) | (pal[:, 1] << 8) | pal[:, 2]
+        lookup = {int(k): i for i, k in enumerate(pal_key)}
+        uniq, inverse = np.unique(key, return_inverse=True)
+        ids = np.empty(len(uniq), dtype=np.uint8)
+        for n, k in enumerate(uniq.tolist()):
+            if k not in lookup:
+                rgb_s = f"({k >> 16}, {(k >> 8) & 255}, {k & 255})"
+                raise GazevosError(f"colour {rgb_s} is not a DAVIS palette colour", path)
+            ids[n] = lookup[k]
+        return ids[inverse.reshape(key.shape)]
+    raise GazevosError(f"unsupported mask image mode {mode}", path)
+
+
+def write_mask(path: str | os.PathLike[str], labels: np.ndarray) -> None:
+    """Write an ``(H, W)`` label map (ids 0..255) as a DAVIS palette PNG, atomically."""
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ValueError(f"labels must be (H, W), got shape {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() > 255):
+        raise ValueError("label ids must be in 0..255")
+    im = Image.fromarray(labels.astype(np.uint8), mode="P")
+    im.putpalette(DAVIS_PALETTE.reshape(-1).tolist())
+    with atomic_write(path) as tmp:
+        im.save(tmp, format="PNG")
+
+
+def object_ids(labels: np.ndarray) -> list[int]:
+    """Sorted object ids present in a label map (background 0 and void 255 excluded)."""
+    ids = np.unique(labels)
+    return [int(i) for i in ids if 0 < i < VOID]

@@ -1,0 +1,142 @@
+"""Video files through PyAV: frames with exact presentation timestamps, and MP4 writing."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from gazevos.errors import GazevosError
+from gazevos.io.atomic import atomic_write
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mjpeg", ".h264")
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    if not path.is_file():
+        raise GazevosError("video file not found", path)
+    try:
+        container = av.open(str(path), mode="r")
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        raise GazevosError(f"cannot open video ({exc.__class__.__name__})", path) from exc
+    if not container.streams.video:
+        container.close()
+        raise GazevosError("file has no video stream", path)
+    return container
+
+
+def probe_video(path: str | os.PathLike[str]) -> dict[str, float | int]:
+    """Width, height, frame rate and (approximate, from the header) frame count of a video."""
+    path = Path(path)
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate or Fraction(30)
+        ctx = stream.codec_context
+        return {"width": int(ctx.width), "height": int(ctx.height),
+                "fps": float(rate), "frames": int(stream.frames or 0)}
+
+
+def iter_video(path: str | os.PathLike[str]) -> Iterator[tuple[np.ndarray, float]]:
+    """Decode a video frame by frame: yields ``(rgb (H, W, 3) uint8, pts seconds)``.
+
+    Timestamps are the presentation timestamps of the stream (relative to the stream start
+    as stored in the file), not index / fps.  Memory stays constant: one frame at a time.
+
+    Raises:
+        GazevosError: missing, not a video, or corrupt before any frame decodes.
+    """
+    path = Path(path)
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        tb = stream.time_base
+        rate = stream.average_rate or Fraction(30)
+        n = 0
+        try:
+            for frame in container.decode(stream):
+                if frame.pts is not None and tb is not None:
+                    t = float(frame.pts * tb)
+                else:
+                    t = n / float(rate)
+                yield frame.to_ndarray(format="rgb24"), t
+                n += 1
+        except av.error.FFmpegError as exc:
+            raise GazevosError(f"video is corrupt after frame {n} ({exc.__class__.__name__})",
+                               path) from exc
+        if n == 0:
+            raise GazevosError("video has no decodable frames", path)
+    finally:
+        container.close()
+
+
+class VideoWriter:
+    """Write RGB frames to an MP4 (H.264 when available), atomically on :meth:`close`.
+
+    Use as a context manager; if the block raises, nothing is left at ``path``.
+
+    Args:
+        path: output file (``.mp4``).
+        fps: frame rate.
+        crf: H.264 quality (lower is better).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], fps: float, crf: int = 23) -> None:
+        self.path = Path(path)
+        self.fps = fps
+        self.crf = crf
+        self._ctx = atomic_write(self.path)
+        self._tmp = self._ctx.__enter__()
+        self._container = av.open(str(self._tmp), mode="w", format="mp4")
+        self._stream = None
+        self.frames_written = 0
+
+    def write(self, rgb: np.ndarray) -> None:
+        """Append one ``(H, W, 3)`` uint8 RGB frame (sizes are made even for the encoder)."""
+        h, w = rgb.shape[:2]
+        if self._stream is None:
+            codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
+            rate = Fraction(self.fps).limit_denominator(1001)
+            self._stream = self._container.add_stream(codec, rate=rate)
+            self._stream.width = w - w % 2
+            self._stream.height = h - h % 2
+            self._stream.pix_fmt = "yuv420p"
+            if codec == "libx264":
+                self._stream.options = {"crf": str(self.crf), "preset": "veryfast"}
+        rgb = np.ascontiguousarray(rgb[: self._stream.height, : self._stream.width])
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+        self.frames_written += 1
+
+    def close(self) -> None:
+        """Flush the encoder and move the file into place."""
+        if self._stream is not None:
+            for packet in self._stream.encode():
+                self._container.mux(packet)
+        self._container.close()
+        self._ctx.__exit__(None, None, None)
+
+    def abort(self) -> None:
+        """Drop the partial file."""
+        try:
+            self._container.close()
+        finally:
+            err = RuntimeError("aborted")
+            try:
+                self._ctx.__exit__(type(err), err, None)
+            except RuntimeError:
+                pass
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:  # noqa: ANN001
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

@@ -1,0 +1,189 @@
+"""Tracker base class: object bookkeeping, given masks, and soft aggregation over objects."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from gazevos.config import load_config
+from gazevos.errors import GazevosError
+
+_EPS = 1e-6
+
+
+def aggregate(fg: np.ndarray) -> np.ndarray:
+    """Soft-aggregate independent per-object probabilities into one distribution.
+
+    Background is the probability that no object is present, ``prod_k (1 - p_k)``; the
+    K + 1 probabilities are then turned into logits and renormalised with a softmax, so
+    that overlapping objects compete (the multi-object merge of RGMP/STM/RANet).
+
+    Args:
+        fg: ``(K, H, W)`` per-object foreground probabilities in [0, 1].
+
+    Returns:
+        ``(K + 1, H, W)`` float32, channel 0 background, summing to 1 over channels.
+    """
+    fg = np.clip(np.asarray(fg, dtype=np.float32), _EPS, 1.0 - _EPS)
+    bg = np.prod(1.0 - fg, axis=0, keepdims=True)
+    p = np.clip(np.concatenate([bg, fg], axis=0), _EPS, 1.0 - _EPS)
+    logits = np.log(p) - np.log1p(-p)
+    logits -= logits.max(axis=0, keepdims=True)
+    e = np.exp(logits)
+    return (e / e.sum(axis=0, keepdims=True)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A tracker's answer for one frame.
+
+    Attributes:
+        probs: ``(K + 1, H, W)`` float32; channel 0 is background, channel k the object
+            ``object_ids[k - 1]``; sums to 1 over channels.
+        object_ids: the K tracked object ids, ascending.
+    """
+
+    probs: np.ndarray
+    object_ids: tuple[int, ...]
+
+    @property
+    def labels(self) -> np.ndarray:
+        """``(H, W)`` uint8 label map: argmax over background and objects, as object ids."""
+        lut = np.array((0, *self.object_ids), dtype=np.uint8)
+        return lut[np.argmax(self.probs, axis=0)]
+
+    def prob(self, object_id: int) -> np.ndarray:
+        """``(H, W)`` probability of one object."""
+        return self.probs[1 + self.object_ids.index(object_id)]
+
+
+class Tracker(ABC):
+    """A semi-supervised video object tracker, one instance per video.
+
+    Call :meth:`step` once per frame, in order.  A ``mask`` (``(H, W)`` object ids, 0
+    background, 255 void) given at any frame (re)initialises the objects it contains;
+    objects already tracked and absent from it go on being tracked, except where the
+    given mask claims their pixels.  Before any object is given, frames come back as all
+    background.
+
+    Subclasses implement :meth:`_propagate` (predict tracked objects in a new frame) and
+    :meth:`_memorize` (remember the frame and its final prediction).
+    """
+
+    #: registry name
+    name: ClassVar[str] = "base"
+    #: the frozen config dataclass of this tracker (None: no settings)
+    config_cls: ClassVar[type | None] = None
+
+    @classmethod
+    def from_options(cls, checkpoint: str | Path | None = None, config: str | Path | None = None,
+                     **overrides: Any) -> Tracker:
+        """Build from CLI-style options: a checkpoint, a YAML preset and overrides."""
+        if cls.config_cls is None:
+            if config is not None or any(v is not None for v in overrides.values()):
+                raise GazevosError(f"tracker '{cls.name}' takes no settings")
+            return cls()
+        return cls(load_config(cls.config_cls, config, overrides))  # type: ignore[call-arg]
+
+    def __init__(self) -> None:
+        self.object_ids: list[int] = []
+        self.frame_index = -1
+        self._size: tuple[int, int] | None = None
+
+    def reset(self) -> None:
+        """Forget everything: the next :meth:`step` starts a new video."""
+        self.object_ids = []
+        self.frame_index = -1
+        self._size = None
+
+    def step(self, frame: np.ndarray, mask: np.ndarray | None = None,
+             objects: Sequence[int] | None = None) -> Prediction:
+        """Track one frame.
+
+        Args:
+            frame: ``(H, W, 3)`` uint8 RGB image.
+            mask: optional ``(H, W)`` label map with given objects for this frame.
+            objects: the ids in ``mask`` to take as given (default: all ids in it).
+
+        Returns:
+            The :class:`Prediction` for this frame.
+
+        Raises:
+            GazevosError: frame or mask of the wrong shape, or a given id absent from mask.
+        """
+        frame = np.asarray(frame)
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise GazevosError(f"frame must be (H, W, 3) uint8 RGB, got {frame.shape} "
+                               f"{frame.dtype}")
+        h, w = frame.shape[:2]
+        if self._size is None:
+            self._size = (h, w)
+        elif self._size != (h, w):
+            raise GazevosError(f"frame size {w}x{h} differs from the video's "
+                               f"{self._size[1]}x{self._size[0]}")
+        self.frame_index += 1
+
+        given: dict[int, np.ndarray] = {}
+        if mask is not None:
+            mask = np.asarray(mask)
+            if mask.shape != (h, w):
+                raise GazevosError(f"mask size {mask.shape[1]}x{mask.shape[0]} differs from "
+                                   f"frame size {w}x{h}")
+            present = [int(i) for i in np.unique(mask) if 0 < i < 255]
+            ids = present if objects is None else [int(i) for i in objects]
+            for i in ids:
+                if i not in present:
+                    raise GazevosError(f"object id {i} is not in the given mask")
+                if not 0 < i < 255:
+                    raise GazevosError(f"object id {i} is outside 1..254")
+                given[i] = mask == i
+
+        tracked = [i for i in self.object_ids if i not in given]
+        fg: dict[int, np.ndarray] = {}
+        if tracked:
+            out = self._propagate(frame)
+            for i in tracked:
+                fg[i] = out[i]
+        if given:
+            claimed = np.zeros((h, w), dtype=bool)
+            for m in given.values():
+                claimed |= m
+            for i in tracked:
+                fg[i] = np.where(claimed, 0.0, fg[i]).astype(np.float32)
+            for i, m in given.items():
+                fg[i] = m.astype(np.float32)
+        self.object_ids = sorted(set(self.object_ids) | set(given))
+        if not self.object_ids:
+            return Prediction(np.ones((1, h, w), dtype=np.float32), ())
+        stack = np.stack([fg[i] for i in self.object_ids])
+        probs = aggregate(stack)
+        if given:
+            # given pixels are certain: make them exactly one-hot
+            for k, i in enumerate(self.object_ids):
+                if i in given:
+                    probs[:, given[i]] = 0.0
+                    probs[k + 1, given[i]] = 1.0
+        pred = Prediction(probs, tuple(self.object_ids))
+        self._memorize(frame, pred, set(given))
+        return pred
+
+    @abstractmethod
+    def _propagate(self, frame: np.ndarray) -> dict[int, np.ndarray]:
+        """Predict every tracked object in a new frame.
+
+        Args:
+            frame: ``(H, W, 3)`` uint8 RGB.
+
+        Returns:
+            ``{object_id: (H, W) float32 foreground probability}`` for every id in
+            ``self.object_ids``.
+        """
+
+    @abstractmethod
+    def _memorize(self, frame: np.ndarray, pred: Prediction, given: set[int]) -> None:
+        """Remember ``frame`` with its final prediction (``given``: ids set from a mask)."""

@@ -1,0 +1,27 @@
+"""Shared fixtures: where ../shared is, and skips when it is absent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+DAVIS_DEV = SHARED / "data" / "davis2016-dev"
+PUPIL_CORE = SHARED / "data" / "pupil-core"
+
+
+@pytest.fixture
+def davis_dev() -> Path:
+    """The DAVIS-2016 dev split in ../shared (skips when absent)."""
+    if not (DAVIS_DEV / "JPEGImages").is_dir():
+        pytest.skip(f"DAVIS dev data not found at {DAVIS_DEV}")
+    return DAVIS_DEV
+
+
+@pytest.fixture
+def pupil_core() -> Path:
+    """The Pupil Core sample recordings in ../shared (skips when absent)."""
+    if not PUPIL_CORE.is_dir():
+        pytest.skip(f"Pupil Core samples not found at {PUPIL_CORE}")
+    return PUPIL_CORE
