@@ -37,7 +37,8 @@ class Recording:
     """A head-camera eye-tracking recording, whatever device made it.
 
     Attributes:
-        format: reader name (``pupil_core``, ``neon``, ``tobii_g3``, ``glasstools``, ``generic``).
+        format: reader name (``pupil_core``, ``neon``, ``neon_native``, ``tobii_g3``,
+            ``glassestools``, ``generic``; see :mod:`gazevos.io.recordings.detect`).
         root: the folder (or file) read.
         video_path: the scene video, or None when the export has none.
         frame_times: ``(F,)`` float64 scene-frame timestamps in seconds, on the same clock as

@@ -1,0 +1,295 @@
+"""Pupil Neon / Pupil Invisible recordings: Pupil Cloud exports and native Neon folders.
+
+**Pupil Cloud "Timeseries Data (+ Scene Video)" export** (format ``neon``), one folder per
+recording:
+
+* ``gaze.csv``: ``timestamp [ns]`` (UTC ns), ``gaze x [px]``, ``gaze y [px]`` (scene-video
+  pixels, top-left origin), ``worn`` (0/1), ``fixation id``, ... (extra columns ignored);
+* ``world_timestamps.csv``: ``timestamp [ns]`` of every scene-video frame;
+* ``fixations.csv``: ``fixation id``, ``start timestamp [ns]``, ``end timestamp [ns]``,
+  ``fixation x [px]``, ``fixation y [px]``;
+* ``scene_camera.json``: ``camera_matrix`` and ``distortion_coefficients`` (Neon) or
+  ``dist_coefs`` (Invisible);
+* the scene video: the one ``*.mp4`` of the folder (only in "+ Scene Video" downloads);
+* ``info.json``: recording metadata.
+
+Times become seconds since the first scene frame (or the first gaze sample when there are
+no frame timestamps); that origin is kept as ``meta["time_zero_ns"]`` (UTC ns).  Integer
+nanoseconds are subtracted before converting to float, so no precision is lost.  ``worn``
+(0/1) becomes the sample ``confidence``; a sample taken while the glasses were not worn is
+therefore flagged ``low_confidence`` by synchronisation.
+
+**Native Neon recording** (format ``neon_native``, as copied from the Companion phone or
+downloaded as "Native Recording Data"): read through Pupil Labs' ``pupil-labs-neon-recording``
+library, an optional dependency (``pip install 'gazevos[neon]'``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gazevos.errors import GazevosError
+from gazevos.io.recordings._common import (
+    as_path,
+    check_frame_times,
+    find_videos,
+    fixation_table,
+    gaze_table,
+    numeric,
+    read_table,
+    resolve_resolution,
+    video_resolution,
+)
+from gazevos.io.recordings.base import CameraIntrinsics, Recording
+
+TS = "timestamp [ns]"
+LOOKS_FOR = "Pupil Cloud Neon/Invisible timeseries export (gaze.csv + world_timestamps.csv)"
+LOOKS_FOR_NATIVE = "native Neon recording (info.json + 'gaze ps1.raw' or gaze_200hz.raw)"
+NEON_EXTRA_HINT = ("reading native Neon recordings needs the optional 'neon' extra: "
+                   "pip install 'gazevos[neon]' (pupil-labs-neon-recording)")
+
+
+def probe(path: Path) -> Path | None:
+    """The export folder for ``path`` (folder or its ``gaze.csv``), or None."""
+    folder = path.parent if path.is_file() and path.name == "gaze.csv" else path
+    if folder.is_dir() and (folder / "gaze.csv").is_file() and \
+            (folder / "world_timestamps.csv").is_file():
+        return folder
+    return None
+
+
+def probe_native(path: Path) -> Path | None:
+    """``path`` if it looks like a native Neon recording folder, else None."""
+    if not path.is_dir() or not (path / "info.json").is_file():
+        return None
+    if (path / "gaze_200hz.raw").is_file() or any(path.glob("gaze ps*.raw")):
+        return path
+    return None
+
+
+def _ns(df: pd.DataFrame, column: str, path: Path, what: str) -> np.ndarray:
+    """An integer-nanosecond column as int64 (one-line error on blanks or text)."""
+    values = pd.to_numeric(df[column], errors="coerce")
+    if values.isna().any():
+        row = int(np.flatnonzero(values.isna().to_numpy())[0])
+        raise GazevosError(f"{what} column '{column}' has a missing or non-numeric value in "
+                           f"data row {row + 1}", path)
+    return values.to_numpy().astype(np.int64)
+
+
+def _rel_seconds(ns: np.ndarray, zero: int) -> np.ndarray:
+    return (np.asarray(ns, dtype=np.int64) - np.int64(zero)).astype(np.float64) / 1e9
+
+
+def _worn(gaze: pd.DataFrame, path: Path) -> np.ndarray:
+    """The ``worn`` column as 0.0/1.0 (accepts numbers and true/false text; blank -> 0)."""
+    col = gaze["worn"]
+    if col.dtype == object:
+        col = col.map(lambda v: {"true": 1.0, "false": 0.0}.get(str(v).strip().lower(), v))
+        gaze = gaze.assign(worn=col)
+    return np.nan_to_num(numeric(gaze, "worn", path, "gaze file"), nan=0.0)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise GazevosError(f"cannot read JSON ({exc.__class__.__name__})", path) from exc
+    if not isinstance(data, dict):
+        raise GazevosError("expected a JSON object", path)
+    return data
+
+
+def _scene_intrinsics(path: Path, resolution: tuple[int, int]) -> CameraIntrinsics:
+    data = _read_json(path)
+    dist_key = next((k for k in ("distortion_coefficients", "dist_coefs") if k in data), None)
+    if "camera_matrix" not in data or dist_key is None:
+        raise GazevosError("scene_camera.json lacks camera_matrix or distortion_coefficients",
+                           path)
+    try:
+        k = np.asarray(data["camera_matrix"], dtype=np.float64).reshape(3, 3)
+        d = np.asarray(data[dist_key], dtype=np.float64).reshape(-1)
+    except (ValueError, TypeError) as exc:
+        raise GazevosError("scene_camera.json has a malformed camera matrix or distortion",
+                           path) from exc
+    return CameraIntrinsics(camera_matrix=k, dist_coeffs=d, resolution=resolution)
+
+
+def _device_name(info: dict) -> str:
+    if "module_serial_number" in info or "Neon" in str(info.get("frame_name", "")):
+        return "Pupil Neon"
+    if "glasses_serial_number" in info or "scene_camera_serial_number" in info:
+        return "Pupil Invisible"
+    return "Pupil Neon or Invisible"
+
+
+def _pick_video(folder: Path, video: str | os.PathLike[str] | None) -> Path | None:
+    if video is not None:
+        v = Path(video)
+        if not v.is_absolute() and not v.exists():
+            v = folder / v
+        if not v.is_file():
+            raise GazevosError("scene video not found", v)
+        return v
+    videos = [v for v in find_videos(folder) if v.suffix.lower() == ".mp4"]
+    if len(videos) > 1:
+        raise GazevosError(f"several scene videos ({', '.join(v.name for v in videos)}); "
+                           "pass video=NAME (CLI: --video)", folder)
+    return videos[0] if videos else None
+
+
+def read_neon(path: str | os.PathLike[str], resolution: tuple[int, int] | None = None,
+              video: str | os.PathLike[str] | None = None) -> Recording:
+    """Read a Pupil Cloud Neon / Invisible "Timeseries Data" export folder.
+
+    Args:
+        path: the recording's export folder (or its ``gaze.csv``).
+        resolution: scene ``(width, height)`` when the export has no scene video.
+        video: the scene video, when the folder holds several ``.mp4`` files.
+
+    Returns:
+        A :class:`Recording` with ``format="neon"``; times in s since ``meta["time_zero_ns"]``.
+    """
+    root = as_path(path)
+    folder = probe(root)
+    if folder is None:
+        raise GazevosError("not a Pupil Cloud timeseries export: needs gaze.csv and "
+                           "world_timestamps.csv", root)
+    gaze_file = folder / "gaze.csv"
+    gaze = read_table(gaze_file, required=(TS, "gaze x [px]", "gaze y [px]"), what="gaze file")
+    ts_file = folder / "world_timestamps.csv"
+    wts = read_table(ts_file, required=(TS,), what="frame timestamp file", allow_no_rows=True)
+
+    gaze_ns = _ns(gaze, TS, gaze_file, "gaze file")
+    frame_ns = _ns(wts, TS, ts_file, "frame timestamp file")
+    zero = int(frame_ns[0]) if len(frame_ns) else int(gaze_ns.min())
+    frame_times = check_frame_times(_rel_seconds(frame_ns, zero), ts_file)
+
+    video_path = _pick_video(folder, video)
+    vres = video_resolution(video_path) if video_path is not None else None
+    res, res_source = resolve_resolution(vres, resolution, None, folder)
+
+    conf = _worn(gaze, gaze_file) if "worn" in gaze.columns else 1.0
+    samples = gaze_table(_rel_seconds(gaze_ns, zero),
+                         numeric(gaze, "gaze x [px]", gaze_file, "gaze file"),
+                         numeric(gaze, "gaze y [px]", gaze_file, "gaze file"), conf, gaze_file)
+
+    fixations = None
+    fix_file = folder / "fixations.csv"
+    if fix_file.is_file() and fix_file.stat().st_size > 0:
+        fx = read_table(fix_file, required=("fixation id", "start timestamp [ns]",
+                                            "end timestamp [ns]", "fixation x [px]",
+                                            "fixation y [px]"),
+                        what="fixation file", allow_no_rows=True)
+        fixations = fixation_table(
+            fx["fixation id"].to_numpy(),
+            _rel_seconds(_ns(fx, "start timestamp [ns]", fix_file, "fixation file"), zero),
+            _rel_seconds(_ns(fx, "end timestamp [ns]", fix_file, "fixation file"), zero),
+            numeric(fx, "fixation x [px]", fix_file, "fixation file"),
+            numeric(fx, "fixation y [px]", fix_file, "fixation file"))
+
+    cam_file = folder / "scene_camera.json"
+    intrinsics = _scene_intrinsics(cam_file, res) if cam_file.is_file() else None
+    info = _read_json(folder / "info.json") if (folder / "info.json").is_file() else {}
+    meta: dict[str, object] = {
+        "device": _device_name(info), "time_zero_ns": zero, "gaze_file": str(gaze_file),
+        "frame_timestamps_file": str(ts_file), "resolution_source": res_source,
+    }
+    for key in ("recording_id", "start_time", "app_version", "pipeline_version"):
+        if key in info:
+            meta[key] = info[key]
+    return Recording(format="neon", root=root, video_path=video_path, frame_times=frame_times,
+                     resolution=res, gaze=samples, intrinsics=intrinsics, fixations=fixations,
+                     meta=meta)
+
+
+def _import_neon_recording():  # noqa: ANN202 - returns a module
+    try:
+        import pupil_labs.neon_recording as nr  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return nr
+
+
+def read_neon_native(path: str | os.PathLike[str]) -> Recording:
+    """Read a native Neon recording folder through ``pupil-labs-neon-recording``.
+
+    The scene video must be a single part (``Neon Scene Camera v1 ps1.mp4``); frame times are
+    the library's scene timestamps.  Times are seconds since the first scene frame
+    (``meta["time_zero_ns"]``); ``worn`` becomes ``confidence`` when present.
+
+    Raises:
+        GazevosError: the optional library is missing, or the folder cannot be read.
+    """
+    root = as_path(path)
+    if probe_native(root) is None:
+        raise GazevosError(f"not a native Neon recording: needs {LOOKS_FOR_NATIVE}", root)
+    nr = _import_neon_recording()
+    if nr is None:
+        raise GazevosError(NEON_EXTRA_HINT, root)
+    parts = sorted(root.glob("Neon Scene Camera v1 ps*.mp4"))
+    if len(parts) > 1:
+        raise GazevosError(f"scene video is split into {len(parts)} parts; only single-part "
+                           "recordings are supported (export it from Pupil Cloud instead)", root)
+    try:
+        rec = nr.open(root)
+        gaze_ns = np.asarray(rec.gaze.time, dtype=np.int64)
+        xy = np.asarray(rec.gaze.point, dtype=np.float64).reshape(-1, 2)
+        conf: np.ndarray | float = 1.0
+        try:
+            worn = rec.worn
+            if len(worn) == len(gaze_ns):
+                conf = np.asarray(worn.worn, dtype=np.float64)
+        except (AttributeError, nr.NeonRecording.SensorError, OSError, ValueError):
+            pass
+        frame_ns = np.zeros(0, dtype=np.int64)
+        res = None
+        if parts:
+            scene = rec.scene
+            frame_ns = np.asarray(scene.time, dtype=np.int64)
+            res = (int(scene.width), int(scene.height))
+        calib = rec.calibration
+        fixations_raw = None
+        try:
+            fx = rec.fixations
+            fixations_raw = (np.asarray(fx.start_time, dtype=np.int64),
+                             np.asarray(fx.stop_time, dtype=np.int64),
+                             np.asarray(fx.mean_gaze_point, dtype=np.float64).reshape(-1, 2))
+        except (AttributeError, nr.NeonRecording.SensorError, KeyError, OSError, ValueError):
+            fixations_raw = None
+    except GazevosError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the library raises many kinds; one line out
+        raise GazevosError(f"cannot read native Neon recording ({exc.__class__.__name__}: "
+                           f"{' '.join(str(exc).split())[:160]})", root) from exc
+    if len(gaze_ns) == 0:
+        raise GazevosError("native Neon recording has no gaze samples", root)
+    zero = int(frame_ns[0]) if len(frame_ns) else int(gaze_ns.min())
+    video_path = parts[0] if parts else None
+    if res is None:
+        raise GazevosError("native Neon recording has no scene video; cannot tell the "
+                           "scene resolution", root)
+    intrinsics = None
+    if calib is not None:
+        intrinsics = CameraIntrinsics(
+            camera_matrix=np.asarray(calib.scene_camera_matrix, dtype=np.float64).reshape(3, 3),
+            dist_coeffs=np.asarray(calib.scene_distortion_coefficients,
+                                   dtype=np.float64).reshape(-1),
+            resolution=res)
+    fixations = None
+    if fixations_raw is not None:
+        s, e, p = fixations_raw
+        fixations = fixation_table(np.arange(len(s)), _rel_seconds(s, zero),
+                                   _rel_seconds(e, zero), p[:, 0], p[:, 1])
+    return Recording(
+        format="neon_native", root=root, video_path=video_path,
+        frame_times=check_frame_times(_rel_seconds(frame_ns, zero), root), resolution=res,
+        gaze=gaze_table(_rel_seconds(gaze_ns, zero), xy[:, 0], xy[:, 1], conf, root),
+        intrinsics=intrinsics, fixations=fixations,
+        meta={"device": "Pupil Neon", "time_zero_ns": zero, "resolution_source": "video",
+              "library": f"pupil-labs-neon-recording {getattr(nr, '__version__', '?')}"})
