@@ -61,3 +61,17 @@ def test_missing_gaze_column_lists_what_was_found(tmp_path, builders):
     (folder / "gazeData.tsv").write_text("timestamp\tframe_idx\n1.0\t0\n")
     with pytest.raises(GazevosError, match="gaze_pos_vid_x.*found: timestamp, frame_idx"):
         read_glassestools(folder)
+
+
+def test_real_glassestools_import_matches_direct_g3_reader(tmp_path, builders):
+    pytest.importorskip("glassesTools.importing")
+    from gazevos.io.recordings.glassestools import import_with_glassestools
+    from gazevos.io.recordings.tobii_g3 import read_tobii_g3
+
+    src = builders.tobii_g3(tmp_path / "g3")
+    via = import_with_glassestools("tobii-g3", src, tmp_path / "out")
+    direct = read_tobii_g3(src)
+    np.testing.assert_allclose(via.frame_times, direct.frame_times, atol=1e-6)
+    np.testing.assert_allclose(via.gaze[["time", "x", "y"]], direct.gaze[["time", "x", "y"]])
+    np.testing.assert_allclose(via.intrinsics.camera_matrix, direct.intrinsics.camera_matrix)
+    np.testing.assert_allclose(via.intrinsics.dist_coeffs, direct.intrinsics.dist_coeffs)
