@@ -1,0 +1,1 @@
+"""The gaze layer: synchronisation, fixations, gaze-to-object mapping, AOI metrics, annotate."""
