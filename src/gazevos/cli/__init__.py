@@ -28,6 +28,7 @@ def _register() -> None:
     cli.add_command(track.propagate)
     cli.add_command(davis.davis)
     from gazevos.cli import gaze_import; cli.add_command(gaze_import.gaze_import)  # noqa: E702, I001
+    from gazevos.cli import train; cli.add_command(train.train)  # noqa: E702, I001
 
 
 _register()

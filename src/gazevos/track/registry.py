@@ -13,6 +13,7 @@ from gazevos.track.base import Tracker
 TRACKERS: dict[str, str] = {
     "copy": "gazevos.track.baselines:CopyTracker",
     "flow": "gazevos.track.baselines:FlowTracker",
+    "mast": "gazevos.track.mast:MastTracker",
 }
 
 #: The default tracker of ``annotate`` and ``propagate``: the best tracker on the

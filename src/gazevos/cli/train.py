@@ -1,0 +1,52 @@
+"""``gazevos train mast``: self-supervised training of the MAST tracker on raw video."""
+
+from __future__ import annotations
+
+import click
+
+from gazevos.config import load_config
+
+
+@click.group()
+def train() -> None:
+    """Train models on your own, unlabelled recordings."""
+
+
+@train.command("mast")
+@click.option("--frames", "inputs", multiple=True, required=True, type=click.Path(),
+              help="Video file, frame folder, DAVIS root or folder of videos (repeatable).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for checkpoints (last.pt, model.pt), log.csv and config.yaml.")
+@click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
+              help="YAML preset (default: the shipped 'mast' preset).")
+@click.option("--loss", type=click.Choice(["classification", "regression"]), default=None,
+              help="Override the preset's loss.")
+@click.option("--steps", type=int, default=None, help="Total optimisation steps.")
+@click.option("--lr", "learning_rate", type=float, default=None, help="Adam learning rate.")
+@click.option("--chunk-steps", type=int, default=0, show_default=True,
+              help="Stop after this many steps in this run (resume later with --resume).")
+@click.option("--time-limit", type=float, default=0.0, show_default=True,
+              help="Stop after this many minutes (0: none).")
+@click.option("--threads", type=int, default=0, help="Torch threads per process.")
+@click.option("--resume", is_flag=True, help="Continue from OUT/last.pt.")
+@click.option("--resume-from", type=click.Path(dir_okay=False), default=None,
+              help="Continue from this training checkpoint (weights, optimiser, step).")
+@click.option("--init", "init", type=click.Path(dir_okay=False), default=None,
+              help="Start from these weights (fine-tune, e.g. the shipped model).")
+@click.option("--force", is_flag=True, help="Write into a non-empty output folder.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def mast(inputs: tuple[str, ...], out_dir: str, config: str | None, loss: str | None,
+         steps: int | None, learning_rate: float | None, chunk_steps: int, time_limit: float,
+         threads: int, resume: bool, resume_from: str | None, init: str | None, force: bool,
+         no_progress: bool) -> None:
+    """Train MAST on raw frames (no masks).  Multi-process: run under torchrun, e.g.
+    ``torchrun --nproc_per_node 2 -m gazevos.cli train mast ...``."""
+    from gazevos.train.mast import MastTrainConfig, RunOptions, train_mast
+
+    cfg = load_config(MastTrainConfig, config or "mast",
+                      {"loss": loss, "steps": steps, "learning_rate": learning_rate})
+    opts = RunOptions(resume=resume, resume_from=resume_from, init=init, force=force,
+                      max_steps=chunk_steps, time_limit=time_limit * 60.0, threads=threads,
+                      progress=not no_progress)
+    path = train_mast(inputs, out_dir, cfg, opts)
+    click.echo(f"model: {path}")

@@ -1,0 +1,1 @@
+"""Neural-network models (plain torch, no pretrained weights)."""

@@ -1,0 +1,173 @@
+"""The MAST encoder, its input colour space and its checkpoint format.
+
+Model size (why so slim): the thesis and the MAST paper use a ResNet-18 at stride 4, which
+takes about 0.6 s per 480x854 frame on the 2 CPU cores this project targets.  The default
+here is a 3-block ResNet (stem 32, stages of width 32 / 64 / 64 with one basic block each,
+64-d output; 0.16 M parameters) run on frames downscaled by 2 (240x427 -> 60x107 features),
+about 60 ms per frame on one core, so that encoding plus the memory read stay near the
+5 frames/s budget and CPU-only training from scratch converges in hours, not days.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from gazevos.config import config_to_dict
+from gazevos.errors import GazevosError
+from gazevos.models.backbones import ResNetEncoder
+from gazevos.models.mast.propagate import AffinityConfig
+
+CHECKPOINT_FORMAT = "gazevos-mast"
+CHECKPOINT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class MastModelConfig:
+    """Architecture of the MAST encoder and how its features are compared.
+
+    Attributes:
+        widths: channels of the encoder stages (stage 1 has stride 2, the stem stride 2).
+        depths: ResNet basic blocks per stage.
+        feature_dim: dimension of the per-pixel feature vectors.
+        affinity: how features are compared (cosine / correlation, temperatures).
+    """
+
+    widths: tuple[int, ...] = (32, 64, 64)
+    depths: tuple[int, ...] = (1, 1, 1)
+    feature_dim: int = 64
+    affinity: AffinityConfig = AffinityConfig()
+
+
+def rgb_to_lab(image: np.ndarray) -> np.ndarray:
+    """Convert an RGB image to the network's normalised LAB input.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 RGB.
+
+    Returns:
+        ``(3, H, W)`` float32: ``(L - 50) / 50``, ``a / 128``, ``b / 128`` (CIE L*a*b*,
+        D65), each roughly in [-1, 1].
+    """
+    lab = cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+    lab[..., 0] = (lab[..., 0] - 50.0) / 50.0
+    lab[..., 1:] /= 128.0
+    return np.ascontiguousarray(lab.transpose(2, 0, 1))
+
+
+class MastModel(nn.Module):
+    """The MAST feature encoder.
+
+    Args:
+        config: architecture.
+
+    Shapes: ``forward``: ``(B, 3, H, W)`` LAB (see :func:`rgb_to_lab`) ->
+    ``(B, feature_dim, ceil(H / 4), ceil(W / 4))``.
+    """
+
+    def __init__(self, config: MastModelConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or MastModelConfig()
+        self.encoder = ResNetEncoder(3, self.config.widths, self.config.depths,
+                                     self.config.feature_dim)
+
+    def forward(self, lab: torch.Tensor) -> torch.Tensor:
+        return self.encoder(lab)
+
+
+def model_config_from_dict(data: dict[str, Any], source: str) -> MastModelConfig:
+    """Rebuild a :class:`MastModelConfig` from its plain-dict form; one-line errors."""
+    if not isinstance(data, dict):
+        raise GazevosError("checkpoint has no model config", source)
+    data = dict(data)
+    known = {f.name for f in dataclasses.fields(MastModelConfig)}
+    unknown = set(data) - known
+    if unknown:
+        raise GazevosError(f"checkpoint model config has unknown fields {sorted(unknown)}", source)
+    try:
+        aff = AffinityConfig(**data.pop("affinity", {}))
+        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return MastModelConfig(affinity=aff, **kw)
+    except TypeError as exc:
+        raise GazevosError(f"bad model config in checkpoint ({exc})", source) from exc
+
+
+def model_to_checkpoint(model: MastModel, **extra: Any) -> dict[str, Any]:
+    """The checkpoint dict of a model (weights + architecture), plus ``extra`` entries."""
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    return {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
+            "model_config": config_to_dict(model.config), "state_dict": state, **extra}
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a MAST checkpoint file as a dict (tensors on CPU); one-line errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise GazevosError("checkpoint file not found", path)
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is bad input
+        raise GazevosError(f"cannot read checkpoint ({exc.__class__.__name__})", path) from exc
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+        raise GazevosError("not a gazevos MAST checkpoint", path)
+    if data.get("version") != CHECKPOINT_VERSION:
+        raise GazevosError(f"unsupported MAST checkpoint version {data.get('version')}", path)
+    return data
+
+
+def load_state_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load weights, refusing missing/unexpected keys and shape mismatches (one-line error)."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing keys {missing[:3]}{' ...' if len(missing) > 3 else ''}")
+        if unexpected:
+            parts.append(f"unexpected keys {unexpected[:3]}"
+                         f"{' ...' if len(unexpected) > 3 else ''}")
+        raise GazevosError("checkpoint does not match the model: " + "; ".join(parts), source)
+    for k, v in state.items():
+        if tuple(v.shape) != tuple(own[k].shape):
+            raise GazevosError(f"checkpoint does not match the model: '{k}' has shape "
+                               f"{tuple(v.shape)}, the model expects {tuple(own[k].shape)}",
+                               source)
+    model.load_state_dict(state, strict=True)
+
+
+def load_checkpoint(path: str | Path) -> MastModel:
+    """Build the model stored in a checkpoint, in eval mode.
+
+    Raises:
+        GazevosError: unreadable file, not a MAST checkpoint, or weights that do not fit
+            the stored architecture (missing / unexpected keys, shape mismatch).
+    """
+    data = read_checkpoint(path)
+    model = MastModel(model_config_from_dict(data.get("model_config"), str(path)))
+    state = data.get("state_dict")
+    if not isinstance(state, dict):
+        raise GazevosError("checkpoint has no weights", path)
+    load_state_strict(model, state, str(path))
+    return model.eval()
+
+
+def default_checkpoint() -> Path:
+    """Path of the shipped MAST model (``gazevos/checkpoints/mast.pt``).
+
+    Raises:
+        GazevosError: the package ships no MAST model.
+    """
+    path = Path(str(resources.files("gazevos") / "checkpoints" / "mast.pt"))
+    if not path.is_file():
+        raise GazevosError("no shipped MAST model in this installation; pass --checkpoint "
+                           "(train one with 'gazevos train mast')", path)
+    return path

@@ -1,0 +1,217 @@
+"""MAST's memory read: two-stage key search and affinity-weighted reconstruction.
+
+One code path serves self-supervised training (reconstructing a colour channel or colour
+cluster of the query frame) and label propagation (reconstructing object masks):
+
+1. **ROI localisation** (thesis eq. 4.1).  For every query pixel ``p`` and reference frame
+   ``r`` at temporal gap ``g``, the query feature is correlated with the reference features
+   on a ``w x w`` grid around ``p`` dilated by ``d = ceil(g / dilation_step)``.  A softmax
+   over the grid gives weights; the ROI centre is the weighted mean of the grid positions.
+2. **Key selection.**  A ``w' x w'`` window (stride 1) around the ROI centre gives the key
+   positions; reference features and values there are taken by bilinear sampling
+   (differentiable in the centre too).
+3. **Reconstruction** (eq. 4.2-4.3).  Affinities of the query with all keys of all
+   references go through one softmax; the output is the affinity-weighted sum of the key
+   values.
+
+All tensors are at feature resolution (1/4 of the encoder input).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class AffinityConfig:
+    """How query and key features are compared (a property of the trained model).
+
+    Attributes:
+        affinity: ``cosine`` (features L2-normalised) or ``correlation`` (raw dot product).
+        temperature: softmax temperature of the key affinities (eq. 4.3).
+        roi_temperature: softmax temperature of the ROI localisation (eq. 4.1).
+    """
+
+    affinity: str = "cosine"
+    temperature: float = 0.1
+    roi_temperature: float = 0.1
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Window sizes of the two-stage search.
+
+    Attributes:
+        roi_window: ``w``, side of the (dilated) grid searched for the ROI centre (odd).
+        key_window: ``w'``, side of the key window around the ROI centre (odd).
+        dilation_step: a reference ``g`` frames back is searched with dilation
+            ``ceil(g / dilation_step)``.
+        max_dilation: upper bound of the dilation (0: just enough for the grid to span the
+            whole feature map).
+        roi_pool: average reference features over each dilated cell before the ROI search,
+            so that a dilated grid does not skip what lies between its samples (thesis
+            section 4.2, figure 4.3).
+    """
+
+    roi_window: int = 13
+    key_window: int = 5
+    dilation_step: int = 15
+    max_dilation: int = 0
+    roi_pool: bool = True
+
+
+def dilation_for_gap(gap: int, cfg: SearchConfig, size: tuple[int, int]) -> int:
+    """Dilation of the ROI grid for a reference ``gap`` frames back (>= 1).
+
+    Args:
+        gap: temporal distance in frames (>= 1).
+        cfg: search settings.
+        size: ``(h, w)`` of the feature map (bounds the dilation when ``max_dilation`` is 0).
+    """
+    d = max(1, math.ceil(gap / cfg.dilation_step))
+    cap = cfg.max_dilation or max(1, math.ceil(max(size) / max(cfg.roi_window - 1, 1)))
+    return min(d, cap)
+
+
+def window_offsets(side: int, device: torch.device | None = None) -> torch.Tensor:
+    """``(side * side, 2)`` integer ``(dy, dx)`` offsets of a centred square window."""
+    r = side // 2
+    ys, xs = torch.meshgrid(torch.arange(-r, r + 1, device=device),
+                            torch.arange(-r, r + 1, device=device), indexing="ij")
+    return torch.stack([ys.reshape(-1), xs.reshape(-1)], dim=1)
+
+
+def normalise_features(feat: torch.Tensor, affinity: AffinityConfig) -> torch.Tensor:
+    """L2-normalise ``(B, D, h, w)`` features over D for cosine affinity, else unchanged."""
+    if affinity.affinity == "cosine":
+        return F.normalize(feat, dim=1)
+    if affinity.affinity == "correlation":
+        return feat
+    raise ValueError(f"unknown affinity '{affinity.affinity}' (cosine or correlation)")
+
+
+def roi_centres(query: torch.Tensor, ref: torch.Tensor, dilation: int, cfg: SearchConfig,
+                affinity: AffinityConfig) -> torch.Tensor:
+    """ROI centre of every query pixel in one reference frame (eq. 4.1).
+
+    Args:
+        query: ``(B, D, h, w)`` (already normalised) query features.
+        ref: ``(B, D, h, w)`` (already normalised) reference features.
+        dilation: grid dilation ``d``.
+
+    Returns:
+        ``(B, h, w, 2)`` centres as ``(y, x)`` in feature-pixel coordinates.  Grid points
+        outside the frame take no part in the softmax.
+    """
+    b, _, h, w = ref.shape
+    radius = cfg.roi_window // 2
+    if cfg.roi_pool and dilation > 1:
+        k = 2 * (dilation // 2) + 1
+        ref = F.avg_pool2d(ref, k, stride=1, padding=k // 2, count_include_pad=False)
+        if affinity.affinity == "cosine":
+            ref = F.normalize(ref, dim=1)
+    pad = radius * dilation
+    ref_p = F.pad(ref, (pad, pad, pad, pad)).permute(0, 2, 3, 1)  # (B, h + 2p, w + 2p, D)
+    qc = query.permute(0, 2, 3, 1).reshape(b * h, w, -1)  # (B h, w, D)
+    # one matrix product per grid row: every query pixel of a row against the whole shifted
+    # reference row, then the dilated columns of the grid are picked out (much faster on a
+    # CPU than 169 shifted element-wise products)
+    steps = torch.arange(-radius, radius + 1, device=ref.device) * dilation
+    cols = (torch.arange(w, device=ref.device).view(w, 1) + pad + steps.view(1, -1))
+    cols = cols.view(1, w, -1).expand(b * h, w, steps.numel())
+    scores = []
+    for dy in steps.tolist():
+        rows = ref_p[:, pad + dy:pad + dy + h].reshape(b * h, -1, ref_p.shape[-1])
+        scores.append(torch.bmm(qc, rows.transpose(1, 2)).gather(2, cols))
+    n = steps.numel()
+    offsets = window_offsets(cfg.roi_window)
+    # (dy, B h, w, dx) -> (B, dy * dx, h, w), dy-major like window_offsets
+    stacked = torch.stack(scores, 0).view(n, b, h, w, n).permute(1, 0, 4, 2, 3)
+    logits = stacked.reshape(b, n * n, h, w) / affinity.roi_temperature
+    ys = torch.arange(h, device=ref.device).view(1, 1, h, 1)
+    xs = torch.arange(w, device=ref.device).view(1, 1, 1, w)
+    off = offsets.to(ref.device) * dilation
+    py, px = ys + off[:, 0].view(1, -1, 1, 1), xs + off[:, 1].view(1, -1, 1, 1)
+    inside = (py >= 0) & (py < h) & (px >= 0) & (px < w)  # (1, n, h, w)
+    logits = logits.masked_fill(~inside, float("-inf"))
+    weights = torch.softmax(logits, dim=1)
+    cy = (weights * py.to(weights.dtype)).sum(1)
+    cx = (weights * px.to(weights.dtype)).sum(1)
+    return torch.stack([cy, cx], dim=-1).view(b, h, w, 2)
+
+
+def key_grid(centres: torch.Tensor, cfg: SearchConfig) -> torch.Tensor:
+    """Sampling grid of the key windows around ROI centres.
+
+    Args:
+        centres: ``(B, h, w, 2)`` ``(y, x)`` centres in feature pixels.
+
+    Returns:
+        ``(B, h * w, k * k, 2)`` ``(x, y)`` in ``grid_sample``'s [-1, 1] convention
+        (``align_corners=True``), ``k = key_window``.
+    """
+    b, h, w, _ = centres.shape
+    offs = window_offsets(cfg.key_window, centres.device).to(centres.dtype)  # (k2, 2)
+    pos = centres.view(b, h * w, 1, 2) + offs.view(1, 1, -1, 2)
+    gy = pos[..., 0] * (2.0 / max(h - 1, 1)) - 1.0
+    gx = pos[..., 1] * (2.0 / max(w - 1, 1)) - 1.0
+    return torch.stack([gx, gy], dim=-1)
+
+
+def sample(maps: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """Bilinear samples of ``(B, C, h, w)`` maps at a ``(B, N, K, 2)`` grid -> ``(B, C, N, K)``."""
+    return F.grid_sample(maps, grid, mode="bilinear", padding_mode="border",
+                         align_corners=True)
+
+
+def reconstruct(query: torch.Tensor, refs: Sequence[torch.Tensor],
+                values: Sequence[torch.Tensor], gaps: Sequence[int], search: SearchConfig,
+                affinity: AffinityConfig, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """Reconstruct query values from reference frames (eq. 4.1-4.3).
+
+    Args:
+        query: ``(B, D, h, w)`` query features (raw encoder output).
+        refs: R tensors ``(B, D, h, w)``: reference features.
+        values: R tensors ``(B, C, h, w)``: the values (colour channel, one-hot clusters or
+            object probabilities) of the reference frames at feature resolution.
+        gaps: R temporal gaps (frames between reference and query, >= 1).
+        search, affinity: settings.
+        valid: optional ``(R, C)`` bool: channel ``c`` of reference ``r`` takes part in the
+            reconstruction of channel ``c``.  Each channel's softmax is then taken over the
+            keys of its valid references only (objects added after a memory frame was
+            stored ignore that frame).  Default: every reference for every channel, the
+            plain softmax of eq. 4.3.
+
+    Returns:
+        ``(B, C, h, w)`` reconstructed values.  A channel with no valid reference is 0.
+    """
+    if not refs or len(refs) != len(values) or len(refs) != len(gaps):
+        raise ValueError("refs, values and gaps must be non-empty and of equal length")
+    b, _, h, w = query.shape
+    q = normalise_features(query, affinity)
+    logits, samples = [], []
+    for ref, val, gap in zip(refs, values, gaps, strict=True):
+        r = normalise_features(ref, affinity)
+        d = dilation_for_gap(int(gap), search, (h, w))
+        grid = key_grid(roi_centres(q, r, d, search, affinity), search)  # (B, N, K, 2)
+        keys = sample(r, grid)  # (B, D, N, K)
+        logits.append((q.view(b, -1, h * w, 1) * keys).sum(1) / affinity.temperature)
+        samples.append(sample(val, grid))  # (B, C, N, K)
+    top = torch.stack([lg.amax(dim=2) for lg in logits], 0).amax(0).detach()  # (B, N)
+    num = den = None
+    for i, (lg, val) in enumerate(zip(logits, samples, strict=True)):
+        wgt = torch.exp(lg - top.unsqueeze(-1))  # (B, N, K)
+        n_i = (val * wgt.unsqueeze(1)).sum(-1)  # (B, C, N)
+        d_i = wgt.sum(-1).unsqueeze(1).expand_as(n_i)  # (B, C, N)
+        if valid is not None:
+            m = valid[i].to(n_i.dtype).view(1, -1, 1)
+            n_i, d_i = n_i * m, d_i * m
+        num = n_i if num is None else num + n_i
+        den = d_i if den is None else den + d_i
+    out = num / den.clamp_min(1e-30)
+    return out.view(b, -1, h, w)

@@ -1,0 +1,181 @@
+"""The ``mast`` tracker: label propagation with a self-supervised MAST encoder.
+
+Every frame is encoded once (LAB, downscaled by ``scale``, features at 1/4 of that).
+Object probabilities are read from a bounded memory of reference frames with the same
+two-stage search as in training (:func:`gazevos.models.mast.reconstruct`):
+
+* long-term: frames ``anchor + long_term`` (thesis: frames 0 and 5), ``anchor`` being the
+  first frame with a given mask, plus the ``max_given_refs`` latest later frames that came
+  with a mask (objects added later, corrections);
+* short-term: frames ``t - short_term`` (thesis: t-5, t-3, t-1).
+
+Memory holds at most ``len(long_term) + max_given_refs + max(short_term)`` frames of
+features whatever the video length.  An object given after a memory frame was stored
+ignores that frame (its softmax is taken over the frames that know it).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from gazevos.config import load_config
+from gazevos.models.mast.model import default_checkpoint, load_checkpoint, rgb_to_lab
+from gazevos.models.mast.propagate import SearchConfig, reconstruct
+from gazevos.track.base import Prediction, Tracker
+
+
+@dataclass(frozen=True)
+class MastTrackerConfig:
+    """Settings of the ``mast`` tracker (the architecture comes from the checkpoint).
+
+    Attributes:
+        scale: frames are resized by this factor before the encoder (internal resolution).
+        long_term: long-term references, as frame offsets after the first given mask.
+        short_term: short-term references, as offsets back from the current frame.
+        max_given_refs: later frames with a given mask kept as extra long-term references.
+        search: two-stage search windows (``roi_window`` w, ``key_window`` w').
+        drop_channel: zero this LAB channel (0 L, 1 a, 2 b) of the input; -1 keeps all.
+        threads: torch threads (0: leave as is).
+    """
+
+    scale: float = 0.5
+    long_term: tuple[int, ...] = (0, 5)
+    short_term: tuple[int, ...] = (5, 3, 1)
+    max_given_refs: int = 2
+    search: SearchConfig = SearchConfig()
+    drop_channel: int = -1
+    threads: int = 0
+
+
+@dataclass
+class _Entry:
+    """One memory frame: ``feat (1, D, h, w)``, ``probs (K, h, w)`` for ``ids``."""
+
+    index: int
+    feat: torch.Tensor
+    probs: torch.Tensor
+    ids: tuple[int, ...]
+
+
+class MastTracker(Tracker):
+    """Memory-augmented self-supervised tracker (thesis chapter 4).
+
+    Args:
+        config: tracker settings.
+        checkpoint: MAST weights (default: the shipped model).
+    """
+
+    name = "mast"
+    config_cls = MastTrackerConfig
+
+    @classmethod
+    def from_options(cls, checkpoint: str | Path | None = None, config: str | Path | None = None,
+                     **overrides: Any) -> MastTracker:
+        return cls(load_config(MastTrackerConfig, config, overrides), checkpoint)
+
+    def __init__(self, config: MastTrackerConfig | None = None,
+                 checkpoint: str | Path | None = None) -> None:
+        super().__init__()
+        self.config = config or MastTrackerConfig()
+        if self.config.threads:
+            torch.set_num_threads(self.config.threads)
+        self.model = load_checkpoint(checkpoint or default_checkpoint())
+        self.affinity = self.model.config.affinity
+        self._reset_memory()
+
+    def _reset_memory(self) -> None:
+        self._anchor: int | None = None
+        self._long: dict[int, _Entry] = {}
+        self._given: deque[_Entry] = deque(maxlen=max(self.config.max_given_refs, 0))
+        self._short: dict[int, _Entry] = {}
+        self._cache: tuple[int, torch.Tensor] | None = None
+
+    def reset(self) -> None:
+        super().reset()
+        self._reset_memory()
+
+    @property
+    def memory_size(self) -> int:
+        """Number of distinct frames held in memory."""
+        idx = set(self._long) | set(self._short) | {e.index for e in self._given}
+        return len(idx)
+
+    def _encode(self, frame: np.ndarray) -> torch.Tensor:
+        """``(1, D, h, w)`` features of the current frame (computed once per frame)."""
+        if self._cache is not None and self._cache[0] == self.frame_index:
+            return self._cache[1]
+        img = frame
+        s = self.config.scale
+        if s != 1.0:
+            import cv2
+
+            h, w = frame.shape[:2]
+            img = cv2.resize(frame, (max(1, round(w * s)), max(1, round(h * s))),
+                             interpolation=cv2.INTER_AREA)
+        lab = torch.from_numpy(rgb_to_lab(img)).unsqueeze(0)
+        if self.config.drop_channel >= 0:
+            lab[:, self.config.drop_channel] = 0.0
+        feat = self.model(lab)
+        self._cache = (self.frame_index, feat)
+        return feat
+
+    def _references(self) -> list[_Entry]:
+        t = self.frame_index
+        refs: dict[int, _Entry] = {}
+        for e in [*self._long.values(), *self._given]:
+            refs[e.index] = e
+        for off in self.config.short_term:
+            e = self._short.get(t - off)
+            if e is not None:
+                refs[e.index] = e
+        return [refs[i] for i in sorted(refs) if i < t]
+
+    def _propagate(self, frame: np.ndarray) -> dict[int, np.ndarray]:
+        with torch.inference_mode():
+            feat = self._encode(frame)
+            refs = self._references()
+            ids = list(self.object_ids)
+            values, valid = [], []
+            for e in refs:
+                v = torch.zeros((1, len(ids), *feat.shape[-2:]))
+                ok = torch.zeros(len(ids), dtype=torch.bool)
+                for k, i in enumerate(ids):
+                    if i in e.ids:
+                        v[0, k] = e.probs[e.ids.index(i)]
+                        ok[k] = True
+                values.append(v)
+                valid.append(ok)
+            out = reconstruct(feat, [e.feat for e in refs], values,
+                              [self.frame_index - e.index for e in refs], self.config.search,
+                              self.affinity, valid=torch.stack(valid))
+            out = F.interpolate(out, size=frame.shape[:2], mode="bilinear",
+                                align_corners=False)[0].clamp_(0.0, 1.0).numpy()
+        return {i: out[k] for k, i in enumerate(ids)}
+
+    def _memorize(self, frame: np.ndarray, pred: Prediction, given: set[int]) -> None:
+        if not pred.object_ids:
+            return
+        with torch.inference_mode():
+            feat = self._encode(frame)
+            probs = torch.from_numpy(pred.probs[1:]).unsqueeze(0)
+            probs = F.adaptive_avg_pool2d(probs, feat.shape[-2:])[0]
+        t = self.frame_index
+        entry = _Entry(t, feat, probs, tuple(pred.object_ids))
+        if self._anchor is None:
+            self._anchor = t
+        if t - self._anchor in self.config.long_term:
+            self._long[t] = entry
+        elif given and self._given.maxlen != 0:
+            self._given.append(entry)
+        keep = max(self.config.short_term, default=0)
+        self._short[t] = entry
+        for i in [i for i in self._short if i <= t - keep]:
+            del self._short[i]
+        self._cache = None

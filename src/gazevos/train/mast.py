@@ -1,0 +1,319 @@
+"""Self-supervised MAST training on raw video (thesis chapter 4), single- or multi-process.
+
+Each step draws a batch of clips (R reference frames + a query frame, same random crop,
+flips and 90-degree rotations), encodes them in LAB with one channel dropped, reconstructs
+the query from the references with :func:`gazevos.models.mast.reconstruct` (the code path
+used for label propagation) and applies either
+
+* ``regression``: Huber loss on the dropped a or b channel (MAST), or
+* ``classification``: cross-entropy on 16 k-means colour clusters (CorrFlow).
+
+Run under ``torchrun`` for DistributedDataParallel (gloo backend, CPU).  Checkpoints
+(``last.pt``: weights + optimiser + step; ``model.pt``: weights only) are written
+atomically every ``save_every`` steps, so a run stopped at any point resumes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from gazevos.config import config_to_dict
+from gazevos.errors import GazevosError
+from gazevos.io import atomic_write, prepare_output_dir
+from gazevos.losses.mast import (
+    assign_clusters,
+    cluster_classification_loss,
+    huber_reconstruction_loss,
+)
+from gazevos.models.mast.model import (
+    MastModel,
+    MastModelConfig,
+    load_state_strict,
+    model_config_from_dict,
+    model_to_checkpoint,
+    read_checkpoint,
+    rgb_to_lab,
+)
+from gazevos.models.mast.propagate import SearchConfig, reconstruct
+from gazevos.train.video_data import ClipSampler, discover_videos, load_video
+
+
+@dataclass(frozen=True)
+class MastTrainConfig:
+    """Every hyper-parameter of MAST training (preset: ``configs/mast.yaml``).
+
+    Attributes:
+        model: encoder architecture and affinity.
+        search: two-stage search windows (``roi_window`` w, ``key_window`` w').
+        loss: ``classification`` (colour clusters) or ``regression`` (Huber on a or b).
+        num_clusters: k of the k-means colour clusters.
+        huber_delta: threshold of the Huber loss.
+        channel_dropout: probability of zeroing one random LAB channel of a clip's input
+            (classification; regression always drops its target channel).
+        frame_scale: frames are resized by this factor when loaded.
+        crop_size: side of the square training crop (pixels, after scaling).
+        batch_size: clips per step and process.
+        short_term_gaps: gaps of the short-term references (MAST: t-5, t-3, t-1).
+        long_term_refs: number of references drawn further back.
+        long_term_max_gap: largest gap of a long-term reference.
+        flip, rot90: augmentations.
+        learning_rate: Adam learning rate.
+        steps: total optimisation steps.
+        save_every: checkpoint period (steps).
+        max_frames_per_video: frames kept per video (the first ones).
+        seed: random seed (each process adds its rank).
+    """
+
+    model: MastModelConfig = MastModelConfig()
+    search: SearchConfig = SearchConfig()
+    loss: str = "classification"
+    num_clusters: int = 16
+    huber_delta: float = 0.1
+    channel_dropout: float = 1.0
+    frame_scale: float = 0.5
+    crop_size: int = 128
+    batch_size: int = 4
+    short_term_gaps: tuple[int, ...] = (1, 3)
+    long_term_refs: int = 1
+    long_term_max_gap: int = 30
+    flip: bool = True
+    rot90: bool = True
+    learning_rate: float = 1e-3
+    steps: int = 20000
+    save_every: int = 100
+    max_frames_per_video: int = 3000
+    seed: int = 0
+
+
+@dataclass
+class RunOptions:
+    """How one invocation runs (not hyper-parameters).
+
+    Attributes:
+        resume: continue from ``out/last.pt``.
+        resume_from: continue from this training checkpoint (weights, optimiser, step).
+        init: start from these weights (fine-tuning; optimiser and step start fresh).
+        force: allow a non-empty output folder.
+        max_steps: stop after this many steps in this invocation (0: no limit).
+        time_limit: stop after this many seconds (0: no limit).
+        threads: torch threads per process (0: leave torch's default).
+        progress: show a progress bar (rank 0).
+    """
+
+    resume: bool = False
+    resume_from: str | None = None
+    init: str | None = None
+    force: bool = False
+    max_steps: int = 0
+    time_limit: float = 0.0
+    threads: int = 0
+    progress: bool = True
+
+
+def fit_colour_clusters(videos: Sequence[np.ndarray], k: int, seed: int) -> np.ndarray:
+    """k-means centres of LAB colours sampled from the videos: ``(k, 3)`` float32."""
+    from sklearn.cluster import KMeans
+
+    rng = np.random.default_rng(seed)
+    pixels = []
+    for v in videos:
+        for i in np.linspace(0, v.shape[0] - 1, num=min(10, v.shape[0])).astype(int):
+            lab = rgb_to_lab(v[i]).reshape(3, -1).T
+            pixels.append(lab[rng.choice(lab.shape[0], size=min(2000, lab.shape[0]),
+                                         replace=False)])
+    data = np.concatenate(pixels)
+    if data.shape[0] < k:
+        raise GazevosError(f"too few pixels to fit {k} colour clusters")
+    km = KMeans(n_clusters=k, n_init=2, random_state=seed).fit(data)
+    return km.cluster_centers_.astype(np.float32)
+
+
+def clip_batch(sampler: ClipSampler, batch: int, gaps: tuple[int, ...]) -> torch.Tensor:
+    """``(B, R + 1, 3, S, S)`` LAB clips (references first, query last)."""
+    clips = [np.stack([rgb_to_lab(f) for f in sampler.clip(gaps)]) for _ in range(batch)]
+    return torch.from_numpy(np.stack(clips))
+
+
+def mast_loss(model: torch.nn.Module, lab: torch.Tensor, gaps: Sequence[int],
+              cfg: MastTrainConfig, centres: torch.Tensor | None,
+              rng: np.random.Generator) -> torch.Tensor:
+    """The self-supervised loss of one batch.
+
+    Args:
+        model: the encoder (possibly DDP-wrapped).
+        lab: ``(B, R + 1, 3, S, S)`` LAB clips, query last.
+        gaps: the R reference gaps.
+        cfg: settings (loss, dropout, search, affinity).
+        centres: ``(K, 3)`` colour clusters (classification).
+        rng: draws the dropped channels.
+    """
+    b, n, _, s, _ = lab.shape
+    x = lab.clone()
+    if cfg.loss == "regression":
+        chans = rng.integers(1, 3, size=b)  # a or b
+        drop = np.ones(b, dtype=bool)
+    elif cfg.loss == "classification":
+        if centres is None:
+            raise ValueError("classification needs colour cluster centres")
+        chans = rng.integers(0, 3, size=b)
+        drop = rng.random(b) < cfg.channel_dropout
+    else:
+        raise GazevosError(f"unknown loss '{cfg.loss}' (classification or regression)")
+    for i in range(b):
+        if drop[i]:
+            x[i, :, int(chans[i])] = 0.0
+    feats = model(x.view(b * n, 3, s, s))
+    feats = feats.view(b, n, *feats.shape[1:])
+    hw = feats.shape[-2:]
+    refs = [feats[:, r] for r in range(n - 1)]
+    if cfg.loss == "regression":
+        sel = torch.as_tensor(chans, dtype=torch.long)
+        target_all = lab[torch.arange(b), :, sel].unsqueeze(2)  # (B, n, 1, S, S)
+        values = [F.adaptive_avg_pool2d(target_all[:, r], hw) for r in range(n - 1)]
+        pred = reconstruct(feats[:, -1], refs, values, gaps, cfg.search, cfg.model.affinity)
+        return huber_reconstruction_loss(pred, target_all[:, -1], cfg.huber_delta)
+    labels = assign_clusters(lab.view(b * n, 3, s, s), centres).view(b, n, s, s)
+    onehot = F.one_hot(labels, cfg.num_clusters).permute(0, 1, 4, 2, 3).float()
+    values = [F.adaptive_avg_pool2d(onehot[:, r], hw) for r in range(n - 1)]
+    pred = reconstruct(feats[:, -1], refs, values, gaps, cfg.search, cfg.model.affinity)
+    return cluster_classification_loss(pred, labels[:, -1])
+
+
+def _dist_info() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    return rank, world
+
+
+def _save(path: Path, obj: dict[str, Any]) -> None:
+    with atomic_write(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def train_mast(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str],
+               cfg: MastTrainConfig, opts: RunOptions) -> Path:
+    """Train (or resume / fine-tune) a MAST encoder on raw videos.
+
+    Args:
+        inputs: video files, frame folders, DAVIS roots (see :func:`discover_videos`).
+        out_dir: folder for ``last.pt``, ``model.pt``, ``log.csv`` and ``config.yaml``.
+        cfg: hyper-parameters.
+        opts: resume / chunking options.
+
+    Returns:
+        Path of ``model.pt``.
+    """
+    rank, world = _dist_info()
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("gloo")
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    out = Path(out_dir)
+    state: dict[str, Any] | None = None
+    resume_path = out / "last.pt" if opts.resume else opts.resume_from
+    if opts.resume and not (out / "last.pt").is_file():
+        raise GazevosError("nothing to resume: no last.pt", out)
+    if resume_path is not None:
+        state = read_checkpoint(resume_path)
+        if "optimizer" not in state:
+            raise GazevosError("not a training checkpoint (no optimiser state); use --init",
+                               resume_path)
+    init_state = read_checkpoint(opts.init) if opts.init else None
+    src = state or init_state
+    if src is not None:  # the architecture comes with the weights
+        cfg = dataclasses.replace(cfg, model=model_config_from_dict(
+            src["model_config"], str(resume_path or opts.init)))
+    if rank == 0:
+        prepare_output_dir(out, force=opts.force, resume=opts.resume)
+    videos = [load_video(p, cfg.frame_scale, cfg.max_frames_per_video)
+              for p in discover_videos(inputs)]
+    rng = np.random.default_rng(cfg.seed + 1000 * rank + (state or {}).get("step", 0))
+    torch.manual_seed(cfg.seed)
+    sampler = ClipSampler(videos, cfg.short_term_gaps, cfg.long_term_refs,
+                          cfg.long_term_max_gap, cfg.crop_size, cfg.flip, cfg.rot90, rng)
+    model = MastModel(cfg.model)
+    if src is not None:
+        load_state_strict(model, src["state_dict"], str(resume_path or opts.init))
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
+    step = 0
+    centres_np = None
+    if state is not None:
+        opt.load_state_dict(state["optimizer"])
+        step = int(state["step"])
+        centres_np = state.get("clusters")
+    if cfg.loss == "classification" and centres_np is None:
+        centres_np = torch.from_numpy(fit_colour_clusters(videos, cfg.num_clusters, cfg.seed))
+    centres = None if centres_np is None else torch.as_tensor(centres_np, dtype=torch.float32)
+    if world > 1 and centres is not None:
+        dist.broadcast(centres, src=0)
+    net: torch.nn.Module = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model)
+    model.train()
+
+    def checkpoint() -> None:
+        if rank != 0:
+            return
+        extra = {"clusters": centres, "train_config": config_to_dict(cfg)}
+        _save(out / "model.pt", model_to_checkpoint(model, step=step))
+        _save(out / "last.pt", model_to_checkpoint(model, step=step,
+                                                   optimizer=opt.state_dict(), **extra))
+
+    if rank == 0:
+        with atomic_write(out / "config.yaml") as tmp:
+            import yaml
+            tmp.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    start, first = time.monotonic(), step
+    bar = tqdm(total=cfg.steps, initial=step, desc="train mast", unit="step",
+               disable=not (opts.progress and rank == 0))
+    mode = "a" if state is not None else "w"  # a fresh run starts a fresh log
+    log = open(out / "log.csv", mode) if rank == 0 else None  # noqa: SIM115
+    try:
+        if log is not None and log.tell() == 0:
+            log.write("step,loss,seconds\n")
+        while step < cfg.steps:
+            if opts.max_steps and step - first >= opts.max_steps:
+                break
+            if opts.time_limit and time.monotonic() - start >= opts.time_limit:
+                break
+            gaps = sampler.gaps()
+            if world > 1:  # every process must use the same reference gaps
+                g = torch.tensor(gaps)
+                dist.broadcast(g, src=0)
+                gaps = tuple(int(v) for v in g)
+            lab = clip_batch(sampler, cfg.batch_size, gaps)
+            loss = mast_loss(net, lab, gaps, cfg, centres, rng)
+            if not torch.isfinite(loss):
+                raise GazevosError(f"loss became {loss.item()} at step {step}; lower the "
+                                   "learning rate")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+            if log is not None:
+                log.write(f"{step},{loss.item():.6f},{time.monotonic() - start:.1f}\n")
+                log.flush()
+            if step % cfg.save_every == 0:
+                checkpoint()
+        checkpoint()
+    finally:
+        bar.close()
+        if log is not None:
+            log.close()
+    if world > 1:
+        dist.barrier()
+    return out / "model.pt"
