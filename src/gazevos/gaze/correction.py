@@ -62,7 +62,7 @@ class CorrectionConfig:
     """
 
     model: str = "offset"
-    max_assign_deg: float = 10.0
+    max_assign_deg: float = 15.0
     robust_deg: float = 2.0
     max_iter: int = 30
     min_fixations: int = 3

@@ -101,6 +101,8 @@ class I2MCConfig:
         min_duration: shortest fixation after merging (s).
         interp_window: longest gap (s) I2MC interpolates over itself.
         interp_edge_samples: valid samples needed at each side of a gap to interpolate it.
+        seed: seed of the k-means initialisation (I2MC draws from numpy's global generator;
+            it is seeded for the call and restored after, so results are reproducible).
     """
 
     window: float = 0.2
@@ -116,6 +118,7 @@ class I2MCConfig:
     min_duration: float = 0.04
     interp_window: float = 0.1
     interp_edge_samples: int = 2
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -292,9 +295,15 @@ def _grid_i2mc(grid: GazeGrid, cfg: I2MCConfig) -> tuple[np.ndarray, np.ndarray]
         "onoffsetThresh": cfg.onoffset_thresh, "maxMergeDist": cfg.max_merge_dist_deg,
         "maxMergeTime": cfg.max_merge_time * 1000.0, "minFixDur": cfg.min_duration * 1000.0,
     }
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fix, _, _ = I2MC.I2MC(data, opt, logging=False)
+    # I2MC's k-means seeds from numpy's global generator: seed it, then restore its state
+    state = np.random.get_state()  # noqa: NPY002
+    np.random.seed(cfg.seed)  # noqa: NPY002
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fix, _, _ = I2MC.I2MC(data, opt, logging=False)
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
     if fix is False:
         raise GazevosError("I2MC clustering failed (too many clustering errors); try "
                            "another fixation method")

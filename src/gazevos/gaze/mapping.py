@@ -146,6 +146,42 @@ class GazeObjectMapper:
             return np.zeros(0)
         return self.geometry.degrees_to_pixels(pts, self.config.tolerance_deg)
 
+    def _map_arrays(self, x: np.ndarray, y: np.ndarray, ok: np.ndarray, tol: np.ndarray,
+                    label_map: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Arrays ``(object_id, hit, distance_px)`` for samples of one frame."""
+        n = len(x)
+        obj = np.zeros(n, dtype=np.int64)
+        hit = np.full(n, "invalid", dtype=object)
+        dist = np.full(n, np.nan)
+        if ok.any():
+            if label_map is None:
+                hit[ok] = "unmapped"
+            else:
+                obj[ok], hit[ok], dist[ok] = map_points(
+                    x[ok], y[ok], label_map, np.nan_to_num(tol[ok], nan=0.0),
+                    self.config.void_label)
+        return obj, hit, dist
+
+    @staticmethod
+    def _attach(samples: pd.DataFrame, obj: np.ndarray, hit: np.ndarray, dist: np.ndarray,
+                tol: np.ndarray) -> pd.DataFrame:
+        base = samples.drop(columns=[c for c in MAPPED_COLUMNS if c in samples.columns])
+        cols = {c: base[c].to_numpy() if not isinstance(base[c].dtype, pd.CategoricalDtype)
+                else base[c].array for c in base.columns}
+        cols.update({"object_id": obj, "hit": hit, "distance_px": dist, "tolerance_px": tol})
+        out = pd.DataFrame(cols, index=base.index)
+        out["hit"] = out["hit"].astype(object)
+        return out
+
+    def _tolerances(self, samples: pd.DataFrame, ok: np.ndarray) -> np.ndarray:
+        if "tolerance_px" in samples.columns:
+            return samples["tolerance_px"].to_numpy(float)
+        tol = np.full(len(samples), np.nan)
+        if ok.any():
+            tol[ok] = self.tolerance_px(samples["x"].to_numpy(float)[ok],
+                                        samples["y"].to_numpy(float)[ok])
+        return tol
+
     def map_frame(self, samples: pd.DataFrame, label_map: np.ndarray | None) -> pd.DataFrame:
         """The samples of ONE frame mapped on that frame's ``(H, W)`` label map.
 
@@ -158,33 +194,11 @@ class GazeObjectMapper:
             A copy of ``samples`` with :data:`MAPPED_COLUMNS` added: ``object_id`` (int64, 0
             background), ``hit`` (one of :data:`HITS`), ``distance_px``, ``tolerance_px``.
         """
-        out = samples.copy()
-        n = len(out)
-        ok = valid_samples(out, self.config.min_confidence) if n else np.zeros(0, bool)
-        obj = np.zeros(n, dtype=np.int64)
-        hit = np.full(n, "invalid", dtype=object)
-        dist = np.full(n, np.nan)
-        if "tolerance_px" in out.columns:
-            tol = out["tolerance_px"].to_numpy(float)
-        else:
-            tol = np.full(n, np.nan)
-            if ok.any():
-                tol[ok] = self.tolerance_px(out["x"].to_numpy(float)[ok],
-                                            out["y"].to_numpy(float)[ok])
-        if ok.any():
-            if label_map is None:
-                hit[ok] = "unmapped"
-            else:
-                o, h, d = map_points(out["x"].to_numpy(float)[ok], out["y"].to_numpy(float)[ok],
-                                     label_map, np.nan_to_num(tol[ok], nan=0.0),
-                                     self.config.void_label)
-                obj[ok], hit[ok], dist[ok] = o, h, d
-        out = out.drop(columns=[c for c in MAPPED_COLUMNS if c in out.columns])
-        out["object_id"] = obj
-        out["hit"] = pd.Series(hit, index=out.index, dtype=object)
-        out["distance_px"] = dist
-        out["tolerance_px"] = tol
-        return out
+        ok = valid_samples(samples, self.config.min_confidence)
+        tol = self._tolerances(samples, ok)
+        obj, hit, dist = self._map_arrays(samples["x"].to_numpy(float),
+                                          samples["y"].to_numpy(float), ok, tol, label_map)
+        return self._attach(samples, obj, hit, dist, tol)
 
     def map_gaze(self, gaze: pd.DataFrame, label_maps: LabelSource,
                  frames: np.ndarray | None = None) -> pd.DataFrame:
@@ -207,23 +221,25 @@ class GazeObjectMapper:
             frames = gaze["frame"].to_numpy(np.int64)
         frames = np.asarray(frames, dtype=np.int64)
         ok = valid_samples(gaze, self.config.min_confidence)
-        tol = np.full(len(gaze), np.nan)
-        if ok.any():
-            tol[ok] = self.tolerance_px(gaze["x"].to_numpy(float)[ok],
-                                        gaze["y"].to_numpy(float)[ok])
-        work = gaze.reset_index(drop=True)
-        work["tolerance_px"] = tol
-        parts = []
+        tol = self._tolerances(gaze, ok)
+        x = gaze["x"].to_numpy(float)
+        y = gaze["y"].to_numpy(float)
+        n = len(gaze)
+        obj = np.zeros(n, dtype=np.int64)
+        hit = np.full(n, "invalid", dtype=object)
+        dist = np.full(n, np.nan)
         no_frame = ~(frames >= 0)
-        if no_frame.any():
-            parts.append(self.map_frame(work[no_frame], None))
-        for f in np.unique(frames[~no_frame]):
-            sel = frames == f
-            labels = label_maps(int(f)) if ok[sel].any() else None
-            parts.append(self.map_frame(work[sel], labels))
-        result = pd.concat(parts).sort_index() if parts else self.map_frame(work, None)
-        result.index = gaze.index
-        return result
+        hit[ok & no_frame] = "unmapped"
+        order = np.argsort(frames, kind="stable")
+        sorted_frames = frames[order]
+        bounds = np.flatnonzero(np.diff(sorted_frames)) + 1
+        for idx in np.split(order, bounds):
+            f = int(frames[idx[0]]) if len(idx) else -1
+            if f < 0 or not ok[idx].any():
+                continue
+            o, h, d = self._map_arrays(x[idx], y[idx], ok[idx], tol[idx], label_maps(f))
+            obj[idx], hit[idx], dist[idx] = o, h, d
+        return self._attach(gaze, obj, hit, dist, tol)
 
 
 def aggregate_fixations(fixations: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
