@@ -185,3 +185,11 @@ def test_real_pupil_core_recording(pupil_core) -> None:
         assert fx.n_samples.sum() <= len(gaze)
     # 6.8 s of a person reading two words in alternation: tens of fixations, not hundreds
     assert all(10 <= n <= 60 for n in counts.values()), counts
+
+
+def test_i2mc_survives_noise_that_defeats_thresholds() -> None:
+    gaze, truth = fixation_trace(TARGETS * 5, fix_s=0.2, noise_deg=0.3, seed=7)
+    ref = pd.DataFrame({"start": [t[0] for t in truth], "end": [t[1] for t in truth]})
+    a = fixation_agreement(detect_fixations(gaze, "i2mc", GEOMETRY), ref)
+    assert a.f1 == pytest.approx(1.0) and a.onset_mae < 0.02
+    assert fixation_agreement(detect_fixations(gaze, "ivt", GEOMETRY), ref).f1 < 0.5

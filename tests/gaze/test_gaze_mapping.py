@@ -110,6 +110,9 @@ def test_aggregate_fixations_majority() -> None:
     assert out.hit.tolist() == ["near", "none", "invalid", "near"]
     np.testing.assert_allclose(out.share.to_numpy()[[0, 1, 3]], [0.75, 1.0, 2 / 3])
     assert out.n_valid.tolist() == [4, 1, 0, 3]
+    # samples mapped out of time order (e.g. frames streamed out of order) give the same
+    shuffled = aggregate_fixations(fx, samples.iloc[[5, 9, 0, 3, 7, 1, 8, 2, 6, 4]])
+    pd.testing.assert_frame_equal(shuffled, out)
 
 
 def test_aggregate_tie_breaks() -> None:

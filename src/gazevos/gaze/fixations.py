@@ -147,13 +147,14 @@ class FixationConfig:
 def valid_samples(gaze: pd.DataFrame, min_confidence: float = 0.6) -> np.ndarray:
     """``(N,)`` bool: samples usable for detection and mapping.
 
-    ``flag == "ok"`` when the table has a ``flag`` column; otherwise finite ``x``/``y`` and
-    ``confidence >= min_confidence``.
+    Finite ``time``/``x``/``y``, and ``flag == "ok"`` when the table has a ``flag`` column,
+    otherwise ``confidence >= min_confidence``.
     """
     for col in ("time", "x", "y"):
         if col not in gaze.columns:
             raise GazevosError(f"gaze table has no '{col}' column")
-    finite = np.isfinite(gaze["x"].to_numpy(float)) & np.isfinite(gaze["y"].to_numpy(float))
+    finite = (np.isfinite(gaze["x"].to_numpy(float)) & np.isfinite(gaze["y"].to_numpy(float))
+              & np.isfinite(gaze["time"].to_numpy(float)))
     if "flag" in gaze.columns:
         return (gaze["flag"].to_numpy() == "ok") & finite
     if "confidence" in gaze.columns:

@@ -253,7 +253,8 @@ def aggregate_fixations(fixations: pd.DataFrame, samples: pd.DataFrame) -> pd.Da
 
     Args:
         fixations: fixation table (``fixation_id``, ``start``, ``end``, ...).
-        samples: mapped samples (time-ordered, :data:`MAPPED_COLUMNS` present).
+        samples: mapped samples (:data:`MAPPED_COLUMNS` present; sorted by time here if
+            they are not).
 
     Returns:
         A copy of ``fixations`` with ``object_id`` (int64), ``hit`` (``inside`` when at least
@@ -268,6 +269,9 @@ def aggregate_fixations(fixations: pd.DataFrame, samples: pd.DataFrame) -> pd.Da
     share = np.full(n, np.nan)
     n_valid = np.zeros(n, dtype=np.int64)
     times = samples["time"].to_numpy(float)
+    if len(times) > 1 and np.any(np.diff(times) < 0):  # e.g. frames mapped out of order
+        samples = samples.sort_values("time", kind="stable")
+        times = samples["time"].to_numpy(float)
     usable = samples["hit"].isin(("inside", "near", "none")).to_numpy()
     sobj = samples["object_id"].to_numpy(np.int64)
     inside = (samples["hit"] == "inside").to_numpy()
