@@ -157,3 +157,26 @@ def test_checkpoint_round_trip_and_strict_errors(tmp_path) -> None:
         load_checkpoint(tmp_path / "nope.pt")
     with torch.no_grad():
         assert math.isfinite(float(loaded(x).sum()))
+
+
+def test_window_keys_equal_bilinear_sampling_of_features() -> None:
+    """Mixing integer-position affinities equals sampling the keys bilinearly (eq. 4.3)."""
+    import torch.nn.functional as F
+
+    from gazevos.models.mast.propagate import window_keys, window_offsets
+
+    g = torch.Generator().manual_seed(2)
+    b, d, h, w, k = 2, 5, 9, 11, 3
+    q, r = torch.randn(b, d, h, w, generator=g), torch.randn(b, d, h, w, generator=g)
+    v = torch.rand(b, 2, h, w, generator=g)
+    # centres well inside the frame so that no key needs the border
+    centres = torch.stack([2 + torch.rand(b, h, w, generator=g) * (h - 5),
+                           2 + torch.rand(b, h, w, generator=g) * (w - 5)], dim=-1)
+    dots, vals = window_keys(q, r, v, centres, k)
+    pos = centres.view(b, h * w, 1, 2) + window_offsets(k).float().view(1, 1, -1, 2)
+    grid = torch.stack([pos[..., 1] * 2 / (w - 1) - 1, pos[..., 0] * 2 / (h - 1) - 1], -1)
+    keys = F.grid_sample(r, grid, align_corners=True)  # (B, D, N, K)
+    want = (q.view(b, d, h * w, 1) * keys).sum(1)
+    torch.testing.assert_close(dots, want, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(vals, F.grid_sample(v, grid, align_corners=True),
+                               atol=1e-5, rtol=1e-5)

@@ -107,3 +107,15 @@ def test_bad_options(checkpoint: Path, tmp_path: Path) -> None:
         build_tracker("mast", checkpoint=checkpoint, bogus=1)
     with pytest.raises(GazevosError, match="not found"):
         build_tracker("mast", checkpoint=tmp_path / "none.pt")
+
+
+@pytest.mark.slow
+def test_rss_bounded_over_10000_frames() -> None:
+    """bench/mast_memory.py: RSS at frame 10,000 within 8 MiB of its level at frame 100."""
+    import subprocess
+    import sys
+
+    bench = Path(__file__).resolve().parents[2] / "bench" / "mast_memory.py"
+    res = subprocess.run([sys.executable, str(bench), "--frames", "10000"],
+                         capture_output=True, text=True, timeout=1200)
+    assert res.returncode == 0, res.stdout + res.stderr[-2000:]

@@ -9,7 +9,7 @@ cluster of the query frame) and label propagation (reconstructing object masks):
    over the grid gives weights; the ROI centre is the weighted mean of the grid positions.
 2. **Key selection.**  A ``w' x w'`` window (stride 1) around the ROI centre gives the key
    positions; reference features and values there are taken by bilinear sampling
-   (differentiable in the centre too).
+   (differentiable in the centre too; see :func:`window_keys`).
 3. **Reconstruction** (eq. 4.2-4.3).  Affinities of the query with all keys of all
    references go through one softmax; the output is the affinity-weighted sum of the key
    values.
@@ -145,28 +145,54 @@ def roi_centres(query: torch.Tensor, ref: torch.Tensor, dilation: int, cfg: Sear
     return torch.stack([cy, cx], dim=-1).view(b, h, w, 2)
 
 
-def key_grid(centres: torch.Tensor, cfg: SearchConfig) -> torch.Tensor:
-    """Sampling grid of the key windows around ROI centres.
+def window_keys(query: torch.Tensor, ref: torch.Tensor, values: torch.Tensor,
+                centres: torch.Tensor, key_window: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Affinities and values of the ``k x k`` keys around every ROI centre (bilinear).
+
+    The keys sit at ``centre + o`` for the integer offsets ``o`` of a ``k x k`` window;
+    all share the fractional part of the centre, so bilinear sampling of a key is the same
+    weighted sum of its 4 integer neighbours for every ``o``.  Since the dot product is
+    linear, the affinity with a bilinearly sampled key is the same bilinear mix of the
+    affinities with the ``(k + 1) x (k + 1)`` integer positions around the window: one
+    gather and one small matrix product per query pixel instead of ``k * k`` feature
+    interpolations.  Positions outside the frame are clamped to the border.
 
     Args:
-        centres: ``(B, h, w, 2)`` ``(y, x)`` centres in feature pixels.
+        query: ``(B, D, h, w)`` query features.
+        ref: ``(B, D, h, w)`` reference features.
+        values: ``(B, C, h, w)`` reference values.
+        centres: ``(B, h, w, 2)`` ROI centres ``(y, x)`` in feature pixels.
+        key_window: ``k`` (odd).
 
     Returns:
-        ``(B, h * w, k * k, 2)`` ``(x, y)`` in ``grid_sample``'s [-1, 1] convention
-        (``align_corners=True``), ``k = key_window``.
+        ``(B, h * w, k * k)`` dot products and ``(B, C, h * w, k * k)`` values of the keys.
     """
-    b, h, w, _ = centres.shape
-    offs = window_offsets(cfg.key_window, centres.device).to(centres.dtype)  # (k2, 2)
-    pos = centres.view(b, h * w, 1, 2) + offs.view(1, 1, -1, 2)
-    gy = pos[..., 0] * (2.0 / max(h - 1, 1)) - 1.0
-    gx = pos[..., 1] * (2.0 / max(w - 1, 1)) - 1.0
-    return torch.stack([gx, gy], dim=-1)
+    b, d, h, w = ref.shape
+    n, m = h * w, key_window + 1
+    base = torch.floor(centres.detach())
+    frac = centres - base  # carries the gradient to the centres
+    steps = torch.arange(-(key_window // 2), key_window // 2 + 2, device=ref.device)
+    ys = (base[..., 0].long().unsqueeze(-1) + steps).clamp(0, h - 1)  # (B, h, w, m)
+    xs = (base[..., 1].long().unsqueeze(-1) + steps).clamp(0, w - 1)
+    idx = ys.unsqueeze(-1) * w + xs.unsqueeze(-2)  # (B, h, w, m, m)
+    idx = idx.view(b, n * m * m) + (torch.arange(b, device=ref.device) * n).view(b, 1)
+    flat = idx.view(-1)
+    keys = ref.permute(0, 2, 3, 1).reshape(b * n, d)[flat].view(b * n, m * m, d)
+    q = query.permute(0, 2, 3, 1).reshape(b * n, d, 1)
+    dots = torch.bmm(keys, q).view(b, n, m, m, 1)
+    vals = values.permute(0, 2, 3, 1).reshape(b * n, -1)[flat].view(b, n, m, m, -1)
+    fy = frac[..., 0].reshape(b, n, 1, 1, 1)
+    fx = frac[..., 1].reshape(b, n, 1, 1, 1)
 
+    def mix(t: torch.Tensor) -> torch.Tensor:  # (B, n, m, m, X) -> (B, n, k, k, X)
+        top = t[:, :, :-1, :-1] * (1 - fx) + t[:, :, :-1, 1:] * fx
+        bottom = t[:, :, 1:, :-1] * (1 - fx) + t[:, :, 1:, 1:] * fx
+        return top * (1 - fy) + bottom * fy
 
-def sample(maps: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
-    """Bilinear samples of ``(B, C, h, w)`` maps at a ``(B, N, K, 2)`` grid -> ``(B, C, N, K)``."""
-    return F.grid_sample(maps, grid, mode="bilinear", padding_mode="border",
-                         align_corners=True)
+    k2 = key_window * key_window
+    logits = mix(dots).reshape(b, n, k2)
+    sampled = mix(vals).reshape(b, n, k2, -1).permute(0, 3, 1, 2)
+    return logits, sampled
 
 
 def reconstruct(query: torch.Tensor, refs: Sequence[torch.Tensor],
@@ -198,10 +224,10 @@ def reconstruct(query: torch.Tensor, refs: Sequence[torch.Tensor],
     for ref, val, gap in zip(refs, values, gaps, strict=True):
         r = normalise_features(ref, affinity)
         d = dilation_for_gap(int(gap), search, (h, w))
-        grid = key_grid(roi_centres(q, r, d, search, affinity), search)  # (B, N, K, 2)
-        keys = sample(r, grid)  # (B, D, N, K)
-        logits.append((q.view(b, -1, h * w, 1) * keys).sum(1) / affinity.temperature)
-        samples.append(sample(val, grid))  # (B, C, N, K)
+        centres = roi_centres(q, r, d, search, affinity)
+        dots, vals = window_keys(q, r, val, centres, search.key_window)
+        logits.append(dots / affinity.temperature)
+        samples.append(vals)  # (B, C, N, K)
     top = torch.stack([lg.amax(dim=2) for lg in logits], 0).amax(0).detach()  # (B, N)
     num = den = None
     for i, (lg, val) in enumerate(zip(logits, samples, strict=True)):
