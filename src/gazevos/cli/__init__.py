@@ -29,6 +29,7 @@ def _register() -> None:
     cli.add_command(davis.davis)
     from gazevos.cli import gaze_import; cli.add_command(gaze_import.gaze_import)  # noqa: E702, I001
     from gazevos.cli import train; cli.add_command(train.train)  # noqa: E702, I001
+    from gazevos.cli import annotate as a; cli.add_command(a.annotate); cli.add_command(a.demo)  # noqa: E501, E702, I001
 
 
 _register()

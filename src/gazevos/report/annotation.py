@@ -1,0 +1,256 @@
+"""The user-facing outputs of an ``annotate`` run: overlay video, HTML report, summary.
+
+:func:`write_outputs` makes one more pass over the scene video, reading the masks back one
+at a time, to draw the overlay (:mod:`gazevos.report.overlay`) and to pick the frames the
+report shows; then it writes ``report.html`` (:mod:`gazevos.report.html`) and
+``summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from gazevos import __version__
+from gazevos.io import open_frames, read_mask
+from gazevos.io.atomic import atomic_write
+from gazevos.io.video import VideoWriter
+from gazevos.report.html import ReportData, jpeg_bytes, summary_rows, write_report
+from gazevos.report.overlay import FixationMark, GazeMark, OverlayRenderer
+
+if TYPE_CHECKING:
+    from gazevos.gaze.annotate import AnnotateConfig, AnnotateResult
+    from gazevos.gaze.correction import Correction
+    from gazevos.gaze.geometry import CameraGeometry
+    from gazevos.gaze.prompts import ObjectPrompt
+    from gazevos.io.recordings import Recording
+
+
+def report_frame_indices(fixations: pd.DataFrame, n_frames: int, k: int) -> list[int]:
+    """Up to ``k`` frames worth showing: the middle of the longest fixation on each object,
+    then evenly spaced frames to fill up; sorted, unique."""
+    chosen: list[int] = []
+    if k <= 0 or n_frames <= 0:
+        return chosen
+    if len(fixations) and {"object_id", "start_frame", "end_frame"} <= set(fixations.columns):
+        on = fixations[(fixations["object_id"] > 0) & (fixations["start_frame"] >= 0)]
+        for _, grp in on.groupby("object_id"):
+            row = grp.loc[grp["duration"].idxmax()]
+            chosen.append(int((row["start_frame"] + row["end_frame"]) // 2))
+    chosen = sorted(set(chosen))[:k]
+    for f in np.linspace(0, n_frames - 1, k + 2)[1:-1].round().astype(int):
+        if len(chosen) >= k:
+            break
+        if all(abs(int(f) - c) > 2 for c in chosen):
+            chosen.append(int(f))
+    return sorted(set(chosen))
+
+
+def _header(index: int, t: float, names: dict[int, str], last: pd.Series | None) -> str:
+    text = f"frame {index}  {t:.2f} s"
+    if last is not None:
+        if last["hit"] in ("inside", "near"):
+            text += f"  gaze: {names.get(int(last['object_id']), '?')} ({last['hit']})"
+        elif last["hit"] == "none":
+            text += "  gaze: no object"
+        else:
+            text += f"  gaze: {last['flag']}"
+    return text
+
+
+def render_overlays(result: AnnotateResult, rec: Recording, names: dict[int, str],
+                    write_video: bool, report_frames: Sequence[int], progress: bool = True
+                    ) -> list[tuple[str, bytes]]:
+    """Draw the overlay of every frame; write ``overlay.mp4`` if asked.
+
+    Returns:
+        ``(caption, JPEG bytes)`` of the frames in ``report_frames``.
+    """
+    out = result.out_dir
+    samples = result.samples
+    x_col, y_col = "x", "y"
+    frames = samples["frame"].to_numpy(np.int64)
+    order = np.argsort(frames, kind="stable")
+    starts = np.searchsorted(frames[order], np.arange(result.n_frames + 1), side="left")
+    fx = result.fixations.sort_values("start").reset_index(drop=True)
+    fx_x, fx_y = "x", "y"
+    fx_start = fx["start"].to_numpy(float)
+    draw = OverlayRenderer(names)
+    wanted = set(report_frames)
+    pictures: list[tuple[str, bytes]] = []
+    source = open_frames(rec.video_path)  # type: ignore[arg-type]
+    writer = VideoWriter(out / "overlay.mp4", fps=source.fps) if write_video else None
+    last_needed = max(wanted, default=-1)
+    try:
+        bar = tqdm(source, total=result.n_frames, desc="overlay", unit="frame",
+                   disable=not progress or not write_video)
+        for frame in bar:
+            i = frame.index
+            if writer is None and i > last_needed:
+                break
+            if writer is None and i not in wanted:
+                continue
+            labels = read_mask(out / "masks" / f"{i:05d}.png")
+            rows = samples.iloc[order[starts[i]:starts[i + 1]]] if i < result.n_frames else \
+                samples.iloc[:0]
+            marks = [GazeMark(float(r[x_col]), float(r[y_col]), str(r["hit"]))
+                     for _, r in rows.iterrows()]
+            last = rows.iloc[-1] if len(rows) else None
+            tol = float(last["tolerance_px"]) if last is not None and np.isfinite(
+                last["tolerance_px"]) else None
+            t_rec = float(rec.frame_times[i]) if i < len(rec.frame_times) else np.nan
+            fmark = None
+            k = int(np.searchsorted(fx_start, t_rec, side="right")) - 1
+            if k >= 0 and fx.loc[k, "end"] >= t_rec:
+                r = fx.loc[k]
+                fmark = FixationMark(float(r[fx_x]), float(r[fx_y]), int(r["fixation_id"]),
+                                     str(r.get("object", "")))
+            t_rel = t_rec - float(rec.frame_times[0])
+            img = draw(frame.image, labels, marks, tol, fmark, _header(i, t_rel, names, last))
+            if writer is not None:
+                writer.write(img)
+            if i in wanted:
+                pictures.append((f"frame {i} ({t_rel:.2f} s)", jpeg_bytes(img)))
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    if writer is not None:
+        writer.close()
+    return pictures
+
+
+def correction_text(corr: Correction | None) -> str:
+    """One line describing a fitted calibration correction (``none`` when off)."""
+    if corr is None:
+        return "none"
+    text = f"{corr.model}: offset {corr.dx:+.1f}, {corr.dy:+.1f} px " \
+           f"({corr.dx_deg:+.2f}, {corr.dy_deg:+.2f} deg)"
+    if corr.model != "offset":
+        text += f", scale {corr.sx:.3f} x {corr.sy:.3f}"
+    text += (f"; {corr.n_used} of {corr.n_fixations} fixations used; mean distance to "
+             f"their object {corr.mean_dist_before_deg:.2f} -> {corr.mean_dist_after_deg:.2f} "
+             "deg")
+    if corr.note:
+        text += f" ({corr.note})"
+    return text
+
+
+#: report headers of the AOI metric columns (units in brackets)
+METRIC_HEADERS = {
+    "object": "object", "dwell_time": "dwell time [s]", "n_samples": "samples",
+    "n_fixations": "fixations", "total_fixation_duration": "fixation time [s]",
+    "mean_fixation_duration": "mean fixation [s]",
+    "time_to_first_fixation": "first fixation at [s]",
+    "first_fixation_duration": "first fixation [s]", "n_visits": "visits",
+    "n_revisits": "revisits", "total_visit_duration": "visit time [s]"}
+
+
+def display_metrics(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The AOI metrics with readable headers, for the report."""
+    cols = [c for c in METRIC_HEADERS if c in metrics.columns]
+    return metrics[cols].rename(columns=METRIC_HEADERS)
+
+
+def named_transitions(matrix: pd.DataFrame, names: dict[int, str]) -> pd.DataFrame:
+    """A transition matrix with object names instead of ids (0: ``(no object)``)."""
+    def name(i: object) -> str:
+        return names.get(int(i), "(no object)")  # type: ignore[call-overload]
+
+    out = matrix.copy()
+    out.index = pd.Index([name(i) for i in matrix.index], name="from \\ to")
+    out.columns = [name(i) for i in matrix.columns]
+    return out
+
+
+def write_outputs(result: AnnotateResult, rec: Recording, prompts: Sequence[ObjectPrompt],
+                  tracker_name: str, geometry: CameraGeometry, cfg: AnnotateConfig,
+                  progress: bool, t_start: float) -> None:
+    """Write ``overlay.mp4`` (if ``cfg.video``), ``report.html`` and ``summary.json``."""
+    out = result.out_dir
+    names = {p.object_id: p.name for p in prompts}
+    picks = report_frame_indices(result.fixations, result.n_frames, cfg.report_frames)
+    pictures = render_overlays(result, rec, names, cfg.video, picks, progress)
+    if cfg.video:
+        result.files.append("overlay.mp4")
+    result.files += ["report.html", "summary.json"]
+    result.total_seconds = time.perf_counter() - t_start
+
+    s = result.samples
+    t0 = float(rec.frame_times[0])
+    duration = float(rec.frame_times[-1] - t0) + (
+        float(np.median(np.diff(rec.frame_times))) if len(rec.frame_times) > 1 else 0.0)
+    flags = s["flag"].value_counts().to_dict()
+    tol = s["tolerance_px"].to_numpy(float)
+    tol = tol[np.isfinite(tol)]
+    tol_text = (f"{cfg.tolerance_deg:g} deg = {tol.min():.1f}-{tol.max():.1f} px"
+                if len(tol) else f"{cfg.tolerance_deg:g} deg")
+    prompt_text = "; ".join(
+        f"{p.name} ({p.kind} on frame {p.frame})" for p in prompts)
+    w, h = rec.resolution
+    items: list[tuple[str, object]] = [
+        ("recording", str(rec.root)), ("format", f"{rec.format} ({rec.meta.get('device', '')})"),
+        ("scene video", f"{w}x{h}, {result.n_frames} frames, {duration:.2f} s"),
+        ("objects", prompt_text), ("tracker", tracker_name),
+        ("tracking speed", f"{result.track_fps:.1f} frames/s ({result.track_seconds:.1f} s"
+                           + (", masks from an earlier run)" if result.tracking_resumed else ")")),
+        ("total time", f"{result.total_seconds:.1f} s"),
+        ("camera geometry", geometry.source), ("tolerance", tol_text),
+        ("fixation method", f"{cfg.fixations} ({len(result.fixations)} fixations)"),
+        ("calibration correction", correction_text(result.correction)),
+        ("gaze samples", f"{len(s)} (" + ", ".join(f"{k}: {v}" for k, v in
+                                                   sorted(flags.items())) + ")"),
+        ("gazevos", __version__)]
+    data = ReportData(
+        title=f"gazevos report: {Path(rec.root).name}",
+        summary=summary_rows(items), objects=names, duration=duration,
+        sample_time=s["t"].to_numpy(float),
+        sample_object=np.where(s["hit"].to_numpy() == "invalid", -1,
+                               s["object_id"].to_numpy(np.int64)),
+        sample_hit=s["hit"].to_numpy().astype(str),
+        fixations=[(float(a - t0), float(b - t0), int(o)) for a, b, o in
+                   result.fixations[["start", "end", "object_id"]].itertuples(index=False)],
+        metrics=display_metrics(result.metrics),
+        transitions=named_transitions(result.transitions, names),
+        images=pictures, files=list(result.files),
+        notes=[*result.notes,
+               "dwell_time: time of the valid gaze samples on the object (inside its mask or "
+               "within the tolerance); fixations are assigned to the object most of their "
+               "samples are on; a visit is a run of consecutive fixations on the same object; "
+               "times in seconds, time_to_first_fixation from the first video frame."])
+    write_report(out / "report.html", data)
+    summary = {
+        "gazevos": __version__, "recording": str(rec.root), "format": rec.format,
+        "video": str(rec.video_path), "resolution": [w, h], "frames": result.n_frames,
+        "tracker": tracker_name, "track_seconds": result.track_seconds,
+        "track_fps": result.track_fps, "tracking_resumed": result.tracking_resumed,
+        "total_seconds": result.total_seconds, "camera_geometry": geometry.source,
+        "settings": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
+        "objects": [{"id": p.object_id, "name": p.name, "kind": p.kind, "frame": p.frame,
+                     "box": p.box, "point": p.point,
+                     "mask": None if p.mask_path is None else str(p.mask_path)}
+                    for p in prompts],
+        "correction": None if result.correction is None else result.correction.as_dict(),
+        "notes": result.notes, "sample_flags": flags,
+        "fixations": len(result.fixations),
+        "metrics": json.loads(result.metrics.to_json(orient="records")),
+        "files": result.files}
+    with atomic_write(out / "summary.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2, default=_json_default))
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return str(v)
