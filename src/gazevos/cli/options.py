@@ -6,9 +6,10 @@ import click
 
 from gazevos.track.registry import DEFAULT_TRACKER, TRACKERS
 
+# a free string checked by build_tracker: an unknown name is a one-line GazevosError
 tracker_option = click.option(
     "--tracker", default=DEFAULT_TRACKER, show_default=True,
-    type=click.Choice(sorted(TRACKERS)), help="Tracker that propagates the masks.")
+    help=f"Tracker that propagates the masks ({', '.join(sorted(TRACKERS))}).")
 checkpoint_option = click.option(
     "--checkpoint", type=click.Path(dir_okay=False), default=None,
     help="Model weights for learned trackers (default: the shipped model).")

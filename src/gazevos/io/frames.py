@@ -48,7 +48,11 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     path = Path(path)
     try:
         with Image.open(path) as im:
-            return np.array(im.convert("RGB"))
+            im.load()
+            if im.mode != "RGB":
+                im = im.convert("RGB")
+            # asarray + copy is several times faster than np.array(im) and stays writable
+            return np.asarray(im).copy()
     except FileNotFoundError as exc:
         raise GazevosError("image file not found", path) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:

@@ -63,12 +63,16 @@ def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
         arr = np.asarray(arr)
         if mode == "1":
             return arr.astype(np.uint8)
-        values = np.unique(arr)
-        if set(values.tolist()) <= {0, 255}:
-            return (arr == 255).astype(np.uint8)
-        if values.max() > 255:
-            raise GazevosError(f"object id {int(values.max())} is above 255", path)
-        return arr.astype(np.uint8)
+        if arr.min(initial=0) < 0:
+            raise GazevosError(f"negative object id {int(arr.min())}", path)
+        top = int(arr.max(initial=0))
+        if top > 255:
+            raise GazevosError(f"object id {top} is above 255", path)
+        arr = arr.astype(np.uint8, copy=False)
+        present = np.flatnonzero(np.bincount(arr.reshape(-1), minlength=256))
+        if set(present.tolist()) <= {0, 255}:
+            return (arr == 255).view(np.uint8)
+        return arr
     if mode in ("RGB", "RGBA"):
         rgb = arr[..., :3].astype(np.int32)
         key = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
@@ -96,7 +100,7 @@ def write_mask(path: str | os.PathLike[str], labels: np.ndarray) -> None:
     im = Image.fromarray(labels.astype(np.uint8), mode="P")
     im.putpalette(DAVIS_PALETTE.reshape(-1).tolist())
     with atomic_write(path) as tmp:
-        im.save(tmp, format="PNG")
+        im.save(tmp, format="PNG", compress_level=3)
 
 
 def object_ids(labels: np.ndarray) -> list[int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,7 +22,8 @@ def aggregate(fg: np.ndarray) -> np.ndarray:
 
     Background is the probability that no object is present, ``prod_k (1 - p_k)``; the
     K + 1 probabilities are then turned into logits and renormalised with a softmax, so
-    that overlapping objects compete (the multi-object merge of RGMP/STM/RANet).
+    that overlapping objects compete (the multi-object merge of RGMP/STM/RANet).  Since
+    ``exp(logit(p)) = p / (1 - p)``, the softmax is computed as normalised odds.
 
     Args:
         fg: ``(K, H, W)`` per-object foreground probabilities in [0, 1].
@@ -30,12 +32,35 @@ def aggregate(fg: np.ndarray) -> np.ndarray:
         ``(K + 1, H, W)`` float32, channel 0 background, summing to 1 over channels.
     """
     fg = np.clip(np.asarray(fg, dtype=np.float32), _EPS, 1.0 - _EPS)
-    bg = np.prod(1.0 - fg, axis=0, keepdims=True)
-    p = np.clip(np.concatenate([bg, fg], axis=0), _EPS, 1.0 - _EPS)
-    logits = np.log(p) - np.log1p(-p)
-    logits -= logits.max(axis=0, keepdims=True)
-    e = np.exp(logits)
-    return (e / e.sum(axis=0, keepdims=True)).astype(np.float32)
+    if fg.ndim != 3:
+        raise ValueError(f"fg must be (K, H, W), got shape {fg.shape}")
+    p = np.empty((fg.shape[0] + 1, *fg.shape[1:]), dtype=np.float32)
+    if fg.shape[0] == 0:
+        p[0] = 1.0
+        return p
+    np.subtract(1.0, fg[0], out=p[0])
+    for k in range(1, fg.shape[0]):
+        p[0] *= 1.0 - fg[k]
+    p[1:] = fg
+    np.clip(p, _EPS, 1.0 - _EPS, out=p)
+    odds = np.divide(p, 1.0 - p, out=p)
+    odds /= odds.sum(axis=0, keepdims=True)
+    return odds
+
+
+def argmax_labels(probs: np.ndarray, object_ids: Sequence[int]) -> np.ndarray:
+    """``(H, W)`` uint8 label map from ``(K + 1, H, W)`` probabilities (first max wins).
+
+    Channel 0 maps to 0, channel ``k`` to ``object_ids[k - 1]``; equal to
+    ``lut[np.argmax(probs, axis=0)]`` but faster for few objects.
+    """
+    best = probs[0].copy()
+    labels = np.zeros(probs.shape[1:], dtype=np.uint8)
+    for k, i in enumerate(object_ids, start=1):
+        better = probs[k] > best
+        labels[better] = i
+        np.maximum(best, probs[k], out=best)
+    return labels
 
 
 @dataclass(frozen=True)
@@ -51,11 +76,10 @@ class Prediction:
     probs: np.ndarray
     object_ids: tuple[int, ...]
 
-    @property
+    @cached_property
     def labels(self) -> np.ndarray:
         """``(H, W)`` uint8 label map: argmax over background and objects, as object ids."""
-        lut = np.array((0, *self.object_ids), dtype=np.uint8)
-        return lut[np.argmax(self.probs, axis=0)]
+        return argmax_labels(self.probs, self.object_ids)
 
     def prob(self, object_id: int) -> np.ndarray:
         """``(H, W)`` probability of one object."""

@@ -1,0 +1,98 @@
+"""``gazevos propagate`` end to end (frame folder and video) and its bad inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gazevos.cli import main
+from gazevos.eval.metrics import db_eval_iou
+from gazevos.eval.synthetic import Square, moving_squares
+from gazevos.io.masks import read_mask, write_mask
+from gazevos.io.video import VideoWriter
+
+
+@pytest.fixture
+def clip(tmp_path: Path) -> tuple[Path, Path, np.ndarray]:
+    frames, labels = moving_squares(5, (120, 160), [Square(40, (20, 20), (1.0, 2.0)),
+                                                    Square(30, (70, 100), (-1.0, -1.0))],
+                                    seed=2, blur=3.0)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for t, f in enumerate(frames):
+        Image.fromarray(f).save(folder / f"img{t}.png")
+    mask = tmp_path / "first.png"
+    write_mask(mask, labels[0])
+    return folder, mask, labels
+
+
+def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err and lines[0].startswith("gazevos: error: ")
+    return lines[0]
+
+
+def test_propagate_frame_folder(clip: tuple[Path, Path, np.ndarray], tmp_path: Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    folder, mask, labels = clip
+    out = tmp_path / "out"
+    assert main(["propagate", str(folder), "--mask", str(mask), "--out", str(out)]) == 0
+    assert "wrote 5 masks" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == [f"img{t}.png" for t in range(5)]
+    np.testing.assert_array_equal(read_mask(out / "img0.png"), labels[0])
+    last = read_mask(out / "img4.png")
+    for k in (1, 2):
+        assert db_eval_iou(labels[4] == k, last == k) > 0.8
+    # refuses to overwrite, then overwrites with --force
+    assert main(["propagate", str(folder), "--mask", str(mask), "--out", str(out)]) == 2
+    assert "--force" in one_error_line(capsys)
+    assert main(["propagate", str(folder), "--mask", str(mask), "--out", str(out),
+                 "--tracker", "copy", "--force"]) == 0
+    np.testing.assert_array_equal(read_mask(out / "img4.png"), labels[0])
+
+
+def test_propagate_video(clip: tuple[Path, Path, np.ndarray], tmp_path: Path) -> None:
+    folder, mask, _ = clip
+    video = tmp_path / "clip.mp4"
+    with VideoWriter(video, fps=30) as w:
+        for p in sorted(folder.iterdir()):
+            w.write(np.asarray(Image.open(p)))
+    out = tmp_path / "out"
+    assert main(["propagate", str(video), "--mask", str(mask), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [f"{t:05d}.png" for t in range(5)]
+
+
+@pytest.mark.parametrize("case", ["missing_video", "mask_size", "empty_mask",
+                                  "unknown_tracker", "corrupt_video", "missing_mask"])
+def test_propagate_bad_inputs(clip: tuple[Path, Path, np.ndarray], tmp_path: Path,
+                              capsys: pytest.CaptureFixture[str], case: str) -> None:
+    folder, mask, _ = clip
+    source, tracker = str(folder), "flow"
+    if case == "missing_video":
+        source = str(tmp_path / "nothing.mp4")
+    elif case == "mask_size":
+        write_mask(mask, np.ones((60, 80), np.uint8))
+    elif case == "empty_mask":
+        write_mask(mask, np.zeros((120, 160), np.uint8))
+    elif case == "unknown_tracker":
+        tracker = "nope"
+    elif case == "corrupt_video":
+        source = str(tmp_path / "bad.mp4")
+        Path(source).write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(2000))
+    else:
+        mask.unlink()
+    out = tmp_path / "out"
+    rc = main(["propagate", source, "--mask", str(mask), "--out", str(out),
+               "--tracker", tracker])
+    assert rc != 0
+    line = one_error_line(capsys)
+    expected = {"missing_video": source, "mask_size": str(mask), "empty_mask": str(mask),
+                "unknown_tracker": "unknown tracker 'nope'", "corrupt_video": source,
+                "missing_mask": str(mask)}[case]
+    assert expected in line
+    assert not out.exists()

@@ -1,0 +1,139 @@
+"""Frame sources: image folders (order, names, sizes) and videos (real timestamps)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from gazevos.errors import GazevosError
+from gazevos.io import open_frames
+from gazevos.io.video import VideoWriter
+
+
+def _grey(value: int, shape: tuple[int, int] = (48, 64)) -> np.ndarray:
+    return np.full((*shape, 3), value, np.uint8)
+
+
+def test_image_folder_natural_order_names_and_times(tmp_path: Path) -> None:
+    for i, name in enumerate(["frame10.png", "frame2.png", "frame1.png"]):
+        Image.fromarray(_grey(40 * (i + 1), (6, 8))).save(tmp_path / name)
+    (tmp_path / ".hidden.png").write_bytes(b"x")
+    (tmp_path / "notes.txt").write_text("not a frame")
+    src = open_frames(tmp_path, fps=10)
+    assert not src.is_video and len(src) == 3 and (src.height, src.width) == (6, 8)
+    assert src.names == ["frame1", "frame2", "frame10"]
+    frames = list(src)
+    assert [f.name for f in frames] == ["frame1", "frame2", "frame10"]
+    assert [f.index for f in frames] == [0, 1, 2]
+    assert [f.time for f in frames] == pytest.approx([0.0, 0.1, 0.2])
+    assert [int(f.image[0, 0, 0]) for f in frames] == [120, 80, 40]
+    assert frames[0].image.dtype == np.uint8 and frames[0].image.shape == (6, 8, 3)
+    assert frames[0].image.flags.writeable
+    assert len(list(src)) == 3                         # re-iterable
+
+
+def test_image_folder_grey_and_rgba_become_rgb(tmp_path: Path) -> None:
+    Image.fromarray(np.full((4, 5), 7, np.uint8), mode="L").save(tmp_path / "a.png")
+    Image.fromarray(np.full((4, 5, 4), 9, np.uint8), mode="RGBA").save(tmp_path / "b.png")
+    imgs = [f.image for f in open_frames(tmp_path)]
+    assert all(i.shape == (4, 5, 3) for i in imgs)
+    assert imgs[0][0, 0].tolist() == [7, 7, 7] and imgs[1][0, 0].tolist() == [9, 9, 9]
+
+
+def test_image_folder_size_change_names_the_file(tmp_path: Path) -> None:
+    Image.fromarray(_grey(1, (6, 8))).save(tmp_path / "0.png")
+    Image.fromarray(_grey(1, (7, 8))).save(tmp_path / "1.png")
+    with pytest.raises(GazevosError) as err:
+        list(open_frames(tmp_path))
+    assert str(tmp_path / "1.png") in str(err.value)
+
+
+def test_bad_paths(tmp_path: Path) -> None:
+    with pytest.raises(GazevosError, match="no such"):
+        open_frames(tmp_path / "missing.mp4")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(GazevosError, match="no JPEG/PNG"):
+        open_frames(tmp_path / "empty")
+    Image.fromarray(_grey(1)).save(tmp_path / "one.png")
+    with pytest.raises(GazevosError, match="single image"):
+        open_frames(tmp_path / "one.png")
+
+
+def test_unreadable_frame_names_the_file(tmp_path: Path) -> None:
+    Image.fromarray(_grey(1, (6, 8))).save(tmp_path / "0.jpg")
+    (tmp_path / "1.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    with pytest.raises(GazevosError) as err:
+        list(open_frames(tmp_path))
+    assert str(tmp_path / "1.jpg") in str(err.value)
+
+
+def test_video_constant_rate(tmp_path: Path) -> None:
+    path = tmp_path / "cfr.mp4"
+    with VideoWriter(path, fps=25) as w:
+        for i in range(10):
+            w.write(_grey(20 * i))
+    src = open_frames(path)
+    assert src.is_video and len(src) == 10 and src.fps == pytest.approx(25)
+    assert (src.height, src.width) == (48, 64)
+    frames = list(src)
+    assert len(frames) == 10
+    assert [f.time for f in frames] == pytest.approx([i / 25 for i in range(10)], abs=1e-6)
+    assert [f.name for f in frames] == [f"{i:05d}" for i in range(10)]
+    assert src.names == [f.name for f in frames]
+    # decoded in order: the grey levels increase by ~20 per frame
+    means = [float(f.image.mean()) for f in frames]
+    assert np.allclose(means, [20 * i for i in range(10)], atol=3)
+
+
+def test_video_variable_rate_uses_pts(tmp_path: Path) -> None:
+    pts_ms = [0, 40, 80, 200, 240, 250, 400, 433, 500, 520]
+    path = tmp_path / "vfr.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264" if "libx264" in av.codecs_available else "mpeg4",
+                                      rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        stream.time_base = Fraction(1, 1000)
+        for i, p in enumerate(pts_ms):
+            frame = av.VideoFrame.from_ndarray(_grey(20 * i), format="rgb24")
+            frame.pts, frame.time_base = p, Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    frames = list(open_frames(path))
+    assert [f.time for f in frames] == pytest.approx([p / 1000 for p in pts_ms], abs=1e-4)
+    assert [f.index for f in frames] == list(range(10))
+
+
+def test_corrupt_videos(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(bytes(np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8)))
+    with pytest.raises(GazevosError) as err:
+        list(open_frames(junk))
+    assert str(junk) in str(err.value)
+
+    rng = np.random.default_rng(1)
+    good = tmp_path / "good.mp4"
+    with VideoWriter(good, fps=25) as w:
+        for _ in range(20):
+            w.write(rng.integers(0, 256, (96, 128, 3), dtype=np.uint8))
+    data = good.read_bytes()
+    cut = tmp_path / "cut.mp4"                        # index (moov) at the end is lost
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(GazevosError) as err:
+        list(open_frames(cut))
+    assert str(cut) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_video_writer_abort_leaves_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "out.mp4"
+    with pytest.raises(RuntimeError), VideoWriter(path, fps=10) as w:
+        w.write(_grey(5))
+        raise RuntimeError("stop")
+    assert not list(tmp_path.iterdir())
