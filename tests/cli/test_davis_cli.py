@@ -88,7 +88,7 @@ def test_run_refuses_non_empty_then_resumes(davis: Path, tmp_path: Path,
 
 
 @pytest.mark.parametrize("case", ["unknown_tracker", "mask_size", "empty_mask", "no_root",
-                                  "unknown_sequence"])
+                                  "unknown_sequence", "no_first_mask"])
 def test_run_bad_inputs(davis: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                         case: str) -> None:
     out = tmp_path / "res"
@@ -102,12 +102,14 @@ def test_run_bad_inputs(davis: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
         write_mask(first, np.zeros((48, 64), np.uint8))
     elif case == "no_root":
         args[args.index(str(davis))] = str(tmp_path / "missing")
+    elif case == "no_first_mask":
+        first.unlink()
     else:
         args += ["--sequences", "delta"]
     rc = main(args)
     assert rc != 0
     line = one_error_line(capsys)
-    if case in ("mask_size", "empty_mask"):
+    if case in ("mask_size", "empty_mask", "no_first_mask"):
         assert str(first) in line
     assert not out.exists()                                  # nothing half-written
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from gazevos.errors import GazevosError
-from gazevos.eval.davis import GLOBAL_CSV, PER_SEQUENCE_CSV, annotation_files
+from gazevos.eval.davis import GLOBAL_CSV, PER_SEQUENCE_CSV
 from gazevos.io.atomic import prepare_output_dir
 from gazevos.io.frames import FrameSource, open_frames
 from gazevos.io.masks import read_mask, write_mask
@@ -60,13 +60,10 @@ class RunStats:
 
 
 def _first_mask_path(root: Path, sequence: str, source: FrameSource, resolution: str) -> Path:
+    """``Annotations/<res>/<seq>/<first frame name>.png`` (must exist)."""
     path = root / "Annotations" / resolution / sequence / f"{source.names[0]}.png"
     if not path.is_file():
-        # fall back on the first annotated frame when names differ from the images'
-        files = annotation_files(root, sequence, resolution)
-        if files[0].stem not in source.names[:1]:
-            raise GazevosError(f"no annotation for the first frame '{source.names[0]}'", path)
-        path = files[0]
+        raise GazevosError(f"no annotation for the first frame '{source.names[0]}'", path)
     return path
 
 
