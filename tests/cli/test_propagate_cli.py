@@ -96,3 +96,17 @@ def test_propagate_bad_inputs(clip: tuple[Path, Path, np.ndarray], tmp_path: Pat
                 "missing_mask": str(mask)}[case]
     assert expected in line
     assert not out.exists()
+
+
+def test_propagate_failure_midway_leaves_nothing(clip: tuple[Path, Path, np.ndarray],
+                                                 tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    folder, mask, _ = clip
+    (folder / "img3.png").write_bytes(b"not a png")  # frame 3 is corrupt
+    out = tmp_path / "out"
+    assert main(["propagate", str(folder), "--mask", str(mask), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "img3.png: cannot read image" in err.strip().splitlines()[-1]
+    assert list(out.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,12 +40,20 @@ def propagate(frames: str, mask_path: str, out_dir: str, tracker: str, checkpoin
         raise GazevosError("mask holds no object (all background)", mask_path)
     trk = build_tracker(tracker, checkpoint=checkpoint, config=config)
     out = prepare_output_dir(out_dir, force=force)
+    # Masks go to a hidden sibling folder first and are moved in only when every frame is
+    # done, so a failure part-way (a corrupt frame, Ctrl-C) leaves nothing half-written.
+    partial = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     start = time.perf_counter()
     n = 0
-    for frame in tqdm(source, total=len(source) or None, desc="propagate", unit="frame"):
-        pred = trk.step(frame.image, mask=mask if frame.index == 0 else None)
-        labels = mask if frame.index == 0 else pred.labels
-        write_mask(Path(out) / f"{frame.name}.png", np.asarray(labels))
-        n += 1
+    try:
+        for frame in tqdm(source, total=len(source) or None, desc="propagate", unit="frame"):
+            pred = trk.step(frame.image, mask=mask if frame.index == 0 else None)
+            labels = mask if frame.index == 0 else pred.labels
+            write_mask(partial / f"{frame.name}.png", np.asarray(labels))
+            n += 1
+        for f in sorted(partial.iterdir()):
+            f.replace(out / f.name)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
     dt = time.perf_counter() - start
     click.echo(f"wrote {n} masks to {out} ({n / max(dt, 1e-9):.1f} frames/s)")
