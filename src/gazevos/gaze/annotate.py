@@ -95,6 +95,7 @@ class AnnotateResult:
         correction: the fitted calibration correction (None when off).
         files: written files, relative to ``out_dir``.
         notes: remarks worth showing (e.g. a tolerated frame-count difference).
+        timings: wall seconds of the stages (``track``, ``gaze``, ``outputs``).
     """
 
     out_dir: Path
@@ -109,6 +110,7 @@ class AnnotateResult:
     correction: Correction | None = None
     files: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def track_fps(self) -> float:
@@ -322,6 +324,7 @@ def annotate(recording: str | os.PathLike[str] | Recording, prompts: Sequence[Ob
         _write_json(done_file, {"key": key, "frames": n, "seconds": track_s,
                                 "fps": n / max(track_s, 1e-9)})
 
+    t_gaze = time.perf_counter()
     tables = gaze_tables(rec, out / MASKS_DIR, geometry, names, cfg)
     files = [f"{MASKS_DIR}/"]
     for stem, df, index in (("gaze_samples", tables.samples, False),
@@ -331,7 +334,8 @@ def annotate(recording: str | os.PathLike[str] | Recording, prompts: Sequence[Ob
         files += [p.name for p in write_table(df, out / stem, index=index)]
     result = AnnotateResult(out, n_frames, track_s, 0.0, resumed, tables.samples,
                             tables.fixations, tables.metrics, tables.transitions,
-                            tables.correction, files, notes + tables.notes)
+                            tables.correction, files, notes + tables.notes,
+                            {"track": track_s, "gaze": time.perf_counter() - t_gaze})
     from gazevos.report.annotation import write_outputs
 
     write_outputs(result, rec, prompts, tracker_name, geometry, cfg, progress, t_start)

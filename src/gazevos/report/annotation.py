@@ -177,6 +177,7 @@ def write_outputs(result: AnnotateResult, rec: Recording, prompts: Sequence[Obje
     out = result.out_dir
     names = {p.object_id: p.name for p in prompts}
     picks = report_frame_indices(result.fixations, result.n_frames, cfg.report_frames)
+    t_out = time.perf_counter()
     pictures = render_overlays(result, rec, names, cfg.video, picks, progress)
     if cfg.video:
         result.files.append("overlay.mp4")
@@ -226,12 +227,14 @@ def write_outputs(result: AnnotateResult, rec: Recording, prompts: Sequence[Obje
                "samples are on; a visit is a run of consecutive fixations on the same object; "
                "times in seconds, time_to_first_fixation from the first video frame."])
     write_report(out / "report.html", data)
+    result.timings["outputs"] = time.perf_counter() - t_out
     summary = {
         "gazevos": __version__, "recording": str(rec.root), "format": rec.format,
         "video": str(rec.video_path), "resolution": [w, h], "frames": result.n_frames,
         "tracker": tracker_name, "track_seconds": result.track_seconds,
         "track_fps": result.track_fps, "tracking_resumed": result.tracking_resumed,
-        "total_seconds": result.total_seconds, "camera_geometry": geometry.source,
+        "total_seconds": result.total_seconds, "stage_seconds": result.timings,
+        "camera_geometry": geometry.source,
         "settings": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
         "objects": [{"id": p.object_id, "name": p.name, "kind": p.kind, "frame": p.frame,
                      "box": p.box, "point": p.point,

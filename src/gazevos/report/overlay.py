@@ -125,11 +125,10 @@ def draw_overlay(image: np.ndarray, labels: np.ndarray | None,
         labels = np.asarray(labels)
         ids = [int(i) for i in np.unique(labels) if 0 < i < VOID]
         if ids:
-            colour = DAVIS_PALETTE[labels].astype(np.float32)
-            sel = (labels > 0) & (labels < VOID)
-            blend = out.astype(np.float32)
-            blend[sel] = (1 - style.alpha) * blend[sel] + style.alpha * colour[sel]
-            out = blend.round().astype(np.uint8)
+            colour = DAVIS_PALETTE[labels]
+            sel = ((labels > 0) & (labels < VOID))[..., None]
+            blend = cv2.addWeighted(out, 1.0 - style.alpha, colour, style.alpha, 0.0)
+            out = np.where(sel, blend, out)
         for i in ids:
             m = (labels == i).astype(np.uint8)
             c = tuple(int(v) for v in DAVIS_PALETTE[i])
