@@ -3,9 +3,9 @@
     python bench/annotate.py [--shared ../shared] [--tracker flow] [--out /tmp/bn]
 
 Marks the two words with boxes on frame 0 (the boxes below were read off frame 0), runs the
-whole pipeline once per calibration-correction setting (none, offset, offset-scale; the
-overlay video only for the first), and prints per word: dwell time, visits and fixations,
-plus the tracking speed and the time of each stage.
+whole pipeline with no correction (with the overlay video), then the gaze stages again on
+the same masks with the offset and offset-scale corrections, and prints per word: dwell
+time, visits and fixations, plus the tracking speed and the time of each stage.
 
 It also scores the tracked masks against a fixed image rule that finds the dark letters of
 each word on the bright screen (``bench/gaze_mapping.py:word_labels``, closed into word
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -65,14 +66,20 @@ def main() -> None:
     kw = {} if args.tracker is None else {"tracker": args.tracker}
     for k, corr in enumerate(("none", "offset", "offset-scale")):
         out = Path(args.out) / corr
+        if k:  # same masks: copy them and resume, so only the gaze stages run again
+            shutil.rmtree(out, ignore_errors=True)
+            shutil.copytree(Path(args.out) / "none" / "masks", out / "masks")
+            shutil.copy(Path(args.out) / "none" / "tracking.json", out)
         t = time.perf_counter()
         cpu = time.process_time()
         res = annotate(root, prompts, out, config=AnnotateConfig(
-            correct_calibration=corr, video=k == 0), force=True, progress=False, **kw)
+            correct_calibration=corr, video=k == 0), force=k == 0, resume=k > 0,
+            progress=False, **kw)
         wall, cpu = time.perf_counter() - t, time.process_time() - cpu
         stages = ", ".join(f"{s} {v:.1f} s" for s, v in res.timings.items())
         print(f"\n== correction {corr}: {res.n_frames} frames, tracking {res.track_fps:.1f} "
-              f"frames/s; wall {wall:.1f} s (process CPU {cpu:.1f} s; {stages})")
+              f"frames/s{' (masks reused)' if res.tracking_resumed else ''}; wall {wall:.1f} s "
+              f"(process CPU {cpu:.1f} s; {stages})")
         if res.correction is not None:
             c = res.correction
             print(f"   fitted {c.model}: dx {c.dx:+.1f} px, dy {c.dy:+.1f} px, scale "

@@ -122,23 +122,24 @@ def draw_overlay(image: np.ndarray, labels: np.ndarray | None,
     h, w = out.shape[:2]
     scale = _font_scale(h)
     if labels is not None:
-        labels = np.asarray(labels)
-        ids = [int(i) for i in np.unique(labels) if 0 < i < VOID]
+        labels = np.ascontiguousarray(labels, dtype=np.uint8)
+        counts = np.bincount(labels.ravel(), minlength=256)
+        ids = [int(i) for i in np.flatnonzero(counts) if 0 < i < VOID]
         if ids:
-            colour = DAVIS_PALETTE[labels]
-            sel = ((labels > 0) & (labels < VOID))[..., None]
+            colour = cv2.LUT(cv2.merge([labels, labels, labels]),
+                             DAVIS_PALETTE.reshape(256, 1, 3))  # palette[labels]
             blend = cv2.addWeighted(out, 1.0 - style.alpha, colour, style.alpha, 0.0)
-            out = np.where(sel, blend, out)
+            sel = ((labels > 0) & (labels < VOID)).astype(np.uint8)
+            cv2.copyTo(blend, sel, out)
         for i in ids:
             m = (labels == i).astype(np.uint8)
             c = tuple(int(v) for v in DAVIS_PALETTE[i])
             if style.contour_px > 0:
                 contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
                 cv2.drawContours(out, contours, -1, c, style.contour_px, cv2.LINE_AA)
-            ys, xs = np.nonzero(m)
+            bx, by, _, _ = cv2.boundingRect(m)
             name = names.get(i, str(i))
-            _text(out, name, (int(xs.min()), int(ys.min()) - int(28 * scale)), scale * 0.8,
-                  _ink(DAVIS_PALETTE[i]), c)
+            _text(out, name, (bx, by - int(28 * scale)), scale * 0.8, _ink(DAVIS_PALETTE[i]), c)
     if fixation is not None and np.isfinite(fixation.x) and np.isfinite(fixation.y):
         fx, fy = int(round(fixation.x)), int(round(fixation.y))
         r = int(max(10, (tolerance_px or 10) * 1.6))
