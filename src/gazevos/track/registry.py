@@ -14,6 +14,7 @@ TRACKERS: dict[str, str] = {
     "copy": "gazevos.track.baselines:CopyTracker",
     "flow": "gazevos.track.baselines:FlowTracker",
     "mast": "gazevos.track.mast:MastTracker",
+    "ranet": "gazevos.track.ranet:RanetTracker",
 }
 
 #: The default tracker of ``annotate`` and ``propagate``: the best tracker on the
