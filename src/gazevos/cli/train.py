@@ -1,4 +1,4 @@
-"""``gazevos train mast``: self-supervised training of the MAST tracker on raw video."""
+"""``gazevos train``: MAST (self-supervised, raw video) and RANet (supervised, DAVIS masks)."""
 
 from __future__ import annotations
 
@@ -49,4 +49,59 @@ def mast(inputs: tuple[str, ...], out_dir: str, config: str | None, loss: str | 
                       max_steps=chunk_steps, time_limit=time_limit * 60.0, threads=threads,
                       progress=not no_progress)
     path = train_mast(inputs, out_dir, cfg, opts)
+    click.echo(f"model: {path}")
+
+
+@train.command("ranet")
+@click.option("--root", required=True, type=click.Path(file_okay=False),
+              help="DAVIS-layout folder (JPEGImages/480p, Annotations/480p).")
+@click.option("--sequences-file", required=True, type=click.Path(dir_okay=False),
+              help="Training sequences, one name per line.")
+@click.option("--val-file", type=click.Path(dir_okay=False), default=None,
+              help="Validation sequences for early stopping (default: none).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for checkpoints (last.pt, model.pt), log.csv and config.yaml.")
+@click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
+              help="YAML preset of RanetTrainConfig (default: built-in defaults).")
+@click.option("--loss", type=click.Choice(["bce", "iou", "log_iou"]), default=None,
+              help="Loss (default iou: soft IoU, thesis).")
+@click.option("--discriminant/--no-discriminant", default=None,
+              help="Discriminant score in the RAM.")
+@click.option("--nms/--no-nms", default=None, help="NMS-style boost of local maxima.")
+@click.option("--steps", type=int, default=None, help="Maximum optimisation steps.")
+@click.option("--lr", "learning_rate", type=float, default=None, help="Adam learning rate.")
+@click.option("--chunk-steps", type=int, default=0, show_default=True,
+              help="Stop after this many steps in this run (resume later with --resume).")
+@click.option("--time-limit", type=float, default=0.0, show_default=True,
+              help="Stop after this many minutes (0: none).")
+@click.option("--threads", type=int, default=0, help="Torch threads per process.")
+@click.option("--resume", is_flag=True, help="Continue from OUT/last.pt.")
+@click.option("--resume-from", type=click.Path(dir_okay=False), default=None,
+              help="Continue from this training checkpoint (weights, optimiser, step).")
+@click.option("--init", "init", type=click.Path(dir_okay=False), default=None,
+              help="Start from these RANet weights (fine-tune, e.g. the shipped model).")
+@click.option("--force", is_flag=True, help="Write into a non-empty output folder.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def ranet(root: str, sequences_file: str, val_file: str | None, out_dir: str,
+          config: str | None, loss: str | None, discriminant: bool | None, nms: bool | None,
+          steps: int | None, learning_rate: float | None, chunk_steps: int,
+          time_limit: float, threads: int, resume: bool, resume_from: str | None,
+          init: str | None, force: bool, no_progress: bool) -> None:
+    """Train RANet on annotated DAVIS-layout sequences.  Multi-process: run under
+    torchrun, e.g. ``torchrun --nproc_per_node 2 -m gazevos.cli train ranet ...``."""
+    from gazevos.eval.davis import read_sequences_file, resolve_sequences
+    from gazevos.train.ranet import RanetTrainConfig, RunOptions, train_ranet
+
+    model = {k: v for k, v in (("discriminant", discriminant), ("nms", nms)) if v is not None}
+    cfg = load_config(RanetTrainConfig, config,
+                      {"loss": loss, "steps": steps, "learning_rate": learning_rate,
+                       "model": model or None})
+    names = resolve_sequences(root, sequences_file=sequences_file)
+    val = read_sequences_file(val_file) if val_file else []
+    if val:
+        val = resolve_sequences(root, val)
+    opts = RunOptions(resume=resume, resume_from=resume_from, init=init, force=force,
+                      max_steps=chunk_steps, time_limit=time_limit * 60.0, threads=threads,
+                      progress=not no_progress)
+    path = train_ranet(root, names, val, out_dir, cfg, opts)
     click.echo(f"model: {path}")

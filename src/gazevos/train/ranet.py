@@ -1,0 +1,251 @@
+"""Supervised RANet training on DAVIS-layout data (thesis 3.2.3), single- or multi-process.
+
+Each step draws ``batch_size`` pairs per process (:mod:`gazevos.train.ranet_data`: real
+template/target pairs with the thesis's augmentations and synthetic composites), runs
+:meth:`RANet.forward` and applies the configured loss (BCE, soft IoU or -log IoU).  Every
+``val_every`` steps the mean IoU (prediction > 0.5) on a fixed set of un-augmented pairs
+from the validation sequences is measured; the best weights are kept in ``model.pt`` and
+training stops after ``patience`` validations without improvement (early stopping).
+
+``last.pt`` (weights, optimiser, step, early-stopping state) is written atomically every
+``save_every`` steps and at the end, so any run resumes with ``--resume``.  Under
+``torchrun`` the model is wrapped in DistributedDataParallel (gloo, CPU).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import yaml
+from tqdm import tqdm
+
+from gazevos.config import config_to_dict
+from gazevos.errors import GazevosError
+from gazevos.io import atomic_write, prepare_output_dir
+from gazevos.losses.ranet import LOSSES, segmentation_loss
+from gazevos.models.mast.model import load_state_strict
+from gazevos.models.ranet.checkpoint import config_from_dict, read_checkpoint, to_checkpoint
+from gazevos.models.ranet.model import RANet, RANetConfig, normalise_image
+from gazevos.train.mast import RunOptions
+from gazevos.train.ranet_data import PairConfig, PairSampler, load_sequences, stack_pairs
+
+__all__ = ["RanetTrainConfig", "RunOptions", "train_ranet", "validation_iou"]
+
+
+@dataclass(frozen=True)
+class RanetTrainConfig:
+    """Every hyper-parameter of RANet training.
+
+    Attributes:
+        model: architecture and RAM switches.
+        pairs: pair sampling and augmentation (``pairs.size`` is the input size).
+        loss: ``bce``, ``iou`` (soft IoU, thesis) or ``log_iou``.
+        frame_scale: frames are resized by this factor when loaded.
+        batch_size: pairs per step and process.
+        learning_rate: Adam learning rate.
+        steps: maximum optimisation steps.
+        save_every: checkpoint period (steps).
+        val_every: validation period (steps; 0: no validation).
+        val_pairs: number of fixed validation pairs.
+        patience: validations without improvement before stopping (0: never stop).
+        seed: random seed (each process adds its rank).
+    """
+
+    model: RANetConfig = RANetConfig()
+    pairs: PairConfig = PairConfig()
+    loss: str = "iou"
+    frame_scale: float = 0.5
+    batch_size: int = 4
+    learning_rate: float = 3e-4
+    steps: int = 5000
+    save_every: int = 50
+    val_every: int = 50
+    val_pairs: int = 32
+    patience: int = 8
+    seed: int = 0
+
+
+def _dist_info() -> tuple[int, int]:
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _save(path: Path, obj: dict[str, Any]) -> None:
+    with atomic_write(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def _tensors(batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    out = {k: torch.from_numpy(v) for k, v in batch.items()}
+    out["template_img"] = normalise_image(out["template_img"])
+    out["target_img"] = normalise_image(out["target_img"])
+    return out
+
+
+def fixed_pairs(sampler: PairSampler, n: int) -> dict[str, np.ndarray]:
+    """``n`` pairs drawn once (the validation set; no synthetic pairs)."""
+    return stack_pairs([sampler.sample() for _ in range(n)])
+
+
+def validation_iou(model: RANet, batch: dict[str, np.ndarray], chunk: int = 8) -> float:
+    """Mean IoU of ``sigmoid(logits) > 0.5`` against the target masks (void ignored)."""
+    model.eval()
+    ious = []
+    with torch.inference_mode():
+        n = batch["target_mask"].shape[0]
+        for s in range(0, n, chunk):
+            t = _tensors({k: v[s:s + chunk] for k, v in batch.items()})
+            pred = model(t["template_img"], t["template_mask"], t["target_img"],
+                         t["prev_mask"]) > 0
+            gt = t["target_mask"] > 0.5
+            v = t["valid"] > 0.5
+            inter = (pred & gt & v).flatten(1).sum(1).float()
+            union = ((pred | gt) & v).flatten(1).sum(1).float()
+            ious.append(torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(inter)))
+    model.train()
+    return float(torch.cat(ious).mean())
+
+
+def train_ranet(root: str | os.PathLike[str], train_names: Sequence[str],
+                val_names: Sequence[str], out_dir: str | os.PathLike[str],
+                cfg: RanetTrainConfig, opts: RunOptions) -> Path:
+    """Train (or resume / fine-tune) RANet on DAVIS-layout sequences.
+
+    Args:
+        root: DAVIS folder (``JPEGImages``/``Annotations``).
+        train_names: training sequences.
+        val_names: validation sequences (early stopping; empty: no validation).
+        out_dir: folder for ``last.pt``, ``model.pt``, ``log.csv``, ``config.yaml``.
+        cfg: hyper-parameters.
+        opts: resume / chunking options (``init``: a gazevos RANet checkpoint).
+
+    Returns:
+        Path of ``model.pt`` (the best validated weights, else the latest).
+    """
+    if cfg.loss not in LOSSES:
+        raise GazevosError(f"unknown loss '{cfg.loss}' (choose from {', '.join(LOSSES)})")
+    rank, world = _dist_info()
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("gloo")
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    out = Path(out_dir)
+    if opts.resume and not (out / "last.pt").is_file():
+        raise GazevosError("nothing to resume: no last.pt", out)
+    resume_path = out / "last.pt" if opts.resume else opts.resume_from
+    state = read_checkpoint(resume_path) if resume_path is not None else None
+    if state is not None and "optimizer" not in state:
+        raise GazevosError("not a training checkpoint (no optimiser state); use --init",
+                           resume_path)
+    init_state = read_checkpoint(opts.init) if opts.init else None
+    src = state or init_state
+    if src is not None:  # the architecture comes with the weights; RAM switches from cfg
+        stored = config_from_dict(src["model_config"], str(resume_path or opts.init))
+        ram = {k: getattr(cfg.model, k) for k in ("discriminant", "nms", "rank_gate")}
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(stored, **ram))
+    if rank == 0:
+        prepare_output_dir(out, force=opts.force, resume=opts.resume)
+    seqs = load_sequences(root, train_names, cfg.frame_scale)
+    rng = np.random.default_rng(cfg.seed + 1000 * rank + (state or {}).get("step", 0))
+    torch.manual_seed(cfg.seed)
+    sampler = PairSampler(seqs, cfg.pairs, rng)
+    val_batch = None
+    if val_names and cfg.val_every > 0 and rank == 0:
+        vcfg = dataclasses.replace(cfg.pairs, synthetic=0.0, rotate=0.0, flip=False,
+                                   scale_range=(1.0, 1.0), prev_jitter=0.0)
+        vs = PairSampler(load_sequences(root, val_names, cfg.frame_scale), vcfg,
+                         np.random.default_rng(12345))
+        val_batch = fixed_pairs(vs, cfg.val_pairs)
+    model = RANet(cfg.model)
+    if src is not None:
+        load_state_strict(model, src["state_dict"], str(resume_path or opts.init))
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
+    step, best, bad, stopped = 0, -1.0, 0, False
+    best_state = None
+    if state is not None:
+        opt.load_state_dict(state["optimizer"])
+        step = int(state["step"])
+        best, bad = float(state.get("best", -1.0)), int(state.get("bad", 0))
+        stopped = bool(state.get("stopped", False))
+    net: torch.nn.Module = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model)
+    model.train()
+    size = tuple(int(v) for v in cfg.pairs.size)
+
+    def checkpoint() -> None:
+        if rank != 0:
+            return
+        extra = {"input_size": size, "train_config": config_to_dict(cfg)}
+        if val_batch is None or best_state is not None or not (out / "model.pt").is_file():
+            weights = best_state if best_state is not None else None
+            ck = to_checkpoint(model, step=step, best=best, **extra)
+            if weights is not None:
+                ck["state_dict"] = weights
+            _save(out / "model.pt", ck)
+        _save(out / "last.pt", to_checkpoint(model, step=step, optimizer=opt.state_dict(),
+                                             best=best, bad=bad, stopped=stopped, **extra))
+
+    if rank == 0:
+        with atomic_write(out / "config.yaml") as tmp:
+            tmp.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    start, first = time.monotonic(), step
+    bar = tqdm(total=cfg.steps, initial=step, desc="train ranet", unit="step",
+               disable=not (opts.progress and rank == 0))
+    log = open(out / "log.csv", "a" if state is not None else "w") if rank == 0 else None  # noqa: SIM115
+    try:
+        if log is not None and log.tell() == 0:
+            log.write("step,loss,val_iou,seconds\n")
+        while step < cfg.steps and not stopped:
+            if opts.max_steps and step - first >= opts.max_steps:
+                break
+            if opts.time_limit and time.monotonic() - start >= opts.time_limit:
+                break
+            t = _tensors(stack_pairs([sampler.sample() for _ in range(cfg.batch_size)]))
+            logits = net(t["template_img"], t["template_mask"], t["target_img"],
+                         t["prev_mask"])
+            loss = segmentation_loss(cfg.loss, logits, t["target_mask"], t["valid"])
+            if not torch.isfinite(loss):
+                raise GazevosError(f"loss became {loss.item()} at step {step}; lower the "
+                                   "learning rate")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.4f}", best=f"{best:.3f}")
+            val = ""
+            if val_batch is not None and step % cfg.val_every == 0:
+                score = validation_iou(model, val_batch)
+                val = f"{score:.4f}"
+                if score > best:
+                    best, bad = score, 0
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                else:
+                    bad += 1
+                    stopped = cfg.patience > 0 and bad >= cfg.patience
+            if world > 1:  # every process stops together
+                flag = torch.tensor([int(stopped)])
+                dist.broadcast(flag, src=0)
+                stopped = bool(flag.item())
+            if log is not None:
+                log.write(f"{step},{loss.item():.6f},{val},{time.monotonic() - start:.1f}\n")
+                log.flush()
+            if step % cfg.save_every == 0 or val:
+                checkpoint()
+        checkpoint()
+    finally:
+        bar.close()
+        if log is not None:
+            log.close()
+    if world > 1:
+        dist.barrier()
+    return out / "model.pt"

@@ -1,0 +1,174 @@
+"""RANet training: pair sampling keeps masks on their objects, resume, early stopping,
+CLI and torchrun."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gazevos.cli import main
+from gazevos.io.masks import write_mask
+from gazevos.models.ranet import read_checkpoint
+from gazevos.track import build_tracker
+from gazevos.train.ranet import RanetTrainConfig, RunOptions, train_ranet
+from gazevos.train.ranet_data import PairConfig, PairSampler, load_sequences
+
+TINY_YAML = """
+model: {stem: 4, widths: [4, 4, 8, 8], feature_dim: 8, template_grid: [2, 3], num_ranked: 4,
+        decoder_scale: 0.0625, ranking_width: 4}
+pairs: {size: [64, 96]}
+frame_scale: 1.0
+batch_size: 2
+steps: 2
+save_every: 1
+val_every: 1
+val_pairs: 2
+"""
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():  # noqa: ANN202
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _red_square_davis(root: Path, names: dict[str, int]) -> Path:
+    """Grey-green noisy backgrounds with one pure red square (object 1) moving right."""
+    rng = np.random.default_rng(0)
+    for name, n in names.items():
+        img_dir = root / "JPEGImages" / "480p" / name
+        ann_dir = root / "Annotations" / "480p" / name
+        img_dir.mkdir(parents=True)
+        ann_dir.mkdir(parents=True)
+        bg = np.zeros((72, 108, 3), dtype=np.uint8)
+        bg[..., 1] = rng.integers(60, 200, (72, 108))
+        bg[..., 2] = bg[..., 1]
+        for t in range(n):
+            f, lab = bg.copy(), np.zeros((72, 108), dtype=np.uint8)
+            f[20:44, 10 + 3 * t:34 + 3 * t] = (255, 0, 0)
+            lab[20:44, 10 + 3 * t:34 + 3 * t] = 1
+            Image.fromarray(f).save(img_dir / f"{t:05d}.png")
+            write_mask(ann_dir / f"{t:05d}.png", lab)
+    return root
+
+
+def test_pairs_keep_masks_on_objects(tmp_path: Path) -> None:
+    # frames are PNG here; the loader reads .jpg: write JPEG copies next to them
+    root = _red_square_davis(tmp_path / "d", {"a": 6, "b": 5})
+    for p in (root / "JPEGImages").rglob("*.png"):
+        Image.open(p).save(p.with_suffix(".jpg"), quality=100)
+    seqs = load_sequences(root, ["a", "b"], 1.0)
+    assert seqs[0].frames.shape == (6, 72, 108, 3) and seqs[0].labels.max() == 1
+    for synthetic in (0.0, 1.0):
+        sampler = PairSampler(seqs, PairConfig(size=(64, 96), synthetic=synthetic,
+                                               prev_jitter=0.0), np.random.default_rng(1))
+        for _ in range(6):
+            p = sampler.sample()
+            for img, mask in ((p.template_img, p.template_mask), (p.target_img, p.target_mask)):
+                r, g = img[..., 0].astype(int), img[..., 1].astype(int)
+                m = mask > 0.5
+                assert m.sum() > 20
+                assert (m & (r > g)).sum() >= 0.95 * m.sum()  # the mask sits on the square
+                clear = r > g + 150  # well inside a red square
+                if synthetic == 0.0:  # composites keep the background's own square
+                    assert (clear & m).sum() >= 0.95 * clear.sum()  # mask covers it
+            assert set(np.unique(p.prev_mask)) <= {0.0, 1.0}
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    root = _red_square_davis(tmp_path / "davis", {"a": 6, "b": 5, "c": 5})
+    for p in (root / "JPEGImages").rglob("*.png"):
+        Image.open(p).save(p.with_suffix(".jpg"), quality=100)
+        p.unlink()
+    return root
+
+
+@pytest.fixture
+def tiny_yaml(tmp_path: Path) -> Path:
+    p = tmp_path / "tiny.yaml"
+    p.write_text(TINY_YAML)
+    return p
+
+
+def _cfg(tiny_yaml: Path, **kw: object) -> RanetTrainConfig:
+    from gazevos.config import load_config
+
+    return load_config(RanetTrainConfig, tiny_yaml, kw)
+
+
+def test_train_resume_and_tracker(tmp_path: Path, data: Path, tiny_yaml: Path) -> None:
+    out = tmp_path / "run"
+    opts = RunOptions(progress=False)
+    path = train_ranet(data, ["a", "b"], ["c"], out, _cfg(tiny_yaml), opts)
+    assert read_checkpoint(out / "last.pt")["step"] == 2
+    train_ranet(data, ["a", "b"], ["c"], out, _cfg(tiny_yaml, steps=4),
+                RunOptions(resume=True, progress=False))
+    last = read_checkpoint(out / "last.pt")
+    assert last["step"] == 4 and "optimizer" in last
+    lines = (out / "log.csv").read_text().splitlines()
+    assert [ln.split(",")[0] for ln in lines] == ["step", "1", "2", "3", "4"]
+    assert all(ln.split(",")[2] for ln in lines[1:])  # validated every step
+    ck = read_checkpoint(path)
+    assert ck["input_size"] == (64, 96) and 0.0 <= ck["best"] <= 1.0
+    trk = build_tracker("ranet", checkpoint=path)
+    frame = np.zeros((72, 108, 3), dtype=np.uint8)
+    mask = np.zeros((72, 108), dtype=np.uint8)
+    mask[10:30, 10:30] = 1
+    trk.step(frame, mask)
+    assert trk.step(frame).probs.shape == (2, 72, 108)
+
+
+def test_early_stopping(tmp_path: Path, data: Path, tiny_yaml: Path) -> None:
+    # learning rate 0: the validation score never improves after the first check
+    cfg = _cfg(tiny_yaml, steps=10, learning_rate=0.0, patience=2)
+    train_ranet(data, ["a"], ["c"], tmp_path / "es", cfg, RunOptions(progress=False))
+    last = read_checkpoint(tmp_path / "es" / "last.pt")
+    assert last["step"] == 3 and last["stopped"] and last["bad"] == 2
+    # a resumed stopped run does no more steps
+    train_ranet(data, ["a"], ["c"], tmp_path / "es", cfg,
+                RunOptions(resume=True, progress=False))
+    assert read_checkpoint(tmp_path / "es" / "last.pt")["step"] == 3
+
+
+def test_cli_train_ranet(tmp_path: Path, data: Path, tiny_yaml: Path,
+                         capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "train.txt").write_text("a\nb\n")
+    (tmp_path / "val.txt").write_text("c\n")
+    args = ["train", "ranet", "--root", str(data), "--sequences-file",
+            str(tmp_path / "train.txt"), "--val-file", str(tmp_path / "val.txt"), "--out",
+            str(tmp_path / "cli"), "--config", str(tiny_yaml), "--loss", "log_iou",
+            "--discriminant", "--nms", "--no-progress", "--chunk-steps", "1"]
+    assert main(args) == 0
+    ck = read_checkpoint(tmp_path / "cli" / "last.pt")
+    assert ck["step"] == 1 and ck["train_config"]["loss"] == "log_iou"
+    assert ck["model_config"]["discriminant"] and ck["model_config"]["nms"]
+    assert main(args) == 2  # output folder not empty, no --resume
+    assert "error" in capsys.readouterr().err
+    assert main([*args, "--resume"]) == 0
+    assert read_checkpoint(tmp_path / "cli" / "last.pt")["step"] == 2
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes(tmp_path: Path, data: Path, tiny_yaml: Path) -> None:
+    (tmp_path / "train.txt").write_text("a\nb\n")
+    out = tmp_path / "ddp"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+           "--master_port", "29531", "-m", "gazevos.cli", "train", "ranet", "--root",
+           str(data), "--sequences-file", str(tmp_path / "train.txt"), "--out", str(out),
+           "--config", str(tiny_yaml), "--no-progress", "--threads", "1"]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    ck = read_checkpoint(out / "last.pt")
+    assert ck["step"] == 2
+    assert len((out / "log.csv").read_text().splitlines()) == 3  # only rank 0 logs
