@@ -36,7 +36,7 @@ from gazevos.models.semseg.checkpoint import (
     model_to_checkpoint,
     read_checkpoint,
 )
-from gazevos.models.semseg.classes import FGBG_CLASSES, IGNORE_INDEX, default_palette
+from gazevos.models.semseg.classes import FGBG_CLASSES, IGNORE_INDEX, palette_for
 from gazevos.models.semseg.dann import DomainDiscriminator, grad_reverse
 from gazevos.models.semseg.hrnet import ARCHITECTURES, HRNet
 from gazevos.models.semseg.infer import normalize
@@ -203,7 +203,7 @@ def train_semseg(source: LabelledSet, target: np.ndarray | None,
     else:
         model = build_model(cfg)
     if state is None and not opts.init:
-        model.classes, model.palette = cfg.classes, default_palette(len(cfg.classes))
+        model.classes, model.palette = cfg.classes, palette_for(cfg.classes)
     adapt = target is not None
     disc = DomainDiscriminator(model.feature_channels, cfg.disc_width)
     params = list(model.parameters()) + (list(disc.parameters()) if adapt else [])

@@ -52,6 +52,8 @@ def _davis_dirs(root: Path) -> tuple[Path, Path] | None:
 
 
 def _pairs(root: Path, sequences: Sequence[str] | None) -> list[tuple[str, Path, Path]]:
+    if not root.is_dir():
+        raise GazevosError("no such labelled data folder", root)
     dirs = _davis_dirs(root)
     out: list[tuple[str, Path, Path]] = []
     if dirs is not None:

@@ -34,6 +34,16 @@ def full_palette(colours: np.ndarray) -> np.ndarray:
     return pal
 
 
+def palette_for(classes: tuple[str, ...]) -> np.ndarray:
+    """Colours of a class list: the standard ones for Cityscapes and fg/bg, else
+    :func:`default_palette`."""
+    if tuple(classes) == FGBG_CLASSES:
+        return FGBG_PALETTE.copy()
+    if tuple(classes) == CITYSCAPES_CLASSES:
+        return CITYSCAPES_PALETTE.copy()
+    return default_palette(len(classes))
+
+
 def default_palette(n: int) -> np.ndarray:
     """Distinct colours for ``n`` classes: ``(n, 3)`` uint8 (Cityscapes colours first)."""
     if n <= len(CITYSCAPES_PALETTE):

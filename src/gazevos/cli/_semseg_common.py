@@ -1,0 +1,72 @@
+"""Option helpers shared by ``gazevos train semseg`` and ``gazevos adapt semseg``."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import click
+
+from gazevos.config import load_config
+
+
+def semseg_options(f):  # noqa: ANN001, ANN201 - click decorator
+    """Options common to semseg training and adaptation."""
+    opts = [
+        click.option("--target", "targets", multiple=True, type=click.Path(),
+                     help="Unlabelled target video / frame folder (repeatable)."),
+        click.option("--sequences", default=None,
+                     help="Comma-separated DAVIS sequences of the labelled data (default: all)."),
+        click.option("--stride", type=int, default=1, show_default=True,
+                     help="Take every N-th labelled image and target frame."),
+        click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+                     help="Folder for model.pt, last.pt, log.csv and config.yaml."),
+        click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
+                     help="YAML preset (default: the shipped 'semseg' preset)."),
+        click.option("--steps", type=int, default=None, help="Total optimisation steps."),
+        click.option("--lr", "learning_rate", type=float, default=None,
+                     help="Adam learning rate."),
+        click.option("--lambda", "dann_lambda", type=float, default=None,
+                     help="DANN weight lambda of the domain loss."),
+        click.option("--size", type=int, nargs=2, default=None,
+                     help="Working size H W every image is resized to."),
+        click.option("--seed", type=int, default=None, help="Random seed."),
+        click.option("--chunk-steps", type=int, default=0, show_default=True,
+                     help="Stop after this many steps in this run (resume with --resume)."),
+        click.option("--time-limit", type=float, default=0.0, show_default=True,
+                     help="Stop after this many minutes (0: none)."),
+        click.option("--threads", type=int, default=0, help="Torch threads."),
+        click.option("--resume", is_flag=True, help="Continue from OUT/last.pt."),
+        click.option("--force", is_flag=True, help="Write into a non-empty output folder."),
+        click.option("--no-progress", is_flag=True, help="No progress bar."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def run_semseg(data: Sequence[str], kw: dict, init: str | None = None,
+               init_arch: str | None = None, arch: str | None = None) -> str:
+    """Load the data named by the CLI options and train; returns the model path."""
+    from gazevos.train.semseg import RunOptions, SemsegTrainConfig, train_semseg
+    from gazevos.train.semseg_data import load_labelled, load_unlabelled
+
+    cfg = load_config(SemsegTrainConfig, kw["config"] or "semseg", {
+        "steps": kw["steps"], "learning_rate": kw["learning_rate"],
+        "dann_lambda": kw["dann_lambda"], "seed": kw["seed"], "arch": arch,
+        "size": tuple(kw["size"]) if kw["size"] else None})
+    if init and not kw["resume"]:  # the classes come with the weights
+        from gazevos.models.semseg.checkpoint import load_model
+        classes = tuple(load_model(init, init_arch).classes)
+        cfg = dataclasses.replace(cfg, classes=classes,
+                                  binary_masks=cfg.binary_masks and len(classes) == 2)
+    seqs = [s for s in (kw["sequences"] or "").split(",") if s] or None
+    source = load_labelled(data, cfg.size, len(cfg.classes), cfg.binary_masks, seqs,
+                           kw["stride"])
+    target = (load_unlabelled(kw["targets"], cfg.size, cfg.max_target_frames, kw["stride"])
+              if kw["targets"] else None)
+    opts = RunOptions(resume=kw["resume"], init=None if kw["resume"] else init,
+                      init_arch=init_arch, force=kw["force"], max_steps=kw["chunk_steps"],
+                      time_limit=kw["time_limit"] * 60.0, threads=kw["threads"],
+                      progress=not kw["no_progress"])
+    return str(train_semseg(source, target, kw["out_dir"], cfg, opts))
