@@ -13,6 +13,7 @@ from gazevos.track.base import Tracker
 TRACKERS: dict[str, str] = {
     "copy": "gazevos.track.baselines:CopyTracker",
     "flow": "gazevos.track.baselines:FlowTracker",
+    "classic": "gazevos.track.classic:ClassicTracker",
     "mast": "gazevos.track.mast:MastTracker",
     "ranet": "gazevos.track.ranet:RanetTracker",
 }

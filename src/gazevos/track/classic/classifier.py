@@ -1,0 +1,114 @@
+"""The per-video, per-object pixel classifier of the ``classic`` tracker.
+
+A scikit-learn :class:`~sklearn.ensemble.HistGradientBoostingClassifier` trained on
+samples of the given mask(s) ("anchor" samples, kept for the whole video) and on
+confident pixels of recent frames (a fixed-length ring, so memory stays constant).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from contextlib import AbstractContextManager, nullcontext
+from functools import lru_cache
+
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier
+from threadpoolctl import ThreadpoolController
+
+
+@lru_cache(maxsize=1)
+def _controller() -> ThreadpoolController:
+    """The process's thread-pool controller (built once: inspecting libraries is slow)."""
+    return ThreadpoolController()
+
+
+def openmp_threads(n: int) -> AbstractContextManager[object]:
+    """Limit OpenMP (scikit-learn's boosting) to ``n`` threads inside the block (0: no limit).
+
+    Boosting with OpenMP threads on a busy machine can be 50x slower than one thread
+    (threads spin-wait for each other), so the tracker defaults to one.
+    """
+    if n <= 0:
+        return nullcontext()
+    return _controller().limit(limits=n, user_api="openmp")
+
+
+def sample_indices(rng: np.random.Generator, fg: np.ndarray, bg: np.ndarray, per_class: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Draw up to ``per_class`` flat indices from each of two boolean ``(h, w)`` masks.
+
+    Returns:
+        ``(idx (n,), labels (n,) uint8)`` with label 1 for ``fg`` and 0 for ``bg`` samples.
+    """
+    out_i, out_y = [], []
+    for m, label in ((fg, 1), (bg, 0)):
+        idx = np.flatnonzero(m)
+        if idx.size > per_class:
+            idx = rng.choice(idx, per_class, replace=False)
+        out_i.append(idx)
+        out_y.append(np.full(idx.size, label, dtype=np.uint8))
+    return np.concatenate(out_i), np.concatenate(out_y)
+
+
+class AppearanceModel:
+    """Object-versus-surroundings pixel classifier with a bounded sample memory.
+
+    Args:
+        rounds: boosting iterations.
+        max_leaf_nodes: leaves per tree.
+        learning_rate: shrinkage of each tree.
+        min_samples_leaf: smallest leaf (regularises against memorising the first frame).
+        recent_frames: how many recent frames' samples are kept next to the anchors.
+        threads: OpenMP threads for fitting and prediction (0: library default).
+        seed: random seed of the booster.
+    """
+
+    def __init__(self, rounds: int, max_leaf_nodes: int, learning_rate: float,
+                 min_samples_leaf: int, recent_frames: int, threads: int = 1,
+                 seed: int = 0) -> None:
+        self._threads = threads
+        self._params = dict(max_iter=rounds, max_leaf_nodes=max_leaf_nodes,
+                            learning_rate=learning_rate, min_samples_leaf=min_samples_leaf,
+                            early_stopping=False, random_state=seed)
+        self._anchor: tuple[np.ndarray, np.ndarray] | None = None
+        self._recent: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=recent_frames)
+        self._clf: HistGradientBoostingClassifier | None = None
+
+    @property
+    def fitted(self) -> bool:
+        """Whether a classifier is ready for :meth:`predict`."""
+        return self._clf is not None
+
+    def set_anchor(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Replace the anchors (``x (n, F)`` float32, ``y (n,)`` 0/1); forget recent samples."""
+        self._anchor = (x, y)
+        self._recent.clear()
+
+    def add_recent(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Remember one frame's confident samples (the oldest frame drops out)."""
+        if y.size:
+            self._recent.append((x, y))
+
+    def fit(self) -> bool:
+        """(Re)train on anchors plus recent samples; False (model unchanged) if one class lacks."""
+        parts = ([self._anchor] if self._anchor is not None else []) + list(self._recent)
+        if not parts:
+            return False
+        x = np.concatenate([p[0] for p in parts])
+        y = np.concatenate([p[1] for p in parts])
+        if y.min() == y.max():
+            return False
+        clf = HistGradientBoostingClassifier(**self._params)
+        with openmp_threads(self._threads):
+            clf.fit(x, y)
+        self._clf = clf
+        return True
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """``(n,)`` float32 object probability of samples ``x (n, F)``."""
+        if self._clf is None:
+            raise RuntimeError("appearance model used before fit")
+        if x.shape[0] == 0:
+            return np.zeros(0, dtype=np.float32)
+        with openmp_threads(self._threads):
+            return self._clf.predict_proba(x)[:, 1].astype(np.float32)

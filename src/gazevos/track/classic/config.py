@@ -1,0 +1,143 @@
+"""Settings of the ``classic`` tracker (shipped preset: ``configs/classic.yaml``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ClassicConfig:
+    """Every tunable of the ``classic`` tracker.
+
+    Sizes in pixels are on the work grid (the frame resized by ``work_scale``);
+    object sizes are the square root of the object's area on that grid.
+
+    Attributes:
+        work_scale: frames are resized by this factor before flow, features and
+            classification; probabilities are upsampled back to the frame size.
+        dis_preset: OpenCV DIS optical-flow preset: ``ultrafast``, ``fast`` or ``medium``.
+        dis_finest_scale: DIS finest pyramid level (0: the work grid; -1: the preset's).
+        dis_patch_stride: DIS patch stride, pixels (-1: the preset's).
+        dis_descent_iterations: DIS gradient-descent iterations per patch (-1: the preset's).
+        dis_refine_iterations: DIS variational refinement iterations (-1: the preset's; it
+            smooths the flow across object boundaries).
+        binarize_prior: remember each frame's hard labels, not its probabilities, as the
+            next frame's prior.
+        flow_check: run a forward-backward consistency check of the optical flow.
+        flow_check_relative: a pixel fails the check when the round-trip error exceeds
+            this fraction of the squared flow magnitudes ...
+        flow_check_absolute: ... plus this many squared pixels.
+        unreliable_prior: the prior of pixels that fail the check is capped at this.
+        mean_radii: radii of the square windows of the LAB local-mean features.
+        texture_radius: window radius of the lightness-deviation and gradient-energy features.
+        use_position: add the pixel's position relative to the object (centroid, size).
+        position_jitter: standard deviation (object sizes) of the noise added to the
+            position features of training samples (position stays a coarse cue).
+        boost_rounds: boosting iterations of the pixel classifier.
+        boost_leaves: leaves per boosting tree.
+        boost_learning_rate: shrinkage per boosting tree.
+        boost_min_leaf: minimum samples in a leaf.
+        boost_threads: OpenMP threads of the classifier (0: all; 1 is robust on a busy machine).
+        samples_per_class: object / background samples drawn from one frame.
+        far_background_fraction: share of background samples drawn outside the sampling band.
+        recent_object_needs_prior: object samples of tracked frames must also lie in the
+            flow prior (not only in the fused mask): slows the spread of errors.
+        recent_frames: frames of confident samples kept next to the given-mask samples.
+        sample_every: confident samples are taken from every this-many-th tracked frame.
+        retrain_every: the classifier is re-trained every this-many tracked frames.
+        confident_object: fused probability above which a pixel is an object sample.
+        confident_background: fused probability below which a pixel is a background sample.
+        band_fraction: the classifier runs within this many object sizes of the warped mask.
+        band_min: smallest band width, pixels.
+        band_max: largest band width, pixels.
+        interior_stride: deeper inside the warped mask than the band, the classifier runs
+            on every this-many-th row and column only (speed; 1: every pixel).
+        train_band_factor: background samples come from a band this many times wider.
+        prior_weight: weight of the flow prior's log-odds in the fusion.
+        classifier_weight: weight of the classifier's log-odds in the fusion.
+        fusion_bias: added to the fused log-odds (negative: favour background).
+        prior_blur: the warped prior is blurred with a Gaussian of this sigma (pixels):
+            the flow is uncertain by a few pixels, so the classifier decides near the edge.
+        prior_min: the prior probability is clipped to [prior_min, prior_max] before
+            log-odds; a low ``prior_min`` makes adding pixels far from the object hard ...
+        prior_max: ... a ``prior_max`` well below 1 lets the classifier remove object pixels
+            that the flow carried wrongly.
+        classifier_floor: the classifier's probability is clipped to [floor, 1 - floor].
+        keep_min_prior: a connected component of the fused mask is kept only if its mean
+            prior probability reaches this (drops distractors that appear in the band).
+        min_component_fraction: components smaller than this fraction of the object's
+            largest component are dropped (stray blobs the flow carries along).
+        hole_fraction: background holes smaller than this fraction of the object are filled.
+        lost_area_fraction: the object counts as lost (occluded or out of view) when its
+            area falls below this fraction of its reference area.
+        reference_frames: recent tracked areas whose median is the reference area.
+        reacquire_near_probability: mean classifier probability a candidate region near
+            the last position needs to be taken as the re-appeared object.
+        reacquire_far_probability: same for a candidate anywhere in the frame.
+        reacquire_near_radius: "near" means within this many object sizes of the last centroid.
+        reacquire_min_area: candidate area, as a fraction of the reference area, at least.
+        reacquire_max_area: candidate area, as a fraction of the reference area, at most.
+        reacquire_min_similarity: a candidate's LAB colour histogram must match the given
+            object's this well (Bhattacharyya coefficient, 0..1).
+        histogram_bins: bins per LAB channel of that histogram.
+        reacquire_stride: the lost-object search evaluates the classifier on every this-many-th
+            pixel (speed).
+        reacquire_prior: prior probability given to a re-acquired region.
+        seed: random seed (sampling, boosting).
+    """
+
+    work_scale: float = 0.5
+    dis_preset: str = "medium"
+    dis_finest_scale: int = -1
+    dis_patch_stride: int = -1
+    dis_descent_iterations: int = -1
+    dis_refine_iterations: int = 0
+    binarize_prior: bool = False
+    flow_check: bool = True
+    flow_check_relative: float = 0.01
+    flow_check_absolute: float = 0.5
+    unreliable_prior: float = 0.5
+    mean_radii: tuple[int, ...] = (2, 6)
+    texture_radius: int = 3
+    use_position: bool = True
+    position_jitter: float = 0.25
+    boost_rounds: int = 40
+    boost_leaves: int = 15
+    boost_learning_rate: float = 0.2
+    boost_min_leaf: int = 20
+    boost_threads: int = 1
+    samples_per_class: int = 3000
+    far_background_fraction: float = 0.33
+    recent_object_needs_prior: bool = False
+    recent_frames: int = 4
+    sample_every: int = 5
+    retrain_every: int = 10
+    confident_object: float = 0.9
+    confident_background: float = 0.1
+    band_fraction: float = 0.25
+    band_min: int = 6
+    band_max: int = 40
+    interior_stride: int = 1
+    train_band_factor: float = 2.0
+    prior_weight: float = 1.0
+    classifier_weight: float = 1.0
+    fusion_bias: float = 0.0
+    prior_blur: float = 1.5
+    prior_min: float = 0.1
+    prior_max: float = 0.8
+    classifier_floor: float = 0.01
+    keep_min_prior: float = 0.2
+    min_component_fraction: float = 0.0
+    hole_fraction: float = 0.02
+    lost_area_fraction: float = 0.1
+    reference_frames: int = 10
+    reacquire_near_probability: float = 0.6
+    reacquire_far_probability: float = 0.85
+    reacquire_near_radius: float = 2.0
+    reacquire_min_area: float = 0.3
+    reacquire_max_area: float = 3.0
+    reacquire_min_similarity: float = 0.5
+    histogram_bins: int = 8
+    reacquire_stride: int = 2
+    reacquire_prior: float = 0.7
+    seed: int = 0

@@ -1,0 +1,448 @@
+"""The ``classic`` tracker: optical-flow prior fused with a per-video pixel classifier.
+
+Per frame and object, on a downscaled work grid:
+
+1. the previous probability map is warped into the current frame with DIS optical flow
+   (the *prior*);
+2. a gradient-boosted pixel classifier, trained on the given mask and periodically on
+   confident pixels of recent frames, scores the pixels within a band around the warped
+   mask;
+3. prior and classifier are fused in log-odds;
+4. the fused mask is cleaned: connected components that do not overlap the prior are
+   dropped and small holes filled;
+5. if the object's area collapses (occlusion, left the view) it is marked lost and its
+   probability is zero; while lost, each frame is searched with the classifier for a
+   region that matches the object near its last position (or, more strictly, anywhere).
+
+No model or training data is needed; memory does not grow with the video length.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from gazevos.errors import GazevosError
+from gazevos.track.base import Prediction, Tracker
+from gazevos.track.classic.classifier import AppearanceModel, sample_indices
+from gazevos.track.classic.config import ClassicConfig
+from gazevos.track.classic.features import (
+    FeatureExtractor,
+    colour_histogram,
+    histogram_similarity,
+    learned_features,
+    mask_geometry,
+    pixel_features,
+    position_features,
+)
+
+_DIS_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+                "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+                "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+
+
+def _logit(p: np.ndarray, low: float, high: float) -> np.ndarray:
+    p = np.clip(p, low, high)
+    return np.log(p) - np.log1p(-p)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+
+
+def fuse(prior: np.ndarray, classifier: np.ndarray, cfg: ClassicConfig) -> np.ndarray:
+    """Fuse prior and classifier probabilities (same shape) in weighted log-odds."""
+    z = (cfg.prior_weight * _logit(prior, cfg.prior_min, cfg.prior_max)
+         + cfg.classifier_weight * _logit(classifier, cfg.classifier_floor,
+                                          1.0 - cfg.classifier_floor)
+         + cfg.fusion_bias)
+    return _sigmoid(z)
+
+
+def clean_mask(prob: np.ndarray, prior: np.ndarray, keep_min_prior: float,
+               hole_fraction: float, min_component_fraction: float = 0.0) -> np.ndarray:
+    """Drop fused components that miss the prior and fill small holes.
+
+    Args:
+        prob: ``(h, w)`` fused object probability.
+        prior: ``(h, w)`` warped prior probability.
+        keep_min_prior: a component of ``prob > 0.5`` survives if its mean prior reaches this.
+        hole_fraction: enclosed background regions smaller than this fraction of the object
+            area become object.
+        min_component_fraction: components smaller than this fraction of the largest
+            one are dropped too.
+
+    Returns:
+        ``(h, w)`` float32 cleaned probability (dropped components take ``min(prob, prior)``,
+        filled holes at least 0.5 + half their distance to one).
+    """
+    out = prob.astype(np.float32, copy=True)
+    fg = (prob > 0.5).astype(np.uint8)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+    if n > 1:
+        mass = np.bincount(lab.ravel(), weights=prior.ravel(), minlength=n)
+        mean_prior = mass / np.maximum(stats[:, cv2.CC_STAT_AREA], 1)
+        areas = stats[:, cv2.CC_STAT_AREA]
+        drop = mean_prior < keep_min_prior
+        drop |= areas < min_component_fraction * areas[1:].max()
+        drop[0] = False
+        if drop.any():
+            dm = drop[lab]
+            out[dm] = np.minimum(out[dm], prior[dm])
+            fg[dm] = 0
+    area = int(fg.sum())
+    if area and hole_fraction > 0:
+        n, lab, stats, _ = cv2.connectedComponentsWithStats(1 - fg, connectivity=4)
+        h, w = fg.shape
+        x0, y0 = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
+        x1, y1 = x0 + stats[:, cv2.CC_STAT_WIDTH], y0 + stats[:, cv2.CC_STAT_HEIGHT]
+        inner = (x0 > 0) & (y0 > 0) & (x1 < w) & (y1 < h)
+        small = stats[:, cv2.CC_STAT_AREA] < hole_fraction * area
+        fill = inner & small
+        if fill.any():
+            hm = fill[lab]
+            out[hm] = 0.5 + 0.5 * np.maximum(out[hm], 0.5)
+    return out
+
+
+@dataclass
+class _ObjectState:
+    """What the tracker remembers about one object (constant size)."""
+
+    model: AppearanceModel
+    prob: np.ndarray                      # (h, w) last final probability, work grid
+    hist: np.ndarray                      # LAB colour histogram of the given mask
+    centroid: tuple[float, float]
+    size: float
+    areas: deque[int] = field(default_factory=deque)
+    lost: bool = False
+    tracked: int = 0
+    prior: np.ndarray | None = None       # (h, w) this frame's warped prior
+
+
+class ClassicTracker(Tracker):
+    """Training-free tracker: DIS optical-flow prior + per-video gradient-boosted classifier.
+
+    Args:
+        config: the settings (defaults: :class:`ClassicConfig`).
+        extractor: optional learned per-pixel encoder; its channels are appended to the
+            classifier's colour / texture / position features.
+    """
+
+    name = "classic"
+    config_cls = ClassicConfig
+
+    def __init__(self, config: ClassicConfig | None = None,
+                 extractor: FeatureExtractor | None = None) -> None:
+        super().__init__()
+        self.config = config or ClassicConfig()
+        c = self.config
+        if c.dis_preset not in _DIS_PRESETS:
+            raise GazevosError(f"dis_preset must be one of {', '.join(_DIS_PRESETS)}, "
+                               f"got '{c.dis_preset}'")
+        if not 0.05 <= c.work_scale <= 1.0:
+            raise GazevosError(f"work_scale must be in [0.05, 1], got {c.work_scale}")
+        self.extractor = extractor
+        self._dis = self._make_dis()
+        self._rng = np.random.default_rng(c.seed)
+        self._objects: dict[int, _ObjectState] = {}
+        self._prev_gray: np.ndarray | None = None
+        self._cache: tuple[int, np.ndarray, np.ndarray] | None = None
+        self._grid: tuple[np.ndarray, np.ndarray] | None = None
+
+    def reset(self) -> None:
+        super().reset()
+        self._dis = self._make_dis()
+        self._rng = np.random.default_rng(self.config.seed)
+        self._objects = {}
+        self._prev_gray = None
+        self._cache = None
+        self._grid = None
+
+    def _make_dis(self) -> cv2.DISOpticalFlow:
+        c = self.config
+        dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[c.dis_preset])
+        if c.dis_finest_scale >= 0:
+            dis.setFinestScale(c.dis_finest_scale)
+        if c.dis_patch_stride > 0:
+            dis.setPatchStride(c.dis_patch_stride)
+        if c.dis_descent_iterations > 0:
+            dis.setGradientDescentIterations(c.dis_descent_iterations)
+        if c.dis_refine_iterations >= 0:
+            dis.setVariationalRefinementIterations(c.dis_refine_iterations)
+        return dis
+
+    # ------------------------------------------------------------------ per-frame inputs
+    def _work_size(self, frame: np.ndarray) -> tuple[int, int]:
+        h, w = frame.shape[:2]
+        s = self.config.work_scale
+        return max(8, round(h * s)), max(8, round(w * s))
+
+    def _prepare(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Grey image ``(h, w)`` uint8 and features ``(h, w, F)`` of the current frame."""
+        if self._cache is not None and self._cache[0] == self.frame_index:
+            return self._cache[1], self._cache[2]
+        h, w = self._work_size(frame)
+        small = frame if (h, w) == frame.shape[:2] else cv2.resize(
+            frame, (w, h), interpolation=cv2.INTER_AREA)
+        gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+        feats = pixel_features(small, self.config.mean_radii, self.config.texture_radius)
+        if self.extractor is not None:
+            feats = np.concatenate([feats, learned_features(self.extractor, frame, (h, w))],
+                                   axis=-1)
+        self._cache = (self.frame_index, gray, feats)
+        return gray, feats
+
+    def _samples(self, feats: np.ndarray, idx: np.ndarray,
+                 geometry: tuple[tuple[float, float], float, int] | None,
+                 jitter: float = 0.0) -> np.ndarray:
+        """``(n, F')`` classifier inputs of flat pixel indices ``idx``.
+
+        ``jitter`` (object sizes) adds Gaussian noise to the position features of training
+        samples, so that position stays a coarse cue and the classifier cannot carve the
+        object's exact outline from coordinates alone.
+        """
+        h, w = feats.shape[:2]
+        x = feats.reshape(h * w, -1)[idx]
+        if self.config.use_position:
+            ys, xs = np.divmod(idx, w)
+            if geometry is None:
+                pos = np.full((idx.size, 2), np.nan, dtype=np.float32)
+            else:
+                pos = position_features(ys, xs, geometry[0], geometry[1])
+                if jitter > 0:
+                    pos += self._rng.normal(0.0, jitter, pos.shape).astype(np.float32)
+            x = np.concatenate([x, pos], axis=1)
+        return x
+
+    def _band(self, size: float) -> float:
+        c = self.config
+        return float(np.clip(c.band_fraction * size, c.band_min, c.band_max))
+
+    # ------------------------------------------------------------------ tracking
+    def _propagate(self, frame: np.ndarray) -> dict[int, np.ndarray]:
+        gray, feats = self._prepare(frame)
+        h, w = gray.shape
+        flow = self._dis.calc(gray, self._prev_gray, None)
+        if self._grid is None or self._grid[0].shape != (h, w):
+            gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+            self._grid = (gx, gy)
+        mx = self._grid[0] + flow[..., 0]
+        my = self._grid[1] + flow[..., 1]
+        unreliable = None
+        if self.config.flow_check:
+            unreliable = self._inconsistent(flow, mx, my, gray)
+        full_h, full_w = frame.shape[:2]
+        out: dict[int, np.ndarray] = {}
+        for i in self.object_ids:
+            st = self._objects[i]
+            prior = cv2.remap(st.prob, mx, my, interpolation=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            if self.config.prior_blur > 0:
+                prior = cv2.GaussianBlur(prior, (0, 0), self.config.prior_blur)
+            if unreliable is not None:
+                prior[unreliable] = np.minimum(prior[unreliable], self.config.unreliable_prior)
+            p = self._track_object(st, prior, feats)
+            if (h, w) != (full_h, full_w):
+                p = cv2.resize(p, (full_w, full_h), interpolation=cv2.INTER_LINEAR)
+            out[i] = p
+        return out
+
+    def _inconsistent(self, back: np.ndarray, mx: np.ndarray, my: np.ndarray,
+                      gray: np.ndarray) -> np.ndarray:
+        """``(h, w)`` bool: pixels whose backward flow the forward flow does not undo.
+
+        Forward-backward check (Sundaram et al., ECCV 2010): pixel x is unreliable when
+        ``|f(x + b(x)) + b(x)|^2 > a (|f|^2 + |b|^2) + c``; these are mostly pixels that the
+        object uncovered (its trailing edge), which backward warping would wrongly give
+        the object's probability.
+        """
+        c = self.config
+        fwd = self._dis.calc(self._prev_gray, gray, None)
+        f = cv2.remap(fwd, mx, my, interpolation=cv2.INTER_LINEAR,
+                      borderMode=cv2.BORDER_REPLICATE)
+        err = ((f + back) ** 2).sum(axis=-1)
+        mag = (f ** 2).sum(axis=-1) + (back ** 2).sum(axis=-1)
+        return err > c.flow_check_relative * mag + c.flow_check_absolute
+
+    def _track_object(self, st: _ObjectState, prior: np.ndarray, feats: np.ndarray
+                      ) -> np.ndarray:
+        """Final ``(h, w)`` probability of one object on the work grid; updates ``st``."""
+        c = self.config
+        h, w = prior.shape
+        pm = prior > 0.5
+        geom = mask_geometry(pm) if not st.lost else None
+        if geom is None:
+            prior = self._reacquire(st, feats)
+            if prior is None:
+                st.lost = True
+                return np.zeros((h, w), dtype=np.float32)
+            pm = prior > 0.5
+            geom = mask_geometry(pm)
+            assert geom is not None
+        st.prior = prior
+        band = self._band(geom[1])
+        fused = prior.copy()
+        idx, pc = self._classify_band(st, feats, pm, geom, band)
+        fused.ravel()[idx] = fuse(prior.ravel()[idx], pc, c)
+        final = clean_mask(fused, prior, c.keep_min_prior, c.hole_fraction,
+                           c.min_component_fraction)
+        fm = final > 0.5
+        area = int(fm.sum())
+        ref = float(np.median(st.areas)) if st.areas else float(area)
+        if area == 0 or area < c.lost_area_fraction * ref:
+            st.lost = True
+            return np.zeros((h, w), dtype=np.float32)
+        st.lost = False
+        st.areas.append(area)
+        g = mask_geometry(fm)
+        if g is not None:
+            st.centroid, st.size = g[0], g[1]
+        return final
+
+    def _classify_band(self, st: _ObjectState, feats: np.ndarray, pm: np.ndarray,
+                       geom: tuple[tuple[float, float], float, int], band: float
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """Classifier probabilities within ``band`` pixels of the warped mask ``pm``.
+
+        Pixels near the mask edge (either side) are all classified; the deep interior
+        only on every ``interior_stride``-th row and column, and the rest of it takes
+        the nearest such value (it still sees occluders, at a fraction of the cost).
+
+        Returns:
+            ``(idx (n,), p (n,))``: flat pixel indices and their object probability.
+        """
+        h, w = pm.shape
+        outside = cv2.distanceTransform((~pm).astype(np.uint8), cv2.DIST_L2, 3)
+        s = self.config.interior_stride
+        if s <= 1:
+            idx = np.flatnonzero(outside <= band)
+            return idx, st.model.predict(self._samples(feats, idx, geom))
+        inside = cv2.distanceTransform(pm.astype(np.uint8), cv2.DIST_L2, 3)
+        deep = inside > band
+        idx = np.flatnonzero((outside <= band) & ~deep)
+        grid = np.zeros((h, w), dtype=bool)
+        grid[::s, ::s] = True
+        gidx = np.flatnonzero(deep & grid)
+        p = st.model.predict(self._samples(feats, np.concatenate([idx, gidx]), geom))
+        coarse = np.ones(grid[::s, ::s].shape, dtype=np.float32)
+        gy, gx = np.divmod(gidx, w)
+        coarse[gy // s, gx // s] = p[idx.size:]
+        fine = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_NEAREST)
+        didx = np.flatnonzero(deep)
+        return np.concatenate([idx, didx]), np.concatenate([p[:idx.size], fine.ravel()[didx]])
+
+    def _reacquire(self, st: _ObjectState, feats: np.ndarray) -> np.ndarray | None:
+        """Search a lost object; a prior ``(h, w)`` on the best matching region, or None."""
+        c = self.config
+        h, w = feats.shape[:2]
+        s = max(1, c.reacquire_stride)
+        ys, xs = np.mgrid[0:h:s, 0:w:s]
+        gh, gw = ys.shape
+        idx = (ys * w + xs).ravel()
+        geom = (st.centroid, st.size, 0)
+        pc = st.model.predict(self._samples(feats, idx, geom)).reshape(gh, gw)
+        if s > 1:
+            pc = cv2.resize(pc, (w, h), interpolation=cv2.INTER_LINEAR)
+        cand = (pc > 0.5).astype(np.uint8)
+        n, lab, stats, cents = cv2.connectedComponentsWithStats(cand, connectivity=8)
+        if n <= 1:
+            return None
+        ref = float(np.median(st.areas)) if st.areas else st.size ** 2
+        areas = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
+        mean_p = np.bincount(lab.ravel(), weights=pc.ravel(), minlength=n) / np.maximum(areas, 1)
+        d = np.hypot(cents[:, 1] - st.centroid[0], cents[:, 0] - st.centroid[1]) / max(st.size, 1)
+        ok = (areas >= c.reacquire_min_area * ref) & (areas <= c.reacquire_max_area * ref)
+        near = d <= c.reacquire_near_radius
+        ok &= np.where(near, mean_p >= c.reacquire_near_probability,
+                       mean_p >= c.reacquire_far_probability)
+        ok[0] = False
+        lab_img = feats[..., :3].reshape(h * w, 3)
+        flat = lab.ravel()
+        for j in np.flatnonzero(ok):       # colours must match the given object's
+            hist = colour_histogram(lab_img[flat == j], c.histogram_bins)
+            ok[j] = histogram_similarity(hist, st.hist) >= c.reacquire_min_similarity
+        if not ok.any():
+            return None
+        score = np.where(ok, mean_p - 0.01 * d, -np.inf)
+        best = int(np.argmax(score))
+        return np.where(lab == best, c.reacquire_prior, 0.0).astype(np.float32)
+
+    # ------------------------------------------------------------------ memory
+    def _train_samples(self, feats: np.ndarray, prob: np.ndarray, fg: np.ndarray,
+                       bg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Classifier samples of one frame: ``fg``/``bg`` boolean masks of labelled pixels.
+
+        Most background samples come from a band around the object (where the classifier
+        is used), ``far_background_fraction`` of them from anywhere else.
+        """
+        c = self.config
+        geom = mask_geometry(prob > 0.5)
+        if geom is None:
+            idx, y = sample_indices(self._rng, fg, bg, c.samples_per_class)
+            return self._samples(feats, idx, geom, c.position_jitter), y
+        dist = cv2.distanceTransform((prob <= 0.5).astype(np.uint8), cv2.DIST_L2, 3)
+        near = dist <= c.train_band_factor * self._band(geom[1])
+        n_near = round((1.0 - c.far_background_fraction) * c.samples_per_class)
+        idx_a, y_a = sample_indices(self._rng, fg, bg & near, c.samples_per_class)
+        keep = (y_a == 1) | (np.cumsum(y_a == 0) <= n_near)
+        idx_a, y_a = idx_a[keep], y_a[keep]
+        far = np.flatnonzero(bg & ~near)
+        n_far = c.samples_per_class - int((y_a == 0).sum())
+        if far.size and n_far > 0:
+            far = self._rng.choice(far, min(n_far, far.size), replace=False)
+            idx_a = np.concatenate([idx_a, far])
+            y_a = np.concatenate([y_a, np.zeros(far.size, dtype=np.uint8)])
+        return self._samples(feats, idx_a, geom, c.position_jitter), y_a
+
+    def _memorize(self, frame: np.ndarray, pred: Prediction, given: set[int]) -> None:
+        c = self.config
+        gray, feats = self._prepare(frame)
+        self._prev_gray = gray
+        h, w = gray.shape
+        for i in pred.object_ids:
+            p = pred.prob(i)
+            if c.binarize_prior:
+                p = (pred.labels == i).astype(np.float32)
+            if p.shape != (h, w):
+                p = cv2.resize(p, (w, h), interpolation=cv2.INTER_AREA)
+            p = np.ascontiguousarray(p, dtype=np.float32)
+            if i in given:
+                fm = p > 0.5
+                geom = mask_geometry(fm)
+                model = AppearanceModel(c.boost_rounds, c.boost_leaves, c.boost_learning_rate,
+                                        c.boost_min_leaf, c.recent_frames, c.boost_threads,
+                                        c.seed)
+                x, y = self._train_samples(feats, p, fm, ~fm)
+                model.set_anchor(x, y)
+                model.fit()
+                hist = colour_histogram(feats[..., :3][fm], c.histogram_bins)
+                st = _ObjectState(model=model, prob=p, hist=hist, centroid=(h / 2, w / 2),
+                                  size=float(np.sqrt(h * w)),
+                                  areas=deque(maxlen=c.reference_frames))
+                if geom is not None:
+                    st.centroid, st.size = geom[0], geom[1]
+                    st.areas.append(geom[2])
+                else:
+                    st.lost = True
+                self._objects[i] = st
+                continue
+            st = self._objects[i]
+            st.prob = p
+            if st.lost:
+                continue
+            st.tracked += 1
+            if st.tracked % c.sample_every == 0:
+                fg = p > c.confident_object
+                if c.recent_object_needs_prior and st.prior is not None:
+                    fg &= st.prior > 0.5
+                x, y = self._train_samples(feats, p, fg,
+                                           p < c.confident_background)
+                st.model.add_recent(x, y)
+            if st.tracked % c.retrain_every == 0:
+                st.model.fit()
+            if not st.model.fitted:
+                st.lost = True

@@ -1,0 +1,142 @@
+"""Unit tests of the ``classic`` tracker's parts: features, classifier, fusion, cleaning."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from gazevos.config import load_config
+from gazevos.errors import GazevosError
+from gazevos.track import build_tracker
+from gazevos.track.classic import ClassicConfig, ClassicTracker
+from gazevos.track.classic.classifier import AppearanceModel, sample_indices
+from gazevos.track.classic.features import (
+    learned_features,
+    mask_geometry,
+    n_pixel_features,
+    pixel_features,
+    position_features,
+)
+from gazevos.track.classic.tracker import clean_mask, fuse
+
+
+def test_pixel_features_of_a_flat_image():
+    img = np.full((20, 30, 3), (200, 40, 50), dtype=np.uint8)
+    f = pixel_features(img, (1, 3), 2)
+    assert f.shape == (20, 30, n_pixel_features((1, 3))) == (20, 30, 13)
+    lab = cv2.cvtColor(img[:1, :1], cv2.COLOR_RGB2LAB)[0, 0].astype(np.float32)
+    # colour and the two local means all equal the pixel's LAB; no texture at all
+    for k in range(3):
+        np.testing.assert_allclose(f[..., 3 * k:3 * k + 3], np.broadcast_to(lab, (20, 30, 3)),
+                                   atol=1e-3)
+    np.testing.assert_allclose(f[..., 9:12], 0.0, atol=1e-2)
+
+
+def test_pixel_features_see_a_vertical_edge():
+    img = np.zeros((20, 30, 3), dtype=np.uint8)
+    img[:, 15:] = 255
+    f = pixel_features(img, (2,), 2)
+    grad = f[..., 3 + 3 + 1]
+    assert grad[10, 14] > 100 and grad[10, 15] > 100
+    assert grad[10, 5] == 0 and grad[10, 25] == 0
+    orient = f[..., -1]   # vertical-minus-horizontal energy: negative at a vertical edge
+    assert orient[10, 15] < -0.5
+
+
+def test_position_features_by_hand():
+    pos = position_features(np.array([10, 20]), np.array([5, 35]), (10.0, 15.0), 10.0)
+    np.testing.assert_allclose(pos, [[0.0, -1.0], [1.0, 2.0]])
+
+
+def test_mask_geometry():
+    m = np.zeros((10, 10), bool)
+    m[2:4, 6:10] = True          # 8 pixels, centre (2.5, 7.5)
+    (cy, cx), size, area = mask_geometry(m)
+    assert (cy, cx, area) == (2.5, 7.5, 8)
+    assert size == pytest.approx(np.sqrt(8))
+    assert mask_geometry(np.zeros((4, 4), bool)) is None
+
+
+def test_learned_features_resized_and_checked():
+    def enc(image):
+        return np.ones((image.shape[0] // 4, image.shape[1] // 4, 5), np.float32) * 3
+
+    out = learned_features(enc, np.zeros((40, 80, 3), np.uint8), (20, 40))
+    assert out.shape == (20, 40, 5) and np.allclose(out, 3)
+    with pytest.raises(GazevosError, match=r"\(h, w, C\)"):
+        learned_features(lambda im: np.zeros((4, 4)), np.zeros((8, 8, 3), np.uint8), (8, 8))
+
+
+def test_sample_indices_caps_each_class():
+    rng = np.random.default_rng(0)
+    fg = np.zeros((10, 10), bool)
+    fg[:3] = True                   # 30 pixels
+    idx, y = sample_indices(rng, fg, ~fg, 20)
+    assert (y == 1).sum() == 20 and (y == 0).sum() == 20
+    assert fg.ravel()[idx[y == 1]].all() and not fg.ravel()[idx[y == 0]].any()
+    assert len(set(idx.tolist())) == 40
+
+
+def test_appearance_model_learns_and_keeps_bounded_memory():
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1, (400, 3)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.uint8)
+    m = AppearanceModel(20, 7, 0.3, 5, recent_frames=2)
+    assert not m.fitted
+    assert not AppearanceModel(5, 3, 0.3, 5, 2).fit()       # nothing to learn from
+    one = AppearanceModel(5, 3, 0.3, 5, 2)
+    one.set_anchor(x, np.ones(400, np.uint8))
+    assert not one.fit() and not one.fitted                 # a single class: no model
+    m.set_anchor(x, y)
+    assert m.fit()
+    p = m.predict(np.array([[2.0, 0, 0], [-2.0, 0, 0]], np.float32))
+    assert p[0] > 0.9 and p[1] < 0.1
+    for _ in range(5):
+        m.add_recent(x[:10], y[:10])
+    assert len(m._recent) == 2
+    m.set_anchor(x, y)
+    assert len(m._recent) == 0
+
+
+def test_fuse_in_log_odds():
+    cfg = ClassicConfig(prior_weight=1.0, classifier_weight=1.0, fusion_bias=0.0,
+                        prior_min=0.01, prior_max=0.99, classifier_floor=0.01)
+    out = fuse(np.array([0.5, 0.8, 0.8]), np.array([0.9, 0.2, 0.8]), cfg)
+    # logit(0.5) + logit(0.9) = logit(0.9); logit(0.8) + logit(0.2) = 0; 2 logit(0.8)
+    np.testing.assert_allclose(out, [0.9, 0.5, 16 / 17], rtol=1e-5)
+    # a capped prior (prior_max 0.8) cannot outvote a confident classifier
+    capped = ClassicConfig(prior_min=0.02, prior_max=0.8, classifier_floor=0.01)
+    assert fuse(np.array([1.0]), np.array([0.05]), capped)[0] < 0.5
+
+
+def test_clean_mask_drops_components_off_the_prior_and_fills_holes():
+    prob = np.zeros((40, 40), np.float32)
+    prob[5:25, 5:25] = 0.9
+    prob[14:16, 14:16] = 0.1          # a 4-pixel hole
+    prob[30:35, 30:35] = 0.8          # a blob the prior does not support
+    prior = np.zeros_like(prob)
+    prior[6:24, 6:24] = 1.0
+    out = clean_mask(prob, prior, keep_min_prior=0.2, hole_fraction=0.02)
+    assert (out[14:16, 14:16] > 0.5).all()
+    assert (out[30:35, 30:35] < 0.5).all()
+    assert (out[5:25, 5:25] > 0.5).all()
+    # holes larger than hole_fraction of the object stay holes
+    out = clean_mask(prob, prior, keep_min_prior=0.2, hole_fraction=0.005)
+    assert (out[14:16, 14:16] < 0.5).all()
+
+
+def test_preset_is_the_defaults():
+    assert load_config(ClassicConfig, "classic") == ClassicConfig()
+
+
+def test_bad_settings_are_one_line_errors(tmp_path):
+    with pytest.raises(GazevosError, match="dis_preset"):
+        ClassicTracker(ClassicConfig(dis_preset="fastest"))
+    with pytest.raises(GazevosError, match="work_scale"):
+        ClassicTracker(ClassicConfig(work_scale=2.0))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("band_width: 3\n")
+    with pytest.raises(GazevosError, match="unknown setting 'band_width'"):
+        build_tracker("classic", config=bad)
+    assert isinstance(build_tracker("classic", boost_rounds=5), ClassicTracker)

@@ -1,0 +1,178 @@
+"""Behaviour of the ``classic`` tracker on synthetic sequences (tiny frames, a few seconds)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _classic_synth import H, W, background, disc_mask, iou, paint_disc
+
+from gazevos.track import TRACKERS, build_tracker
+from gazevos.track.classic import ClassicConfig, ClassicTracker
+
+CFG = ClassicConfig(work_scale=1.0)
+R = 14
+
+
+def _frame(bg: np.ndarray, centre: tuple[float, float] | None, k: int
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Frame ``k`` with the red disc at ``centre`` (None: absent) and its full mask."""
+    m = np.zeros((H, W), bool) if centre is None else disc_mask(centre[0], centre[1], R)
+    return paint_disc(bg, m, k), m
+
+
+def _run(centres, occluder=None, cfg=CFG):
+    """Track the disc; returns per frame (visible mask, predicted mask, max probability)."""
+    bg = background(0)
+    trk = ClassicTracker(cfg)
+    out = []
+    for k, c in enumerate(centres):
+        img, m = _frame(bg, c, k)
+        vis = m.copy()
+        if occluder is not None and occluder[0] <= k < occluder[1]:
+            img[:, 40:90] = (128, 128, 128)
+            vis[:, 40:90] = False
+        pred = trk.step(img, mask=m.astype(np.uint8) if k == 0 else None)
+        out.append((vis, pred.labels == 1, float(pred.prob(1).max())))
+    return out
+
+
+def test_registered():
+    assert TRACKERS["classic"] == "gazevos.track.classic:ClassicTracker"
+    assert isinstance(build_tracker("classic"), ClassicTracker)
+
+
+def test_follows_a_moving_object():
+    res = _run([(48 + 0.5 * k, 25 + 3 * k) for k in range(20)])
+    assert min(iou(v, p) for v, p, _ in res) > 0.9
+
+
+def test_occlusion_collapses_then_recovers():
+    # the disc walks behind a grey bar (x 40..90) and out the other side
+    res = _run([(48, 20 + 3 * k) for k in range(30)], occluder=(10, 20))
+    hidden = [k for k in range(10, 20) if res[k][0].sum() == 0]
+    assert len(hidden) >= 6
+    for k in hidden:                 # fully hidden: the object is reported absent
+        assert res[k][2] < 0.5 and not res[k][1].any()
+    for k in range(22, 30):          # visible again: picked up
+        assert iou(res[k][0], res[k][1]) > 0.85
+
+
+def test_leaves_the_view_and_comes_back():
+    centres = [(48, 60 + 6 * k) for k in range(15)] + [(48, 144 - 6 * k) for k in range(15)]
+    res = _run(centres)
+    out_of_view = [k for k, (v, _, _) in enumerate(res) if v.sum() == 0]
+    assert out_of_view                # the scenario really leaves the frame
+    for k in out_of_view:
+        assert res[k][2] < 0.5
+    for k in range(20, 30):
+        assert iou(res[k][0], res[k][1]) > 0.85
+
+
+def test_reappears_elsewhere_by_appearance():
+    # gone for 5 frames, then back on the far side of the frame
+    res = _run([(40, 30)] * 8 + [None] * 5 + [(60, 100)] * 8)
+    for k in range(8, 13):
+        assert res[k][2] < 0.5
+    for k in range(14, 21):
+        assert iou(res[k][0], res[k][1]) > 0.85
+
+
+def test_does_not_take_a_different_object_for_the_lost_one():
+    bg = background(0)
+    trk = ClassicTracker(CFG)
+    for k in range(15):
+        if k < 6:
+            img, m = _frame(bg, (40, 30), k)
+        else:                          # the red disc is gone; a blue one is elsewhere
+            m = disc_mask(60, 100, R)
+            img = bg.copy()
+            img[m] = (40, 60, 210)
+        pred = trk.step(img, mask=m.astype(np.uint8) if k == 0 else None)
+        if k >= 6:
+            assert not (pred.labels == 1).any()
+
+
+def test_two_objects_one_added_later():
+    bg = background(1)
+    trk = ClassicTracker(CFG)
+    for k in range(16):
+        m1 = disc_mask(30, 20 + 3 * k, 12)
+        m2 = disc_mask(70, 110 - 2 * k, 10)
+        img = paint_disc(bg, m1, k)
+        img[m2] = (40, 60, 210)
+        given = None
+        if k == 0:
+            given, objects = m1.astype(np.uint8), None
+        elif k == 5:
+            given, objects = (m1 * 1 + m2 * 2).astype(np.uint8), [2]
+        pred = trk.step(img, mask=given, objects=objects if given is not None else None)
+        if k < 5:
+            assert pred.object_ids == (1,)
+        else:
+            assert pred.object_ids == (1, 2)
+            assert iou(pred.labels == 2, m2) > 0.85
+        assert iou(pred.labels == 1, m1) > 0.85
+        np.testing.assert_allclose(pred.probs.sum(axis=0), 1.0, atol=1e-4)
+
+
+def test_memory_stays_bounded():
+    cfg = ClassicConfig(work_scale=1.0, sample_every=1, retrain_every=4, recent_frames=3,
+                        reference_frames=5)
+    bg = background(2)
+    trk = ClassicTracker(cfg)
+    for k in range(25):
+        img, m = _frame(bg, (48, 30 + 2 * k), k)
+        trk.step(img, mask=m.astype(np.uint8) if k == 0 else None)
+    st = trk._objects[1]
+    assert len(st.model._recent) == 3
+    assert len(st.areas) == 5
+    assert st.prob.shape == (H, W)
+
+
+class ParityEncoder:
+    """A stand-in for a learned encoder: sees the parity of the red channel."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        assert image.shape == (H, W, 3)
+        return (image[::2, ::2, :1] % 2).astype(np.float32) * 10.0
+
+
+def _camouflaged(extractor):
+    """A disc that only the red channel's parity tells from the noise around it.
+
+    Still for 6 frames, gone for 3, then back elsewhere: only an appearance model that
+    sees the parity can find it again.
+    """
+    rng = np.random.default_rng(5)
+    bg = rng.normal(128, 25, (H, W, 3)).clip(0, 255).astype(np.uint8)
+    patch = rng.normal(128, 25, (H, W, 3)).clip(0, 255).astype(np.uint8)
+    patch[..., 0] |= 1
+    bg[..., 0] &= 254
+    trk = ClassicTracker(CFG, extractor=extractor)
+    ious = []
+    for k, c in enumerate([(40, 35)] * 6 + [None] * 3 + [(55, 95)] * 5):
+        m = np.zeros((H, W), bool) if c is None else disc_mask(c[0], c[1], R)
+        img = np.where(m[..., None], patch, bg)
+        pred = trk.step(img, mask=m.astype(np.uint8) if k == 0 else None)
+        ious.append(iou(pred.labels == 1, m))
+    return ious
+
+
+def test_learned_features_plug_in():
+    enc = ParityEncoder()
+    with_enc = _camouflaged(enc)
+    assert enc.calls == 14
+    without = _camouflaged(None)
+    assert min(with_enc) > 0.85                  # found again only through the encoder
+    assert min(without[:6]) > 0.85 and max(without[9:]) < 0.2
+
+
+@pytest.mark.parametrize("scale", [0.5, 1.0])
+def test_output_at_frame_size(scale):
+    res = _run([(48, 30 + 2 * k) for k in range(6)], cfg=ClassicConfig(work_scale=scale))
+    assert res[-1][1].shape == (H, W)
+    assert iou(res[-1][0], res[-1][1]) > 0.8
