@@ -118,3 +118,31 @@ def test_bad_inputs(davis: tuple[Path, np.ndarray], tmp_path: Path,
     assert main(["train", "semseg", "--data", str(root), "--sequences", "cat", "--out",
                  str(tmp_path / "t3")]) == 2
     assert "unknown sequences ['cat']" in one_error_line(capsys)
+
+
+@pytest.mark.slow
+def test_adapt_official_w18_small(davis: tuple[Path, np.ndarray], tmp_path: Path) -> None:
+    """An official-layout W18-small-v1 file (model. prefix, loss weight) adapts and
+    segments; its 19 Cityscapes classes come along."""
+    from gazevos.models.semseg.hrnet import ARCHITECTURES, HRNet
+
+    torch.set_num_threads(1)
+    root, _ = davis
+    ref = HRNet(ARCHITECTURES["w18-small-v1"])
+    state = {f"model.{k}": v for k, v in ref.state_dict().items()
+             if not k.endswith("num_batches_tracked")}
+    state["loss.criterion.weight"] = torch.ones(19)
+    official = tmp_path / "hrnet_w18_small_v1_cityscapes.pth"
+    torch.save(state, official)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("size: [32, 48]\ncrop: [0, 0]\nbatch_size: 2\ntarget_batch_size: 2\n")
+    seq = root / "JPEGImages" / "480p" / "sq"
+    assert main(["adapt", "semseg", "--checkpoint", str(official), "--arch", "w18-small-v1",
+                 "--source", str(root), "--target", str(seq), "--config", str(cfg),
+                 "--steps", "2", "--out", str(tmp_path / "ad"), "--no-progress"]) == 0
+    model = load_model(tmp_path / "ad" / "model.pt")
+    assert len(model.classes) == 19 and model.classes[0] == "road"
+    assert main(["segment", str(seq), "--checkpoint", str(official), "--arch", "w18-small-v1",
+                 "--out", str(tmp_path / "seg"), "--objects", "none"]) == 0
+    with Image.open(tmp_path / "seg" / "labels" / "00000.png") as im:
+        assert im.getpalette()[:3] == [128, 64, 128]  # Cityscapes road colour
