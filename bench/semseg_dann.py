@@ -65,6 +65,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--lambdas", type=float, nargs="+", default=[0.0, 0.01, 0.1])
+    ap.add_argument("--class-weights", type=float, nargs="*", default=None,
+                    help="cross-entropy class weights (background, foreground)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--work", type=Path, default=Path("/tmp/gazevos-semseg-dann"))
     ap.add_argument("--out", type=Path, default=Path("bench_semseg_dann.json"))
@@ -74,7 +76,9 @@ def main() -> None:
         print(markdown(json.loads(args.out.read_text())["runs"]))
         return
     torch.set_num_threads(args.threads)
-    base = load_config(SemsegTrainConfig, "semseg", {"steps": args.steps})
+    base = load_config(SemsegTrainConfig, "semseg", {
+        "steps": args.steps,
+        "class_weights": tuple(args.class_weights) if args.class_weights else None})
     shift = HeadCamShift()
     t0 = time.monotonic()
     data = load_labelled([args.davis], base.size, 2, True)

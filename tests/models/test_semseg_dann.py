@@ -51,3 +51,13 @@ def test_segmentation_loss_ignores_255_and_upsamples() -> None:
     assert segmentation_loss(logits, labels).item() < 1e-3
     labels[0, 0, 0] = 0
     assert abs(segmentation_loss(logits, labels).item() - 10.0) < 1e-3
+
+
+def test_segmentation_loss_class_weights() -> None:
+    logits = torch.zeros(1, 2, 1, 2)
+    logits[0, 1, 0, 0] = math.log(3.0)  # pixel 0 (class 0): p0 = 1/4 -> loss ln 4
+    labels = torch.tensor([[[0, 1]]])  # pixel 1 (class 1): p1 = 1/2 -> loss ln 2
+    plain = segmentation_loss(logits, labels).item()
+    weighted = segmentation_loss(logits, labels, torch.tensor([1.0, 3.0])).item()
+    assert math.isclose(plain, (math.log(4) + math.log(2)) / 2, rel_tol=1e-6)
+    assert math.isclose(weighted, (math.log(4) + 3 * math.log(2)) / 4, rel_tol=1e-6)

@@ -8,17 +8,19 @@ import torch.nn.functional as F
 from gazevos.models.semseg.classes import IGNORE_INDEX
 
 
-def segmentation_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def segmentation_loss(logits: torch.Tensor, labels: torch.Tensor,
+                      weight: torch.Tensor | None = None) -> torch.Tensor:
     """Pixel-wise cross-entropy, logits up-sampled to the label size, 255 ignored.
 
     Args:
         logits: ``(B, C, h, w)``.
         labels: ``(B, H, W)`` int64 class ids (255: ignore).
+        weight: optional ``(C,)`` class weights (weighted mean over pixels).
     """
     if logits.shape[-2:] != labels.shape[-2:]:
         logits = F.interpolate(logits, size=labels.shape[-2:], mode="bilinear",
                                align_corners=False)
-    return F.cross_entropy(logits, labels, ignore_index=IGNORE_INDEX)
+    return F.cross_entropy(logits, labels, weight=weight, ignore_index=IGNORE_INDEX)
 
 
 def domain_loss(source_logits: torch.Tensor, target_logits: torch.Tensor) -> torch.Tensor:

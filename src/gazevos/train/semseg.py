@@ -56,6 +56,7 @@ class SemsegTrainConfig:
         size: ``[H, W]`` working size every image is resized to.
         crop: ``[h, w]`` random training crop (``[0, 0]``: whole image).
         flip: random horizontal flips.
+        class_weights: cross-entropy weight per class (empty: all 1).
         batch_size: labelled source images per step.
         target_batch_size: unlabelled target frames per step (DANN).
         dann_lambda: lambda of ``L = L_cls + lambda * L_D``.
@@ -75,6 +76,7 @@ class SemsegTrainConfig:
     size: tuple[int, int] = (120, 214)
     crop: tuple[int, int] = (96, 96)
     flip: bool = True
+    class_weights: tuple[float, ...] = ()
     batch_size: int = 4
     target_batch_size: int = 4
     dann_lambda: float = 0.01
@@ -188,6 +190,11 @@ def train_semseg(source: LabelledSet, target: np.ndarray | None,
     top = int(source.labels[source.labels != IGNORE_INDEX].max(initial=0))
     if top >= len(cfg.classes):
         raise GazevosError(f"labels go up to {top} but there are {len(cfg.classes)} classes")
+    if cfg.class_weights and len(cfg.class_weights) != len(cfg.classes):
+        raise GazevosError(f"class_weights has {len(cfg.class_weights)} entries for "
+                           f"{len(cfg.classes)} classes")
+    weight = (torch.tensor(cfg.class_weights, dtype=torch.float32) if cfg.class_weights
+              else None)
     prepare_output_dir(out, force=opts.force, resume=opts.resume)
     torch.manual_seed(cfg.seed)
     step = 0 if state is None else int(state["step"])
@@ -249,14 +256,14 @@ def train_semseg(source: LabelledSet, target: np.ndarray | None,
                 xt, _ = sampler.take(target, None, cfg.target_batch_size)
                 feats = model.features(torch.cat([xs, xt]))
                 logits = model.classify(feats[: len(xs)])
-                cls = segmentation_loss(logits, ys)
+                cls = segmentation_loss(logits, ys, weight)
                 d = disc(grad_reverse(feats, cfg.grl_scale))
                 dl = domain_loss(d[: len(xs)], d[len(xs):])
                 acc = float(((d[: len(xs)] > 0).float().sum() + (d[len(xs):] <= 0).float()
                              .sum()) / len(d))
                 loss = dann_loss(cls, dl, cfg.dann_lambda)
             else:
-                cls = segmentation_loss(model(xs), ys)
+                cls = segmentation_loss(model(xs), ys, weight)
                 dl, acc, loss = torch.zeros(()), float("nan"), cls
             if not torch.isfinite(loss):
                 raise GazevosError(f"loss became {loss.item()} at step {step}; lower the "
