@@ -1,17 +1,24 @@
 """Measured domain adaptation: source-only vs DANN on head-camera-shifted DAVIS frames.
 
-Source: labelled frames (fg/bg masks) of half of the DAVIS dev sequences.  Target: the
-frames of the other half passed through :class:`gazevos.train.domain_shift.HeadCamShift`;
-they are used *unlabelled* for adaptation, and their (geometrically shifted) masks only
-for scoring.  Each seed draws its own 5/5 sequence split and weight initialisation; every
-method sees the same split for a seed (paired comparison).
+Data: the DAVIS dev frames with their fg/bg masks at 120x214.  Split (``--split``):
 
-Methods: ``source-only`` (no target frames at all), ``dann-l0`` (target frames in the
-batch but lambda 0: only batch-norm statistics see them), ``dann-l0.01``, ``dann-l0.1``.
-Scores: foreground IoU and mean IoU (2 classes) over all target pixels (ignoring the black
-fisheye corners), plus source-only on the *unshifted* target frames (what the shift costs).
+* ``temporal`` (default): every sequence is cut in two halves in time; one half of every
+  sequence is the labelled *source* (unshifted), the other half, passed through
+  :class:`gazevos.train.domain_shift.HeadCamShift`, is the *target*: its frames are used
+  unlabelled for adaptation and its (geometrically shifted) masks only for scoring.  Same
+  objects, new camera: the thesis setting (Cityscapes classes, head-camera video).
+  Even seeds take first halves as source, odd seeds second halves.
+* ``sequence``: 5 source sequences, 5 target sequences, drawn per seed (new objects *and*
+  new camera).
 
-    python bench/semseg_dann.py --seeds 0 1 2 --steps 300 --out bench_semseg.json
+Every method sees the same split and seed (paired comparison).  Methods: ``source-only``
+(no target frames at all), ``dann-l0`` (target frames in the batch but lambda 0: only
+batch-norm statistics see them), ``dann-l0.01``, ``dann-l0.1``.  Scores: foreground IoU
+and mean IoU (2 classes) over all target pixels (ignoring the black fisheye corners), plus
+source-only on the *unshifted* target frames (what the shift costs).
+
+    python bench/semseg_dann.py --seeds 0 1 2 --steps 300 --class-weights 1 3 --out r.json
+    python bench/semseg_dann.py --table --out r.json     # the markdown table again
 """
 
 from __future__ import annotations
@@ -49,9 +56,26 @@ def split(groups: list[str], seed: int) -> tuple[list[str], list[str]]:
     return sorted(names[i] for i in perm[:half]), sorted(names[i] for i in perm[half:])
 
 
-def subset(data: LabelledSet, names: list[str]) -> LabelledSet:
-    keep = [i for i, g in enumerate(data.groups) if g in set(names)]
-    return LabelledSet(data.images[keep], data.labels[keep], [data.groups[i] for i in keep])
+def split_indices(groups: list[str], how: str, seed: int
+                  ) -> tuple[list[int], list[int], list[str], list[str]]:
+    """Source and target image indices (and a description of each side).
+
+    ``sequence``: whole sequences on each side (:func:`split`).  ``temporal``: every
+    sequence is cut in two halves in time; even seeds take the first halves as labelled
+    source and the second halves as target, odd seeds the other way round.
+    """
+    if how == "sequence":
+        src_names, tgt_names = split(groups, seed)
+        return ([i for i, g in enumerate(groups) if g in set(src_names)],
+                [i for i, g in enumerate(groups) if g in set(tgt_names)], src_names, tgt_names)
+    first, second = [], []
+    for name in sorted(set(groups)):
+        idx = [i for i, g in enumerate(groups) if g == name]
+        first += idx[: len(idx) // 2]
+        second += idx[len(idx) // 2:]
+    if seed % 2:
+        return second, first, ["second halves"], ["first halves"]
+    return first, second, ["first halves"], ["second halves"]
 
 
 def scores(model_path: Path, images: np.ndarray, labels: np.ndarray) -> dict[str, float]:
@@ -67,6 +91,9 @@ def main() -> None:
     ap.add_argument("--lambdas", type=float, nargs="+", default=[0.0, 0.01, 0.1])
     ap.add_argument("--class-weights", type=float, nargs="*", default=None,
                     help="cross-entropy class weights (background, foreground)")
+    ap.add_argument("--split", choices=["temporal", "sequence"], default="temporal",
+                    help="temporal: labelled first (or second) halves of every sequence, "
+                         "target the other halves; sequence: 5 / 5 sequences")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--work", type=Path, default=Path("/tmp/gazevos-semseg-dann"))
     ap.add_argument("--out", type=Path, default=Path("bench_semseg_dann.json"))
@@ -90,9 +117,9 @@ def main() -> None:
         results = json.loads(args.out.read_text())["runs"]
     done = {(r["seed"], r["method"]) for r in results}
     for seed in args.seeds:
-        src_names, tgt_names = split(data.groups, seed)
-        src = subset(data, src_names)
-        keep = [i for i, g in enumerate(data.groups) if g in set(tgt_names)]
+        src_idx, keep, src_names, tgt_names = split_indices(data.groups, args.split, seed)
+        src = LabelledSet(data.images[src_idx], data.labels[src_idx],
+                          [data.groups[i] for i in src_idx])
         tgt_img, tgt_lab = shifted[keep], shifted_labels[keep]
         cfg = dataclasses.replace(base, seed=seed)
         methods: list[tuple[str, float | None]] = [("source-only", None)]
@@ -116,7 +143,7 @@ def main() -> None:
             results.append(row)
             print(json.dumps(row), flush=True)
             args.out.write_text(json.dumps({
-                "steps": args.steps, "shift": dataclasses.asdict(shift),
+                "steps": args.steps, "split": args.split, "shift": dataclasses.asdict(shift),
                 "config": dataclasses.asdict(base), "machine": platform.processor() or
                 platform.machine(), "threads": args.threads, "runs": results}, indent=1))
     print(markdown(results))
