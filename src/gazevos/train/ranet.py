@@ -168,12 +168,13 @@ def train_ranet(root: str | os.PathLike[str], train_names: Sequence[str],
     if src is not None:
         load_state_strict(model, src["state_dict"], str(resume_path or opts.init))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
-    step, best, bad, stopped = 0, -1.0, 0, False
+    step, best, bad, stopped, best_step = 0, -1.0, 0, False, 0
     best_state = None
     if state is not None:
         opt.load_state_dict(state["optimizer"])
         step = int(state["step"])
         best, bad = float(state.get("best", -1.0)), int(state.get("bad", 0))
+        best_step = int(state.get("best_step", 0))
         stopped = bool(state.get("stopped", False))
     net: torch.nn.Module = model
     if world > 1:
@@ -184,15 +185,18 @@ def train_ranet(root: str | os.PathLike[str], train_names: Sequence[str],
     def checkpoint() -> None:
         if rank != 0:
             return
-        extra = {"input_size": size, "train_config": config_to_dict(cfg)}
+        extra = {"input_size": size, "train_config": config_to_dict(cfg),
+                 "sequences": list(train_names), "val_sequences": list(val_names)}
         if val_batch is None or best_state is not None or not (out / "model.pt").is_file():
             weights = best_state if best_state is not None else None
-            ck = to_checkpoint(model, step=step, best=best, **extra)
+            ck = to_checkpoint(model, step=best_step if weights is not None else step,
+                               best=best, **extra)
             if weights is not None:
                 ck["state_dict"] = weights
             _save(out / "model.pt", ck)
         _save(out / "last.pt", to_checkpoint(model, step=step, optimizer=opt.state_dict(),
-                                             best=best, bad=bad, stopped=stopped, **extra))
+                                             best=best, bad=bad, stopped=stopped,
+                                             best_step=best_step, **extra))
 
     if rank == 0:
         with atomic_write(out / "config.yaml") as tmp:
@@ -227,7 +231,7 @@ def train_ranet(root: str | os.PathLike[str], train_names: Sequence[str],
                 score = validation_iou(model, val_batch)
                 val = f"{score:.4f}"
                 if score > best:
-                    best, bad = score, 0
+                    best, bad, best_step = score, 0, step
                     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 else:
                     bad += 1
