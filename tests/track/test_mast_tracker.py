@@ -119,3 +119,17 @@ def test_rss_bounded_over_10000_frames() -> None:
     res = subprocess.run([sys.executable, str(bench), "--frames", "10000"],
                          capture_output=True, text=True, timeout=1200)
     assert res.returncode == 0, res.stdout + res.stderr[-2000:]
+
+
+def test_shipped_model_is_the_default() -> None:
+    from gazevos.models.mast.model import default_checkpoint
+
+    try:
+        path = default_checkpoint()
+    except GazevosError:
+        pytest.skip("no shipped MAST model in this checkout")
+    assert path.stat().st_size <= 25 * 1024 * 1024
+    trk = build_tracker("mast")
+    img, lab = _scene(0)
+    trk.step(img, mask=lab)
+    assert trk.step(_scene(1)[0]).object_ids == (1, 2)
