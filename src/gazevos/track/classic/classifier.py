@@ -33,21 +33,34 @@ def openmp_threads(n: int) -> AbstractContextManager[object]:
     return _controller().limit(limits=n, user_api="openmp")
 
 
-def sample_indices(rng: np.random.Generator, fg: np.ndarray, bg: np.ndarray, per_class: int
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def draw(rng: np.random.Generator, mask: np.ndarray, n: int, fill: bool = False) -> np.ndarray:
+    """Up to ``n`` distinct random flat indices of the true pixels of ``mask``.
+
+    With ``fill``, a non-empty mask with fewer than ``n`` pixels is drawn with replacement
+    up to ``n`` (equal class weights without scikit-learn's sample weights, which make
+    boosting an order of magnitude slower).
+    """
+    idx = np.flatnonzero(mask)
+    if idx.size > n:
+        return idx[rng.choice(idx.size, n, replace=False)]
+    if fill and 0 < idx.size < n:
+        return idx[rng.integers(0, idx.size, n)]
+    return idx
+
+
+def sample_indices(rng: np.random.Generator, fg: np.ndarray, bg: np.ndarray, per_class: int,
+                   balanced: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Draw up to ``per_class`` flat indices from each of two boolean ``(h, w)`` masks.
+
+    ``balanced``: a smaller non-empty class is drawn with replacement up to ``per_class``.
 
     Returns:
         ``(idx (n,), labels (n,) uint8)`` with label 1 for ``fg`` and 0 for ``bg`` samples.
     """
-    out_i, out_y = [], []
-    for m, label in ((fg, 1), (bg, 0)):
-        idx = np.flatnonzero(m)
-        if idx.size > per_class:
-            idx = rng.choice(idx, per_class, replace=False)
-        out_i.append(idx)
-        out_y.append(np.full(idx.size, label, dtype=np.uint8))
-    return np.concatenate(out_i), np.concatenate(out_y)
+    i1 = draw(rng, fg, per_class, balanced)
+    i0 = draw(rng, bg, per_class, balanced)
+    return (np.concatenate([i1, i0]),
+            np.concatenate([np.ones(i1.size, np.uint8), np.zeros(i0.size, np.uint8)]))
 
 
 class AppearanceModel:

@@ -24,6 +24,8 @@ class ClassicConfig:
         binarize_prior: remember each frame's hard labels, not its probabilities, as the
             next frame's prior.
         flow_check: run a forward-backward consistency check of the optical flow.
+        flow_check_preset: DIS preset of the check's forward flow: ``same`` (the settings
+            above) or a cheaper preset (``fast``, ``ultrafast``; no refinement).
         flow_check_relative: a pixel fails the check when the round-trip error exceeds
             this fraction of the squared flow magnitudes ...
         flow_check_absolute: ... plus this many squared pixels.
@@ -37,22 +39,30 @@ class ClassicConfig:
         boost_leaves: leaves per boosting tree.
         boost_learning_rate: shrinkage per boosting tree.
         boost_min_leaf: minimum samples in a leaf.
+        balance_classes: draw as many object as background samples from each frame
+            (repeating pixels of a small object), so that the classes weigh the same.
         boost_threads: OpenMP threads of the classifier (0: all; 1 is robust on a busy machine).
         samples_per_class: object / background samples drawn from one frame.
         far_background_fraction: share of background samples drawn outside the sampling band.
         recent_object_needs_prior: object samples of tracked frames must also lie in the
             flow prior (not only in the fused mask): slows the spread of errors.
+        recent_background_margin: background samples of tracked frames keep this many band
+            widths away from the mask (0: none).
         recent_frames: frames of confident samples kept next to the given-mask samples.
         sample_every: confident samples are taken from every this-many-th tracked frame.
         retrain_every: the classifier is re-trained every this-many tracked frames.
         confident_object: fused probability above which a pixel is an object sample.
         confident_background: fused probability below which a pixel is a background sample.
         band_fraction: the classifier runs within this many object sizes of the warped mask.
+        band_motion_gain: the band is at least this many times the object's motion
+            (90th percentile of the flow on it, pixels): fast parts leave the flow behind.
         band_min: smallest band width, pixels.
         band_max: largest band width, pixels.
         interior_stride: deeper inside the warped mask than the band, the classifier runs
             on every this-many-th row and column only (speed; 1: every pixel).
         train_band_factor: background samples come from a band this many times wider.
+        classifier_blur: the classifier's probabilities are smoothed with a Gaussian of this
+            sigma (pixels) before fusion (0: off).
         prior_weight: weight of the flow prior's log-odds in the fusion.
         classifier_weight: weight of the classifier's log-odds in the fusion.
         fusion_bias: added to the fused log-odds (negative: favour background).
@@ -94,6 +104,7 @@ class ClassicConfig:
     dis_refine_iterations: int = 0
     binarize_prior: bool = False
     flow_check: bool = True
+    flow_check_preset: str = "same"
     flow_check_relative: float = 0.01
     flow_check_absolute: float = 0.5
     unreliable_prior: float = 0.5
@@ -106,19 +117,23 @@ class ClassicConfig:
     boost_learning_rate: float = 0.2
     boost_min_leaf: int = 20
     boost_threads: int = 1
+    balance_classes: bool = True
     samples_per_class: int = 3000
     far_background_fraction: float = 0.33
-    recent_object_needs_prior: bool = False
+    recent_object_needs_prior: bool = True
+    recent_background_margin: float = 0.0
     recent_frames: int = 4
     sample_every: int = 5
     retrain_every: int = 10
     confident_object: float = 0.9
     confident_background: float = 0.1
-    band_fraction: float = 0.25
+    band_fraction: float = 0.12
+    band_motion_gain: float = 0.0
     band_min: int = 6
     band_max: int = 40
     interior_stride: int = 1
     train_band_factor: float = 2.0
+    classifier_blur: float = 0.0
     prior_weight: float = 1.0
     classifier_weight: float = 1.0
     fusion_bias: float = 0.0
@@ -127,7 +142,7 @@ class ClassicConfig:
     prior_max: float = 0.8
     classifier_floor: float = 0.01
     keep_min_prior: float = 0.2
-    min_component_fraction: float = 0.0
+    min_component_fraction: float = 0.1
     hole_fraction: float = 0.02
     lost_area_fraction: float = 0.1
     reference_frames: int = 10

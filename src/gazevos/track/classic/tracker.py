@@ -27,7 +27,7 @@ import numpy as np
 
 from gazevos.errors import GazevosError
 from gazevos.track.base import Prediction, Tracker
-from gazevos.track.classic.classifier import AppearanceModel, sample_indices
+from gazevos.track.classic.classifier import AppearanceModel, draw, sample_indices
 from gazevos.track.classic.config import ClassicConfig
 from gazevos.track.classic.features import (
     FeatureExtractor,
@@ -143,10 +143,14 @@ class ClassicTracker(Tracker):
         if c.dis_preset not in _DIS_PRESETS:
             raise GazevosError(f"dis_preset must be one of {', '.join(_DIS_PRESETS)}, "
                                f"got '{c.dis_preset}'")
+        if c.flow_check_preset != "same" and c.flow_check_preset not in _DIS_PRESETS:
+            raise GazevosError(f"flow_check_preset must be 'same' or one of "
+                               f"{', '.join(_DIS_PRESETS)}, got '{c.flow_check_preset}'")
         if not 0.05 <= c.work_scale <= 1.0:
             raise GazevosError(f"work_scale must be in [0.05, 1], got {c.work_scale}")
         self.extractor = extractor
         self._dis = self._make_dis()
+        self._check_dis = self._make_dis(c.flow_check_preset)
         self._rng = np.random.default_rng(c.seed)
         self._objects: dict[int, _ObjectState] = {}
         self._prev_gray: np.ndarray | None = None
@@ -156,14 +160,20 @@ class ClassicTracker(Tracker):
     def reset(self) -> None:
         super().reset()
         self._dis = self._make_dis()
+        self._check_dis = self._make_dis(self.config.flow_check_preset)
         self._rng = np.random.default_rng(self.config.seed)
         self._objects = {}
         self._prev_gray = None
         self._cache = None
         self._grid = None
 
-    def _make_dis(self) -> cv2.DISOpticalFlow:
+    def _make_dis(self, preset: str = "same") -> cv2.DISOpticalFlow:
+        """A DIS object with the configured settings (``preset``: another preset, as is)."""
         c = self.config
+        if preset != "same":
+            dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[preset])
+            dis.setVariationalRefinementIterations(0)
+            return dis
         dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[c.dis_preset])
         if c.dis_finest_scale >= 0:
             dis.setFinestScale(c.dis_finest_scale)
@@ -218,9 +228,11 @@ class ClassicTracker(Tracker):
             x = np.concatenate([x, pos], axis=1)
         return x
 
-    def _band(self, size: float) -> float:
+    def _band(self, size: float, motion: float = 0.0) -> float:
+        """Band width (pixels) around an object of ``size``; wider when it moves fast."""
         c = self.config
-        return float(np.clip(c.band_fraction * size, c.band_min, c.band_max))
+        return float(np.clip(max(c.band_fraction * size, c.band_motion_gain * motion),
+                             c.band_min, c.band_max))
 
     # ------------------------------------------------------------------ tracking
     def _propagate(self, frame: np.ndarray) -> dict[int, np.ndarray]:
@@ -232,6 +244,7 @@ class ClassicTracker(Tracker):
             self._grid = (gx, gy)
         mx = self._grid[0] + flow[..., 0]
         my = self._grid[1] + flow[..., 1]
+        mag = np.hypot(flow[..., 0], flow[..., 1]) if self.config.band_motion_gain > 0 else None
         unreliable = None
         if self.config.flow_check:
             unreliable = self._inconsistent(flow, mx, my, gray)
@@ -245,7 +258,12 @@ class ClassicTracker(Tracker):
                 prior = cv2.GaussianBlur(prior, (0, 0), self.config.prior_blur)
             if unreliable is not None:
                 prior[unreliable] = np.minimum(prior[unreliable], self.config.unreliable_prior)
-            p = self._track_object(st, prior, feats)
+            motion = 0.0
+            if self.config.band_motion_gain > 0:
+                inside = prior > 0.5
+                if inside.any():     # how far the object's pixels moved (90th percentile)
+                    motion = float(np.percentile(mag[inside], 90))
+            p = self._track_object(st, prior, feats, motion)
             if (h, w) != (full_h, full_w):
                 p = cv2.resize(p, (full_w, full_h), interpolation=cv2.INTER_LINEAR)
             out[i] = p
@@ -261,16 +279,19 @@ class ClassicTracker(Tracker):
         the object's probability.
         """
         c = self.config
-        fwd = self._dis.calc(self._prev_gray, gray, None)
+        fwd = self._check_dis.calc(self._prev_gray, gray, None)
         f = cv2.remap(fwd, mx, my, interpolation=cv2.INTER_LINEAR,
                       borderMode=cv2.BORDER_REPLICATE)
         err = ((f + back) ** 2).sum(axis=-1)
         mag = (f ** 2).sum(axis=-1) + (back ** 2).sum(axis=-1)
         return err > c.flow_check_relative * mag + c.flow_check_absolute
 
-    def _track_object(self, st: _ObjectState, prior: np.ndarray, feats: np.ndarray
-                      ) -> np.ndarray:
-        """Final ``(h, w)`` probability of one object on the work grid; updates ``st``."""
+    def _track_object(self, st: _ObjectState, prior: np.ndarray, feats: np.ndarray,
+                      motion: float = 0.0) -> np.ndarray:
+        """Final ``(h, w)`` probability of one object on the work grid; updates ``st``.
+
+        ``motion``: how far (pixels) the object moved since the previous frame.
+        """
         c = self.config
         h, w = prior.shape
         pm = prior > 0.5
@@ -284,9 +305,17 @@ class ClassicTracker(Tracker):
             geom = mask_geometry(pm)
             assert geom is not None
         st.prior = prior
-        band = self._band(geom[1])
+        band = self._band(geom[1], motion)
         fused = prior.copy()
         idx, pc = self._classify_band(st, feats, pm, geom, band)
+        if c.classifier_blur > 0:
+            # smooth the classifier's answer over its neighbours (in the band, bounding box)
+            ys, xs = np.divmod(idx, w)
+            y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+            box = np.full((y1 - y0, x1 - x0), 0.5, dtype=np.float32)
+            box[ys - y0, xs - x0] = pc
+            box = cv2.GaussianBlur(box, (0, 0), c.classifier_blur)
+            pc = box[ys - y0, xs - x0]
         fused.ravel()[idx] = fuse(prior.ravel()[idx], pc, c)
         final = clean_mask(fused, prior, c.keep_min_prior, c.hole_fraction,
                            c.min_component_fraction)
@@ -380,23 +409,21 @@ class ClassicTracker(Tracker):
         is used), ``far_background_fraction`` of them from anywhere else.
         """
         c = self.config
+        n = c.samples_per_class
         geom = mask_geometry(prob > 0.5)
         if geom is None:
-            idx, y = sample_indices(self._rng, fg, bg, c.samples_per_class)
+            idx, y = sample_indices(self._rng, fg, bg, n, c.balance_classes)
             return self._samples(feats, idx, geom, c.position_jitter), y
         dist = cv2.distanceTransform((prob <= 0.5).astype(np.uint8), cv2.DIST_L2, 3)
         near = dist <= c.train_band_factor * self._band(geom[1])
-        n_near = round((1.0 - c.far_background_fraction) * c.samples_per_class)
-        idx_a, y_a = sample_indices(self._rng, fg, bg & near, c.samples_per_class)
-        keep = (y_a == 1) | (np.cumsum(y_a == 0) <= n_near)
-        idx_a, y_a = idx_a[keep], y_a[keep]
-        far = np.flatnonzero(bg & ~near)
-        n_far = c.samples_per_class - int((y_a == 0).sum())
-        if far.size and n_far > 0:
-            far = self._rng.choice(far, min(n_far, far.size), replace=False)
-            idx_a = np.concatenate([idx_a, far])
-            y_a = np.concatenate([y_a, np.zeros(far.size, dtype=np.uint8)])
-        return self._samples(feats, idx_a, geom, c.position_jitter), y_a
+        i1 = draw(self._rng, fg, n, c.balance_classes)
+        i0 = draw(self._rng, bg & near, round((1.0 - c.far_background_fraction) * n))
+        i0 = np.concatenate([i0, draw(self._rng, bg & ~near, n - i0.size)])
+        if c.balance_classes and 0 < i0.size < n:
+            i0 = i0[self._rng.integers(0, i0.size, n)]
+        idx = np.concatenate([i1, i0])
+        y = np.concatenate([np.ones(i1.size, np.uint8), np.zeros(i0.size, np.uint8)])
+        return self._samples(feats, idx, geom, c.position_jitter), y
 
     def _memorize(self, frame: np.ndarray, pred: Prediction, given: set[int]) -> None:
         c = self.config
@@ -439,8 +466,15 @@ class ClassicTracker(Tracker):
                 fg = p > c.confident_object
                 if c.recent_object_needs_prior and st.prior is not None:
                     fg &= st.prior > 0.5
-                x, y = self._train_samples(feats, p, fg,
-                                           p < c.confident_background)
+                bg = p < c.confident_background
+                if c.recent_background_margin > 0:
+                    # not right next to the mask: parts the mask missed would be learnt
+                    # as background
+                    geom = mask_geometry(p > 0.5)
+                    if geom is not None:
+                        d = cv2.distanceTransform((p <= 0.5).astype(np.uint8), cv2.DIST_L2, 3)
+                        bg &= d > c.recent_background_margin * self._band(geom[1])
+                x, y = self._train_samples(feats, p, fg, bg)
                 st.model.add_recent(x, y)
             if st.tracked % c.retrain_every == 0:
                 st.model.fit()
