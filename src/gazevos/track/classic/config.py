@@ -128,7 +128,7 @@ class ClassicConfig:
     confident_object: float = 0.9
     confident_background: float = 0.1
     band_fraction: float = 0.12
-    band_motion_gain: float = 0.0
+    band_motion_gain: float = 2.0
     band_min: int = 6
     band_max: int = 40
     interior_stride: int = 1
