@@ -166,6 +166,7 @@ def test_learned_features_plug_in():
     enc = ParityEncoder()
     with_enc = _camouflaged(enc)
     assert enc.calls == 14
+    assert build_tracker("classic", extractor=enc, work_scale=1.0).extractor is enc
     without = _camouflaged(None)
     assert min(with_enc) > 0.85                  # found again only through the encoder
     assert min(without[:6]) > 0.85 and max(without[9:]) < 0.2

@@ -143,7 +143,7 @@ class ClassicConfig:
     classifier_floor: float = 0.01
     keep_min_prior: float = 0.2
     min_component_fraction: float = 0.1
-    hole_fraction: float = 0.02
+    hole_fraction: float = 0.05
     lost_area_fraction: float = 0.1
     reference_frames: int = 10
     reacquire_near_probability: float = 0.6

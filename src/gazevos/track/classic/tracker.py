@@ -21,10 +21,13 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
+from gazevos.config import load_config
 from gazevos.errors import GazevosError
 from gazevos.track.base import Prediction, Tracker
 from gazevos.track.classic.classifier import AppearanceModel, draw, sample_indices
@@ -156,6 +159,16 @@ class ClassicTracker(Tracker):
         self._prev_gray: np.ndarray | None = None
         self._cache: tuple[int, np.ndarray, np.ndarray] | None = None
         self._grid: tuple[np.ndarray, np.ndarray] | None = None
+
+    @classmethod
+    def from_options(cls, checkpoint: str | Path | None = None,
+                     config: str | Path | None = None,
+                     extractor: FeatureExtractor | None = None, **overrides: Any) -> Tracker:
+        """Build from CLI-style options; ``extractor`` plugs in learned features.
+
+        ``checkpoint`` is ignored: the tracker has no weights.
+        """
+        return cls(load_config(ClassicConfig, config, overrides), extractor=extractor)
 
     def reset(self) -> None:
         super().reset()
