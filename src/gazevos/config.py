@@ -79,6 +79,12 @@ def load_config(cls: type[T], preset: str | Path | None = None,
     return cfg
 
 
+def config_from_dict(cls: type[T], values: dict[str, Any], source: str) -> T:
+    """The defaults of ``cls`` with ``values`` (a plain, possibly nested mapping as written
+    by :func:`config_to_dict`) applied; unknown names are a one-line error naming ``source``."""
+    return _merge(cls, cls(), values, source)
+
+
 def config_to_dict(cfg: Any) -> dict[str, Any]:
     """A plain, YAML-serialisable dict of a (nested) config dataclass."""
     out = dataclasses.asdict(cfg)

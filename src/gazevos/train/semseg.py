@@ -16,20 +16,18 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import yaml
-from tqdm import tqdm
 
 from gazevos.config import config_to_dict
 from gazevos.errors import GazevosError
-from gazevos.io import atomic_write, prepare_output_dir
+from gazevos.io import prepare_output_dir
 from gazevos.losses.semseg import dann_loss, domain_loss, segmentation_loss
+from gazevos.models.checkpoint import weights_of
 from gazevos.models.semseg.checkpoint import (
     load_state_strict,
     model_from_checkpoint,
@@ -40,6 +38,8 @@ from gazevos.models.semseg.classes import FGBG_CLASSES, IGNORE_INDEX, palette_fo
 from gazevos.models.semseg.dann import DomainDiscriminator, grad_reverse
 from gazevos.models.semseg.hrnet import ARCHITECTURES, HRNet
 from gazevos.models.semseg.infer import normalize
+from gazevos.train import checkpointing
+from gazevos.train.checkpointing import optimise, save_atomic
 from gazevos.train.semseg_data import LabelledSet
 
 
@@ -91,28 +91,11 @@ class SemsegTrainConfig:
 
 
 @dataclass
-class RunOptions:
-    """How one invocation runs (not hyper-parameters).
+class RunOptions(checkpointing.RunOptions):
+    """How one invocation runs (see :class:`gazevos.train.checkpointing.RunOptions`), plus
+    ``init_arch``: ``init`` is an official HRNet release file of this architecture."""
 
-    Attributes:
-        resume: continue from ``out/last.pt``.
-        init: start from these model weights (gazevos checkpoint; fine-tuning / adapting).
-        init_arch: ``init`` is an official HRNet release file of this architecture.
-        force: allow a non-empty output folder.
-        max_steps: stop after this many steps in this invocation (0: no limit).
-        time_limit: stop after this many seconds (0: no limit).
-        threads: torch threads (0: leave torch's default).
-        progress: show a progress bar.
-    """
-
-    resume: bool = False
-    init: str | None = None
     init_arch: str | None = None
-    force: bool = False
-    max_steps: int = 0
-    time_limit: float = 0.0
-    threads: int = 0
-    progress: bool = True
 
 
 def build_model(cfg: SemsegTrainConfig) -> HRNet:
@@ -157,11 +140,6 @@ class BatchSampler:
         return x_t, y_t
 
 
-def _save(path: Path, obj: dict[str, Any]) -> None:
-    with atomic_write(path) as tmp:
-        torch.save(obj, tmp)
-
-
 def train_semseg(source: LabelledSet, target: np.ndarray | None,
                  out_dir: str | os.PathLike[str], cfg: SemsegTrainConfig,
                  opts: RunOptions) -> Path:
@@ -180,11 +158,7 @@ def train_semseg(source: LabelledSet, target: np.ndarray | None,
     if opts.threads:
         torch.set_num_threads(opts.threads)
     out = Path(out_dir)
-    if opts.resume and not (out / "last.pt").is_file():
-        raise GazevosError("nothing to resume: no last.pt", out)
-    state = read_checkpoint(out / "last.pt") if opts.resume else None
-    if state is not None and "optimizer" not in state:
-        raise GazevosError("not a training checkpoint (no optimiser state)", out / "last.pt")
+    state, resume_path = checkpointing.read_resume_state(out, opts, read_checkpoint, hint="")
     if len(source.images) == 0:
         raise GazevosError("no labelled source images")
     top = int(source.labels[source.labels != IGNORE_INDEX].max(initial=0))
@@ -200,7 +174,7 @@ def train_semseg(source: LabelledSet, target: np.ndarray | None,
     step = 0 if state is None else int(state["step"])
     rng = np.random.default_rng((cfg.seed, step))
     if state is not None:
-        model = model_from_checkpoint(state, str(out / "last.pt"))
+        model = model_from_checkpoint(state, str(resume_path))
     elif opts.init:
         from gazevos.models.semseg.checkpoint import load_model
         model = load_model(opts.init, opts.init_arch)
@@ -218,9 +192,9 @@ def train_semseg(source: LabelledSet, target: np.ndarray | None,
     if state is not None:
         if adapt != ("discriminator" in state):
             raise GazevosError("resume with the same target setting as the first run",
-                               out / "last.pt")
+                               resume_path)
         if adapt:
-            load_state_strict(disc, state["discriminator"], str(out / "last.pt"))
+            load_state_strict(disc, state["discriminator"], str(resume_path))
         opt.load_state_dict(state["optimizer"])
     sampler = BatchSampler(cfg, rng)
     model.train()
@@ -228,28 +202,18 @@ def train_semseg(source: LabelledSet, target: np.ndarray | None,
 
     def checkpoint() -> None:
         extra: dict[str, Any] = {"step": step, "train_config": config_to_dict(cfg)}
-        _save(out / "model.pt", model_to_checkpoint(model, model.classes, model.palette,
-                                                    **extra))
+        save_atomic(out / "model.pt", model_to_checkpoint(model, model.classes,
+                                                          model.palette, **extra))
         if adapt:
-            extra["discriminator"] = {k: v.detach().clone()
-                                      for k, v in disc.state_dict().items()}
-        _save(out / "last.pt", model_to_checkpoint(model, model.classes, model.palette,
-                                                   optimizer=opt.state_dict(), **extra))
+            extra["discriminator"] = weights_of(disc)
+        save_atomic(out / "last.pt", model_to_checkpoint(model, model.classes, model.palette,
+                                                         optimizer=opt.state_dict(), **extra))
 
-    with atomic_write(out / "config.yaml") as tmp:
-        tmp.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
-    start, first = time.monotonic(), step
-    bar = tqdm(total=cfg.steps, initial=step, desc="train semseg", unit="step",
-               disable=not opts.progress)
-    log = open(out / "log.csv", "a" if state is not None else "w")  # noqa: SIM115
-    try:
-        if log.tell() == 0:
-            log.write("step,loss,cls_loss,domain_loss,domain_acc,seconds\n")
-        while step < cfg.steps:
-            if opts.max_steps and step - first >= opts.max_steps:
-                break
-            if opts.time_limit and time.monotonic() - start >= opts.time_limit:
-                break
+    with checkpointing.session(out, cfg, opts, step=step, total=cfg.steps,
+                               desc="train semseg", resumed=state is not None,
+                               columns=("loss", "cls_loss", "domain_loss", "domain_acc")
+                               ) as run:
+        while step < cfg.steps and not run.out_of_budget(step):
             xs, ys = sampler.take(source.images, source.labels, cfg.batch_size)
             assert ys is not None
             if adapt:
@@ -265,24 +229,13 @@ def train_semseg(source: LabelledSet, target: np.ndarray | None,
             else:
                 cls = segmentation_loss(model(xs), ys, weight)
                 dl, acc, loss = torch.zeros(()), float("nan"), cls
-            if not torch.isfinite(loss):
-                raise GazevosError(f"loss became {loss.item()} at step {step}; lower the "
-                                   "learning rate")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            optimise(opt, loss, step)
             step += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-            log.write(f"{step},{loss.item():.6f},{cls.item():.6f},{dl.item():.6f},{acc:.3f},"
-                      f"{time.monotonic() - start:.1f}\n")
-            log.flush()
+            run.record(step, [f"{loss.item():.6f}", f"{cls.item():.6f}", f"{dl.item():.6f}",
+                              f"{acc:.3f}"], loss=f"{loss.item():.4f}")
             if step % cfg.save_every == 0:
                 checkpoint()
         checkpoint()
-    finally:
-        bar.close()
-        log.close()
     return out / "model.pt"
 
 

@@ -14,7 +14,6 @@ only keys allowed to be missing.  Every other mismatch is a one-line
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +21,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from gazevos.config import config_to_dict
 from gazevos.errors import GazevosError
+from gazevos.models import checkpoint as ckpt
 from gazevos.models.semseg.classes import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE
-from gazevos.models.semseg.hrnet import ARCHITECTURES, HRNet, HRNetConfig, StageConfig
+from gazevos.models.semseg.hrnet import ARCHITECTURES, HRNet, HRNetConfig
 
 CHECKPOINT_FORMAT = "gazevos-semseg"
 CHECKPOINT_VERSION = 1
@@ -37,8 +36,8 @@ OFFICIAL = ("w48", "w18-small-v1", "w18-small-v2")
 WRAPPER_ONLY = ("loss.",)
 
 
-def _short(keys: list[str]) -> str:
-    return f"{len(keys)} ({', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''})"
+#: state-dict key suffixes that may be absent (models trained with in-place ABN)
+MAY_MISS = ("num_batches_tracked",)
 
 
 def load_state_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
@@ -49,34 +48,7 @@ def load_state_strict(model: nn.Module, state: dict[str, torch.Tensor], source: 
     Raises:
         GazevosError: one line listing missing / unexpected keys or the first shape mismatch.
     """
-    own = model.state_dict()
-    missing = sorted(k for k in set(own) - set(state) if not k.endswith("num_batches_tracked"))
-    unexpected = sorted(set(state) - set(own))
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing keys {_short(missing)}")
-        if unexpected:
-            parts.append(f"unexpected keys {_short(unexpected)}")
-        raise GazevosError("checkpoint does not match the model: " + "; ".join(parts), source)
-    for k, v in state.items():
-        if not isinstance(v, torch.Tensor):
-            raise GazevosError(f"checkpoint entry '{k}' is not a tensor", source)
-        if tuple(v.shape) != tuple(own[k].shape):
-            raise GazevosError(f"checkpoint does not match the model: '{k}' has shape "
-                               f"{tuple(v.shape)}, the model expects {tuple(own[k].shape)}",
-                               source)
-    model.load_state_dict({**own, **state}, strict=True)
-
-
-def _torch_load(path: str | Path) -> Any:
-    path = Path(path)
-    if not path.is_file():
-        raise GazevosError("checkpoint file not found", path)
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is bad input
-        raise GazevosError(f"cannot read checkpoint ({exc.__class__.__name__})", path) from exc
+    ckpt.load_state_strict(model, state, source, may_miss=MAY_MISS)
 
 
 def official_state(data: Any, source: str) -> dict[str, torch.Tensor]:
@@ -104,7 +76,7 @@ def load_official(path: str | Path, arch: str) -> HRNet:
         known = ", ".join(OFFICIAL)
         raise GazevosError(f"unknown official architecture '{arch}' (known: {known})")
     model = HRNet(ARCHITECTURES[arch])
-    load_state_strict(model, official_state(_torch_load(path), str(path)), str(path))
+    load_state_strict(model, official_state(ckpt.torch_load(path), str(path)), str(path))
     model.classes = CITYSCAPES_CLASSES  # type: ignore[assignment]
     model.palette = CITYSCAPES_PALETTE.copy()  # type: ignore[assignment]
     return model.eval()
@@ -112,56 +84,29 @@ def load_official(path: str | Path, arch: str) -> HRNet:
 
 def config_from_dict(data: Any, source: str) -> HRNetConfig:
     """Rebuild an :class:`HRNetConfig` from its plain-dict form; one-line errors."""
-    if not isinstance(data, dict):
-        raise GazevosError("checkpoint has no model config", source)
-    try:
-        kw: dict[str, Any] = {}
-        for f in dataclasses.fields(HRNetConfig):
-            if f.name not in data:
-                continue
-            v = data[f.name]
-            if f.name.startswith("stage"):
-                v = StageConfig(**{k: tuple(x) if isinstance(x, list) else x
-                                   for k, x in v.items()})
-            kw[f.name] = v
-        unknown = set(data) - {f.name for f in dataclasses.fields(HRNetConfig)}
-        if unknown:
-            raise TypeError(f"unknown fields {sorted(unknown)}")
-        return HRNetConfig(**kw)
-    except (TypeError, AttributeError) as exc:
-        raise GazevosError(f"bad model config in checkpoint ({exc})", source) from exc
+    return ckpt.model_config(HRNetConfig, data, source)
 
 
 def model_to_checkpoint(model: HRNet, classes: tuple[str, ...], palette: np.ndarray,
                         **extra: Any) -> dict[str, Any]:
     """The gazevos checkpoint dict of a model (weights, architecture, classes, colours)."""
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    return {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
-            "model_config": config_to_dict(model.config), "classes": list(classes),
-            "palette": np.asarray(palette, dtype=np.uint8).tolist(), "state_dict": state,
-            **extra}
+    return ckpt.make_checkpoint(CHECKPOINT_FORMAT, CHECKPOINT_VERSION, model,
+                                classes=list(classes),
+                                palette=np.asarray(palette, dtype=np.uint8).tolist(), **extra)
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a gazevos segmentation checkpoint as a dict; one-line errors."""
-    data = _torch_load(path)
-    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
-        raise GazevosError("not a gazevos segmentation checkpoint (for an official HRNet "
-                           "release file pass its architecture with --arch)", path)
-    if data.get("version") != CHECKPOINT_VERSION:
-        raise GazevosError(f"unsupported segmentation checkpoint version "
-                           f"{data.get('version')}", path)
-    return data
+    return ckpt.read_checkpoint(path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, "segmentation",
+                                " (for an official HRNet release file pass its architecture "
+                                "with --arch)")
 
 
 def model_from_checkpoint(data: dict[str, Any], source: str) -> HRNet:
     """Build the model of a checkpoint dict (weights loaded strictly), in eval mode, with
     ``.classes`` (names) and ``.palette`` (``(C, 3)`` uint8) attached."""
     model = HRNet(config_from_dict(data.get("model_config"), source))
-    state = data.get("state_dict")
-    if not isinstance(state, dict):
-        raise GazevosError("checkpoint has no weights", source)
-    load_state_strict(model, state, source)
+    load_state_strict(model, ckpt.checkpoint_weights(data, source), source)
     classes = tuple(str(c) for c in data.get("classes", ()))
     if len(classes) != model.config.num_classes:
         raise GazevosError(f"checkpoint names {len(classes)} classes, the model has "

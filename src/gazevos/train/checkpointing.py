@@ -1,0 +1,171 @@
+"""What every gazevos trainer shares: run options, atomic checkpoint writes, resuming,
+the per-invocation step / time budget, the progress bar and ``log.csv``.
+
+A training folder holds ``last.pt`` (weights, optimiser, step and whatever the trainer
+needs to continue), ``model.pt`` (the inference checkpoint), ``log.csv`` and
+``config.yaml``.  Checkpoints are written atomically, so a run stopped at any moment
+(Ctrl-C, ``--time-limit``, ``--chunk-steps``) resumes from the last one.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import torch
+import torch.distributed as dist
+import yaml
+from tqdm import tqdm
+
+from gazevos.config import config_to_dict
+from gazevos.errors import GazevosError
+from gazevos.io import atomic_write
+
+LAST = "last.pt"
+
+
+@dataclass
+class RunOptions:
+    """How one invocation runs (not hyper-parameters).
+
+    Attributes:
+        resume: continue from ``out/last.pt``.
+        resume_from: continue from this training checkpoint (weights, optimiser, step).
+        init: start from these weights (fine-tuning; optimiser and step start fresh).
+        force: allow a non-empty output folder.
+        max_steps: stop after this many steps in this invocation (0: no limit).
+        time_limit: stop after this many seconds (0: no limit).
+        threads: torch threads per process (0: leave torch's default).
+        progress: show a progress bar (rank 0).
+    """
+
+    resume: bool = False
+    resume_from: str | None = None
+    init: str | None = None
+    force: bool = False
+    max_steps: int = 0
+    time_limit: float = 0.0
+    threads: int = 0
+    progress: bool = True
+
+
+def save_atomic(path: str | os.PathLike[str], obj: Any) -> None:
+    """``torch.save(obj)`` to ``path`` through a temporary file: ``path`` is either the
+    old file or the complete new one, never a partial write."""
+    with atomic_write(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def read_resume_state(out: Path, opts: RunOptions, read: Callable[[Path], dict[str, Any]],
+                      hint: str = "; use --init") -> tuple[dict[str, Any] | None, Path | None]:
+    """The training checkpoint to continue from: ``out/last.pt`` with ``opts.resume``,
+    else ``opts.resume_from``, else none.
+
+    Args:
+        out: the run's folder.
+        opts: resume options.
+        read: the model family's checkpoint reader (checks format and version).
+        hint: appended to the "not a training checkpoint" message.
+
+    Returns:
+        ``(state, path)``, or ``(None, None)`` for a fresh run.
+
+    Raises:
+        GazevosError: ``--resume`` without ``last.pt``, or a checkpoint with no optimiser
+            state (an inference checkpoint).
+    """
+    if opts.resume and not (out / LAST).is_file():
+        raise GazevosError(f"nothing to resume: no {LAST}", out)
+    path = out / LAST if opts.resume else opts.resume_from
+    if path is None:
+        return None, None
+    state = read(Path(path))
+    if "optimizer" not in state:
+        raise GazevosError(f"not a training checkpoint (no optimiser state){hint}", path)
+    return state, Path(path)
+
+
+def join_process_group(opts: RunOptions) -> tuple[int, int]:
+    """``(rank, world_size)`` from the torchrun environment (``(0, 1)`` without it); joins
+    the gloo process group when there are several processes and applies ``opts.threads``."""
+    rank = int(os.environ.get("RANK", "0"))
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("gloo")
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    return rank, world
+
+
+def optimise(opt: torch.optim.Optimizer, loss: torch.Tensor, step: int) -> None:
+    """One optimiser step on ``loss`` (a scalar); a non-finite loss is a one-line error."""
+    if not torch.isfinite(loss):
+        raise GazevosError(f"loss became {loss.item()} at step {step}; lower the "
+                           "learning rate")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+
+class Session:
+    """One invocation's budget, progress bar and ``log.csv`` rows (see :func:`session`)."""
+
+    def __init__(self, opts: RunOptions, step: int, bar: tqdm, log: IO[str] | None) -> None:
+        self.opts, self.first, self.bar, self.log = opts, step, bar, log
+        self.start = time.monotonic()
+
+    def seconds(self) -> float:
+        """Seconds since this invocation started."""
+        return time.monotonic() - self.start
+
+    def out_of_budget(self, step: int) -> bool:
+        """True once this invocation has done ``max_steps`` steps or used ``time_limit``."""
+        if self.opts.max_steps and step - self.first >= self.opts.max_steps:
+            return True
+        return bool(self.opts.time_limit and self.seconds() >= self.opts.time_limit)
+
+    def record(self, step: int, fields: Sequence[str], **postfix: str) -> None:
+        """Advance the bar by one step and append ``step,FIELDS...,seconds`` to the log."""
+        self.bar.update(1)
+        self.bar.set_postfix(**postfix)
+        if self.log is not None:
+            self.log.write(",".join([str(step), *fields, f"{self.seconds():.1f}"]) + "\n")
+            self.log.flush()
+
+
+@contextmanager
+def session(out: Path, cfg: Any, opts: RunOptions, *, step: int, total: int, desc: str,
+            columns: Sequence[str], resumed: bool, main: bool = True) -> Iterator[Session]:
+    """Write ``config.yaml``, open the progress bar and ``log.csv``; close them at the end.
+
+    Args:
+        out: the run's folder.
+        cfg: the hyper-parameter dataclass (written to ``config.yaml``).
+        opts: budget and progress options.
+        step: the step this invocation starts at.
+        total: the run's total steps (bar length).
+        desc: bar label.
+        columns: log columns between ``step`` and ``seconds``.
+        resumed: append to the log (a fresh run starts a fresh log).
+        main: this process writes files and shows the bar (rank 0).
+    """
+    log = None
+    if main:
+        with atomic_write(out / "config.yaml") as tmp:
+            tmp.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+        log = open(out / "log.csv", "a" if resumed else "w")  # noqa: SIM115
+    bar = tqdm(total=total, initial=step, desc=desc, unit="step",
+               disable=not (opts.progress and main))
+    try:
+        if log is not None and log.tell() == 0:
+            log.write(",".join(["step", *columns, "seconds"]) + "\n")
+        yield Session(opts, step, bar, log)
+    finally:
+        bar.close()
+        if log is not None:
+            log.close()
