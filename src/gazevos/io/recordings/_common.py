@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -158,6 +159,17 @@ def find_videos(folder: Path, stems: Iterable[str] | None = None) -> list[Path]:
     return sorted(p for p in folder.iterdir()
                   if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES
                   and not p.name.startswith(".") and (wanted is None or p.stem in wanted))
+
+
+def read_json(path: Path) -> dict:
+    """A JSON file holding an object, as a dict (one-line error otherwise)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise GazevosError(f"cannot read JSON ({exc.__class__.__name__})", path) from exc
+    if not isinstance(data, dict):
+        raise GazevosError("expected a JSON object", path)
+    return data
 
 
 def as_path(path: str | os.PathLike[str]) -> Path:

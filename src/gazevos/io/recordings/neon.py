@@ -26,7 +26,6 @@ library, an optional dependency (``pip install 'gazevos[neon]'``).
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -41,6 +40,7 @@ from gazevos.io.recordings._common import (
     fixation_table,
     gaze_table,
     numeric,
+    read_json,
     read_table,
     resolve_resolution,
     video_resolution,
@@ -95,18 +95,8 @@ def _worn(gaze: pd.DataFrame, path: Path) -> np.ndarray:
     return np.nan_to_num(numeric(gaze, "worn", path, "gaze file"), nan=0.0)
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise GazevosError(f"cannot read JSON ({exc.__class__.__name__})", path) from exc
-    if not isinstance(data, dict):
-        raise GazevosError("expected a JSON object", path)
-    return data
-
-
 def _scene_intrinsics(path: Path, resolution: tuple[int, int]) -> CameraIntrinsics:
-    data = _read_json(path)
+    data = read_json(path)
     dist_key = next((k for k in ("distortion_coefficients", "dist_coefs") if k in data), None)
     if "camera_matrix" not in data or dist_key is None:
         raise GazevosError("scene_camera.json lacks camera_matrix or distortion_coefficients",
@@ -195,7 +185,7 @@ def read_neon(path: str | os.PathLike[str], resolution: tuple[int, int] | None =
 
     cam_file = folder / "scene_camera.json"
     intrinsics = _scene_intrinsics(cam_file, res) if cam_file.is_file() else None
-    info = _read_json(folder / "info.json") if (folder / "info.json").is_file() else {}
+    info = read_json(folder / "info.json") if (folder / "info.json").is_file() else {}
     meta: dict[str, object] = {
         "device": _device_name(info), "time_zero_ns": zero, "gaze_file": str(gaze_file),
         "frame_timestamps_file": str(ts_file), "resolution_source": res_source,

@@ -33,6 +33,7 @@ from gazevos.errors import GazevosError
 from gazevos.io.recordings._common import (
     as_path,
     gaze_table,
+    read_json,
     resolve_resolution,
     video_frame_times,
     video_resolution,
@@ -49,16 +50,6 @@ def probe(path: Path) -> Path | None:
             (folder / "scenevideo.mp4").is_file() or (folder / "recording.g3").is_file()):
         return folder
     return None
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise GazevosError(f"cannot read JSON ({exc.__class__.__name__})", path) from exc
-    if not isinstance(data, dict):
-        raise GazevosError("expected a JSON object", path)
-    return data
 
 
 def intrinsics_from_g3(calib: dict, path: Path) -> CameraIntrinsics:
@@ -162,7 +153,7 @@ def read_tobii_g3(path: str | os.PathLike[str],
     if folder is None:
         raise GazevosError(f"not a Tobii Glasses 3 recording: needs {LOOKS_FOR}", root)
     info_file = folder / "recording.g3"
-    info = _read_json(info_file) if info_file.is_file() else {}
+    info = read_json(info_file) if info_file.is_file() else {}
     scene_info = info.get("scenecamera") if isinstance(info.get("scenecamera"), dict) else {}
     gaze_info = info.get("gaze") if isinstance(info.get("gaze"), dict) else {}
     gaze_file = folder / str(gaze_info.get("file") or "gazedata.gz")
