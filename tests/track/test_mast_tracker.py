@@ -133,3 +133,21 @@ def test_shipped_model_is_the_default() -> None:
     img, lab = _scene(0)
     trk.step(img, mask=lab)
     assert trk.step(_scene(1)[0]).object_ids == (1, 2)
+
+
+def test_hard_memory_stores_pooled_argmax_labels(checkpoint: Path) -> None:
+    img, lab = _scene(0)
+    soft = _colour_tracker(checkpoint)
+    hard = _colour_tracker(checkpoint, hard_memory=True, topk=4)
+    for trk in (soft, hard):
+        trk.step(img, mask=lab)
+        img1, _ = _scene(1)
+        pred = trk.step(img1)
+    entry = hard._short[1]
+    want = torch.nn.functional.adaptive_avg_pool2d(torch.from_numpy(np.stack(
+        [pred.labels == 1, pred.labels == 2]).astype(np.float32))[None], (16, 24))[0]
+    torch.testing.assert_close(entry.probs, want)
+    assert set(np.unique(hard._short[1].probs.numpy() * 16).round(3)) <= set(range(17))
+    # the soft memory keeps probabilities strictly between 0 and 1 somewhere
+    p = soft._short[1].probs.numpy()
+    assert ((p > 0.01) & (p < 0.99)).any()

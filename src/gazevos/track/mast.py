@@ -42,6 +42,11 @@ class MastTrackerConfig:
         max_given_refs: later frames with a given mask kept as extra long-term references.
         search: two-stage search windows (``roi_window`` w, ``key_window`` w').
         drop_channel: zero this LAB channel (0 L, 1 a, 2 b) of the input; -1 keeps all.
+        topk: keep only the ``topk`` best-matching memory keys of every pixel in the
+            softmax (0: all keys, as in MAST).
+        hard_memory: store each frame's argmax labels (one-hot, then area-pooled to the
+            feature grid) in memory instead of its soft probabilities, so that a faint
+            object does not fade further at every propagation step.
         threads: torch threads (0: leave as is).
     """
 
@@ -51,6 +56,8 @@ class MastTrackerConfig:
     max_given_refs: int = 2
     search: SearchConfig = SearchConfig()
     drop_channel: int = -1
+    topk: int = 0
+    hard_memory: bool = False
     threads: int = 0
 
 
@@ -154,7 +161,7 @@ class MastTracker(Tracker):
                 valid.append(ok)
             out = reconstruct(feat, [e.feat for e in refs], values,
                               [self.frame_index - e.index for e in refs], self.config.search,
-                              self.affinity, valid=torch.stack(valid))
+                              self.affinity, valid=torch.stack(valid), topk=self.config.topk)
             out = F.interpolate(out, size=frame.shape[:2], mode="bilinear",
                                 align_corners=False)[0].clamp_(0.0, 1.0).numpy()
         return {i: out[k] for k, i in enumerate(ids)}
@@ -164,7 +171,12 @@ class MastTracker(Tracker):
             return
         with torch.inference_mode():
             feat = self._encode(frame)
-            probs = torch.from_numpy(pred.probs[1:]).unsqueeze(0)
+            if self.config.hard_memory:
+                lab = pred.labels
+                probs = torch.from_numpy(np.stack([lab == i for i in pred.object_ids])
+                                         .astype(np.float32)).unsqueeze(0)
+            else:
+                probs = torch.from_numpy(pred.probs[1:]).unsqueeze(0)
             probs = F.adaptive_avg_pool2d(probs, feat.shape[-2:])[0]
         t = self.frame_index
         entry = _Entry(t, feat, probs, tuple(pred.object_ids))

@@ -197,7 +197,8 @@ def window_keys(query: torch.Tensor, ref: torch.Tensor, values: torch.Tensor,
 
 def reconstruct(query: torch.Tensor, refs: Sequence[torch.Tensor],
                 values: Sequence[torch.Tensor], gaps: Sequence[int], search: SearchConfig,
-                affinity: AffinityConfig, valid: torch.Tensor | None = None) -> torch.Tensor:
+                affinity: AffinityConfig, valid: torch.Tensor | None = None,
+                topk: int = 0) -> torch.Tensor:
     """Reconstruct query values from reference frames (eq. 4.1-4.3).
 
     Args:
@@ -212,6 +213,10 @@ def reconstruct(query: torch.Tensor, refs: Sequence[torch.Tensor],
             keys of its valid references only (objects added after a memory frame was
             stored ignore that frame).  Default: every reference for every channel, the
             plain softmax of eq. 4.3.
+        topk: when > 0, only the ``topk`` keys of highest affinity of each query pixel
+            (over all its valid references together) take part in the softmax; the
+            others get weight 0 (the top-k restriction of CRW/UVC-style propagation;
+            an inference-time option).  0: all keys (eq. 4.3).
 
     Returns:
         ``(B, C, h, w)`` reconstructed values.  A channel with no valid reference is 0.
@@ -229,9 +234,19 @@ def reconstruct(query: torch.Tensor, refs: Sequence[torch.Tensor],
         logits.append(dots / affinity.temperature)
         samples.append(vals)  # (B, C, N, K)
     top = torch.stack([lg.amax(dim=2) for lg in logits], 0).amax(0).detach()  # (B, N)
+    thr = _topk_thresholds(logits, valid, topk) if topk > 0 else None
     num = den = None
     for i, (lg, val) in enumerate(zip(logits, samples, strict=True)):
         wgt = torch.exp(lg - top.unsqueeze(-1))  # (B, N, K)
+        if thr is not None:  # per channel: (B, C, N, K) weights, below-threshold keys off
+            wgt = wgt.unsqueeze(1) * (lg.unsqueeze(1) >= thr).to(wgt.dtype)
+            n_i, d_i = (val * wgt).sum(-1), wgt.sum(-1).expand(-1, val.shape[1], -1)
+            if valid is not None:
+                m = valid[i].to(n_i.dtype).view(1, -1, 1)
+                n_i, d_i = n_i * m, d_i * m
+            num = n_i if num is None else num + n_i
+            den = d_i if den is None else den + d_i
+            continue
         n_i = (val * wgt.unsqueeze(1)).sum(-1)  # (B, C, N)
         d_i = wgt.sum(-1).unsqueeze(1).expand_as(n_i)  # (B, C, N)
         if valid is not None:
@@ -241,3 +256,30 @@ def reconstruct(query: torch.Tensor, refs: Sequence[torch.Tensor],
         den = d_i if den is None else den + d_i
     out = num / den.clamp_min(1e-30)
     return out.view(b, -1, h, w)
+
+
+def _topk_thresholds(logits: Sequence[torch.Tensor], valid: torch.Tensor | None,
+                     topk: int) -> torch.Tensor:
+    """``(B, C or 1, N, 1)`` affinity of the ``topk``-th best key of every query pixel.
+
+    Args:
+        logits: R tensors ``(B, N, K)``: key logits per reference.
+        valid: optional ``(R, C)`` bool validity of reference ``r`` for channel ``c``;
+            each channel's threshold is taken over its valid references only.
+        topk: number of keys kept (all of them when there are fewer).
+    """
+    every = torch.stack(list(logits), 1).detach()  # (B, R, N, K)
+    b, r, n, k = every.shape
+    if valid is None or bool(valid.all()):
+        flat = every.permute(0, 2, 1, 3).reshape(b, n, r * k)
+        kk = min(topk, r * k)
+        return flat.topk(kk, dim=2).values[..., -1:].unsqueeze(1)
+    out = []
+    for c in range(valid.shape[1]):
+        sel = valid[:, c].to(every.device)
+        if not bool(sel.any()):
+            out.append(every.new_full((b, n, 1), float("inf")))
+            continue
+        part = every[:, sel].permute(0, 2, 1, 3).reshape(b, n, -1)
+        out.append(part.topk(min(topk, part.shape[2]), dim=2).values[..., -1:])
+    return torch.stack(out, 1)
