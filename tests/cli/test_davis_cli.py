@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _cli_errors import one_error_line
 
 from gazevos.cli import main
 from gazevos.eval.davis import GLOBAL_CSV, PER_SEQUENCE_CSV, SUMMARY_KEYS
@@ -19,14 +20,6 @@ from gazevos.io.masks import write_mask
 def davis(tmp_path: Path) -> Path:
     return make_davis_folder(tmp_path / "davis", {"alpha": 5, "beta": 6, "gamma": 4},
                              size=(48, 64))
-
-
-def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert "Traceback" not in err and lines[0].startswith("gazevos: error: ")
-    return lines[0]
 
 
 def test_run_then_eval(davis: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

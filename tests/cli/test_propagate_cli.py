@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _cli_errors import one_error_line
 from PIL import Image
 
 from gazevos.cli import main
@@ -27,14 +28,6 @@ def clip(tmp_path: Path) -> tuple[Path, Path, np.ndarray]:
     mask = tmp_path / "first.png"
     write_mask(mask, labels[0])
     return folder, mask, labels
-
-
-def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert "Traceback" not in err and lines[0].startswith("gazevos: error: ")
-    return lines[0]
 
 
 def test_propagate_frame_folder(clip: tuple[Path, Path, np.ndarray], tmp_path: Path,

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _cli_errors import one_error_line
 from PIL import Image
 
 from gazevos.cli import main
@@ -23,14 +24,6 @@ steps: 40
 learning_rate: 0.01
 save_every: 20
 """
-
-
-def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert "Traceback" not in err and lines[0].startswith("gazevos: error: ")
-    return lines[0]
 
 
 @pytest.fixture

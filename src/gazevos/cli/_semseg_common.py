@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import click
 
+from gazevos.cli.options import out_option, run_options, run_options_kwargs, stack
 from gazevos.config import load_config
 
 
@@ -19,8 +20,7 @@ def semseg_options(f):  # noqa: ANN001, ANN201 - click decorator
                      help="Comma-separated DAVIS sequences of the labelled data (default: all)."),
         click.option("--stride", type=int, default=1, show_default=True,
                      help="Take every N-th labelled image and target frame."),
-        click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-                     help="Folder for model.pt, last.pt, log.csv and config.yaml."),
+        out_option("Folder for model.pt, last.pt, log.csv and config.yaml."),
         click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
                      help="YAML preset (default: the shipped 'semseg' preset)."),
         click.option("--steps", type=int, default=None, help="Total optimisation steps."),
@@ -31,18 +31,9 @@ def semseg_options(f):  # noqa: ANN001, ANN201 - click decorator
         click.option("--size", type=int, nargs=2, default=None,
                      help="Working size H W every image is resized to."),
         click.option("--seed", type=int, default=None, help="Random seed."),
-        click.option("--chunk-steps", type=int, default=0, show_default=True,
-                     help="Stop after this many steps in this run (resume with --resume)."),
-        click.option("--time-limit", type=float, default=0.0, show_default=True,
-                     help="Stop after this many minutes (0: none)."),
-        click.option("--threads", type=int, default=0, help="Torch threads."),
-        click.option("--resume", is_flag=True, help="Continue from OUT/last.pt."),
-        click.option("--force", is_flag=True, help="Write into a non-empty output folder."),
-        click.option("--no-progress", is_flag=True, help="No progress bar."),
+        run_options,
     ]
-    for o in reversed(opts):
-        f = o(f)
-    return f
+    return stack(*opts)(f)
 
 
 def run_semseg(data: Sequence[str], kw: dict, init: str | None = None,
@@ -65,8 +56,6 @@ def run_semseg(data: Sequence[str], kw: dict, init: str | None = None,
                            kw["stride"])
     target = (load_unlabelled(kw["targets"], cfg.size, cfg.max_target_frames, kw["stride"])
               if kw["targets"] else None)
-    opts = RunOptions(resume=kw["resume"], init=None if kw["resume"] else init,
-                      init_arch=init_arch, force=kw["force"], max_steps=kw["chunk_steps"],
-                      time_limit=kw["time_limit"] * 60.0, threads=kw["threads"],
-                      progress=not kw["no_progress"])
+    opts = RunOptions(init=None if kw["resume"] else init, init_arch=init_arch,
+                      **run_options_kwargs(kw))
     return str(train_semseg(source, target, kw["out_dir"], cfg, opts))

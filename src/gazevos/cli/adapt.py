@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from gazevos.cli._semseg_common import run_semseg, semseg_options
+from gazevos.cli.options import semseg_model_options
 from gazevos.errors import GazevosError
 
 
@@ -15,12 +16,7 @@ def adapt() -> None:
 
 
 @adapt.command("semseg")
-@click.option("--checkpoint", required=True, type=click.Path(dir_okay=False),
-              help="Model to adapt: a gazevos segmentation checkpoint, or an official HRNet "
-                   "release file with --arch.")
-@click.option("--arch", default=None,
-              help="CHECKPOINT is an official HRNet release file of this architecture "
-                   "(w48, w18-small-v1, w18-small-v2).")
+@semseg_model_options("Model to adapt")
 @click.option("--source", "data", multiple=True, required=True, type=click.Path(),
               help="Labelled source images (DAVIS root or images/ + labels/), repeatable.")
 @semseg_options

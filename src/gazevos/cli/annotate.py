@@ -7,7 +7,13 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from gazevos.cli.options import checkpoint_option, config_option, force_option, tracker_option
+from gazevos.cli.options import (
+    checkpoint_option,
+    config_option,
+    force_option,
+    out_option,
+    tracker_option,
+)
 from gazevos.errors import GazevosError
 from gazevos.gaze.annotate import CORRECTIONS, AnnotateConfig, AnnotateResult
 from gazevos.gaze.fixations import METHODS
@@ -65,8 +71,7 @@ def _print_result(result: AnnotateResult) -> None:
 @click.option("--point", "points", multiple=True, metavar="NAME:X,Y@FRAME",
               help="An object under a point on a frame; grown by colour region growing and "
                    "GrabCut (best for one-coloured objects). Repeatable.")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Output folder (masks, tables, overlay.mp4, report.html).")
+@out_option("Output folder (masks, tables, overlay.mp4, report.html).")
 @click.option("--format", "recording_format", default=None,
               help="Recording format (default: detected).")
 @tracker_option

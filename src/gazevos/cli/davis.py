@@ -7,11 +7,24 @@ from pathlib import Path
 
 import click
 
-from gazevos.cli.options import checkpoint_option, config_option, tracker_option
+from gazevos.cli.options import (
+    checkpoint_option,
+    config_option,
+    out_option,
+    stack,
+    tracker_option,
+)
 from gazevos.errors import GazevosError
 
-_SEQ_HELP = ("Sequences to use (space-separated names after the flag, e.g. "
-             "'--sequences bear dog'; default: ImageSets/dev.txt, else every sequence).")
+#: --sequences-file, --sequences and the names after them (read with _sequences)
+sequence_options = stack(
+    click.option("--sequences-file", type=click.Path(dir_okay=False), default=None,
+                 help="Text file with one sequence name per line."),
+    click.option("--sequences", "sequences", multiple=True,
+                 help="Sequences to use (space-separated names after the flag, e.g. "
+                      "'--sequences bear dog'; default: ImageSets/dev.txt, else every "
+                      "sequence)."),
+    click.argument("more_sequences", nargs=-1, metavar=""))
 
 
 def _sequences(option: tuple[str, ...], extra: tuple[str, ...]) -> list[str] | None:
@@ -31,13 +44,9 @@ def davis() -> None:
 @davis.command("run")
 @click.option("--root", required=True, type=click.Path(file_okay=False),
               help="DAVIS folder (JPEGImages/480p, Annotations/480p, ImageSets).")
-@click.option("--sequences-file", type=click.Path(dir_okay=False), default=None,
-              help="Text file with one sequence name per line.")
-@click.option("--sequences", "sequences", multiple=True, help=_SEQ_HELP)
-@click.argument("more_sequences", nargs=-1, metavar="")
+@sequence_options
 @tracker_option
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Results folder: OUT/<seq>/<frame>.png palette masks.")
+@out_option("Results folder: OUT/<seq>/<frame>.png palette masks.")
 @checkpoint_option
 @config_option
 @click.option("--force", is_flag=True, help="Write into a non-empty folder, redoing every "
@@ -75,10 +84,7 @@ def run(root: str, sequences_file: str | None, sequences: tuple[str, ...],
               help="DAVIS folder with the ground-truth Annotations.")
 @click.option("--results", required=True, type=click.Path(file_okay=False),
               help="Results folder (<seq>/<frame>.png).")
-@click.option("--sequences-file", type=click.Path(dir_okay=False), default=None,
-              help="Text file with one sequence name per line.")
-@click.option("--sequences", "sequences", multiple=True, help=_SEQ_HELP)
-@click.argument("more_sequences", nargs=-1, metavar="")
+@sequence_options
 @click.option("--force", is_flag=True, help="Overwrite existing result tables.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Processes scoring sequences in parallel (default: CPU count).")

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import click
 
 from gazevos.track.registry import DEFAULT_TRACKER, TRACKERS
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 # a free string checked by build_tracker: an unknown name is a one-line GazevosError
 tracker_option = click.option(
@@ -17,3 +22,51 @@ config_option = click.option(
     "--config", "config", type=click.Path(dir_okay=False), default=None,
     help="YAML preset for the tracker's settings.")
 force_option = click.option("--force", is_flag=True, help="Overwrite a non-empty output folder.")
+
+
+def out_option(help: str) -> Callable[[F], F]:  # noqa: A002 - click's own name
+    """``--out OUT_DIR`` (required output folder) with this help text."""
+    return click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+                        help=help)
+
+
+def stack(*options: Callable[[F], F]) -> Callable[[F], F]:
+    """One decorator applying ``options`` in the order given (first shown first)."""
+    def apply(f: F) -> F:
+        for o in reversed(options):
+            f = o(f)
+        return f
+    return apply
+
+
+def semseg_model_options(role: str) -> Callable[[F], F]:
+    """``--checkpoint`` (required; ``role`` starts its help) and ``--arch`` for a
+    segmentation model given as a gazevos checkpoint or an official HRNet release file."""
+    return stack(
+        click.option("--checkpoint", required=True, type=click.Path(dir_okay=False),
+                     help=f"{role}: a gazevos segmentation checkpoint, or an official HRNet "
+                          "release file with --arch."),
+        click.option("--arch", default=None,
+                     help="CHECKPOINT is an official HRNet release file of this architecture "
+                          "(w48, w18-small-v1, w18-small-v2)."))
+
+
+#: how a training run is chunked, resumed and shown; read back by run_options_kwargs
+run_options = stack(
+    click.option("--chunk-steps", type=int, default=0, show_default=True,
+                 help="Stop after this many steps in this run (resume later with --resume)."),
+    click.option("--time-limit", type=float, default=0.0, show_default=True,
+                 help="Stop after this many minutes (0: none)."),
+    click.option("--threads", type=int, default=0, help="Torch threads per process."),
+    click.option("--resume", is_flag=True, help="Continue from OUT/last.pt."),
+    click.option("--force", is_flag=True, help="Write into a non-empty output folder."),
+    click.option("--no-progress", is_flag=True, help="No progress bar."),
+)
+
+
+def run_options_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments of :class:`gazevos.train.checkpointing.RunOptions` from the values
+    of :data:`run_options` (``--time-limit`` is in minutes, ````time_limit`` in seconds)."""
+    return {"resume": kw["resume"], "force": kw["force"], "max_steps": kw["chunk_steps"],
+            "time_limit": kw["time_limit"] * 60.0, "threads": kw["threads"],
+            "progress": not kw["no_progress"]}

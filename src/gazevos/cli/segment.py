@@ -10,7 +10,7 @@ import click
 import numpy as np
 from PIL import Image
 
-from gazevos.cli.options import force_option
+from gazevos.cli.options import force_option, out_option, semseg_model_options
 from gazevos.errors import GazevosError
 from gazevos.io import atomic_write, open_frames, prepare_output_dir, write_mask
 from gazevos.io.frames import IMAGE_SUFFIXES, Frame, read_image
@@ -36,14 +36,8 @@ def _frames(path: str) -> tuple[object, int]:
 
 @click.command()
 @click.argument("frames", type=click.Path())
-@click.option("--checkpoint", required=True, type=click.Path(dir_okay=False),
-              help="Segmentation model: a gazevos checkpoint, or an official HRNet release "
-                   "file with --arch.")
-@click.option("--arch", default=None,
-              help="CHECKPOINT is an official HRNet file of this architecture (w48, "
-                   "w18-small-v1, w18-small-v2).")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Output folder: labels/NAME.png, objects.png, objects.csv.")
+@semseg_model_options("Segmentation model")
+@out_option("Output folder: labels/NAME.png, objects.png, objects.csv.")
 @click.option("--all", "all_frames", is_flag=True,
               help="Label every frame (default: the first frame only).")
 @click.option("--scale", type=float, default=1.0, show_default=True,

@@ -11,7 +11,13 @@ import click
 import numpy as np
 from tqdm import tqdm
 
-from gazevos.cli.options import checkpoint_option, config_option, force_option, tracker_option
+from gazevos.cli.options import (
+    checkpoint_option,
+    config_option,
+    force_option,
+    out_option,
+    tracker_option,
+)
 from gazevos.errors import GazevosError
 from gazevos.io import open_frames, prepare_output_dir, read_mask, write_mask
 from gazevos.io.masks import object_ids
@@ -22,8 +28,7 @@ from gazevos.track import build_tracker
 @click.argument("frames", type=click.Path())
 @click.option("--mask", "mask_path", required=True, type=click.Path(),
               help="Palette (or 0/255) PNG with the objects on the first frame.")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Folder for one palette PNG per frame.")
+@out_option("Folder for one palette PNG per frame.")
 @tracker_option
 @checkpoint_option
 @config_option
