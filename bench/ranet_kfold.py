@@ -2,7 +2,8 @@
 score on the others), with tracker ablations on the same trained models.
 
     python bench/ranet_kfold.py --out DIR [--root DAVIS] [--folds 2] [--time-limit 20]
-        [--threads 1] [--train-config YAML] [--loss iou] [--discriminant] [--nms]
+        [--threads 1] [--train-config YAML] [--steps N] [--init-encoder MAST.pt]
+        [--loss iou] [--discriminant] [--nms]
         [--variant NAME:key=value,key=value ...] [--eval-only] [--fold K ...]
 
 Fold ``k`` tests on the sequences ``names[k::folds]`` (names sorted) and trains on the
@@ -62,6 +63,10 @@ def train_fold(args: argparse.Namespace, fold: Path) -> None:
            "--sequences-file", str(fold / "train.txt"), "--val-file", str(fold / "val.txt"),
            "--out", str(ckpt), "--threads", str(args.threads), "--no-progress",
            "--time-limit", str(args.time_limit)]
+    if args.steps:
+        cmd += ["--steps", str(args.steps)]
+    if args.init_encoder:
+        cmd += ["--init-encoder", str(args.init_encoder)]
     if args.train_config:
         cmd += ["--config", args.train_config]
     if args.loss:
@@ -88,6 +93,9 @@ def main() -> int:
     ap.add_argument("--time-limit", type=float, default=20.0, help="minutes per fold")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--train-config", default=None)
+    ap.add_argument("--steps", type=int, default=0, help="training steps (0: the config's)")
+    ap.add_argument("--init-encoder", default=None,
+                    help="MAST checkpoint starting the encoder (config needs encoder: mast)")
     ap.add_argument("--loss", choices=["bce", "iou", "log_iou"], default=None)
     ap.add_argument("--discriminant", action="store_true")
     ap.add_argument("--nms", action="store_true")

@@ -174,3 +174,35 @@ def test_torchrun_two_processes(tmp_path: Path, data: Path, tiny_yaml: Path) -> 
     ck = read_checkpoint(out / "last.pt")
     assert ck["step"] == 2
     assert len((out / "log.csv").read_text().splitlines()) == 3  # only rank 0 logs
+
+
+def test_init_encoder_starts_from_mast_weights(tmp_path: Path, data: Path,
+                                                tiny_yaml: Path) -> None:
+    from gazevos.errors import GazevosError
+    from gazevos.models.mast import MastModel, MastModelConfig, model_to_checkpoint
+
+    torch.manual_seed(3)
+    mast = MastModel(MastModelConfig(widths=(4, 8, 8), feature_dim=6))
+    torch.save(model_to_checkpoint(mast), tmp_path / "mast.pt")
+    model = {"encoder": "mast", "mast_widths": [4, 8, 8], "mast_dim": 6}
+    # learning rate 0: trained weights stay exactly the MAST weights
+    cfg = _cfg(tiny_yaml, learning_rate=0.0, model=model)
+    train_ranet(data, ["a"], [], tmp_path / "m", cfg, RunOptions(progress=False),
+                init_encoder=tmp_path / "mast.pt")
+    ck = read_checkpoint(tmp_path / "m" / "last.pt")
+    assert ck["model_config"]["encoder"] == "mast"
+    assert ck["init_encoder"] == str(tmp_path / "mast.pt")
+    want = mast.encoder.state_dict()
+    for k in ("stem.0.weight", "stages.1.0.conv2.weight", "head.bias"):
+        assert torch.equal(ck["state_dict"][f"base_model.mast.{k}"], want[k]), k
+    # without it, the same seed gives other encoder weights
+    train_ranet(data, ["a"], [], tmp_path / "s", cfg, RunOptions(progress=False))
+    sd = read_checkpoint(tmp_path / "s" / "last.pt")["state_dict"]
+    assert not torch.equal(sd["base_model.mast.stem.0.weight"], want["stem.0.weight"])
+    with pytest.raises(GazevosError, match="not both"):
+        train_ranet(data, ["a"], [], tmp_path / "x", cfg,
+                    RunOptions(progress=False, init=str(tmp_path / "s" / "last.pt")),
+                    init_encoder=tmp_path / "mast.pt")
+    with pytest.raises(GazevosError, match="encoder: mast"):  # a ResNet-encoder RANet
+        train_ranet(data, ["a"], [], tmp_path / "y", _cfg(tiny_yaml),
+                    RunOptions(progress=False), init_encoder=tmp_path / "mast.pt")

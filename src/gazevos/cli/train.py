@@ -80,13 +80,17 @@ def mast(inputs: tuple[str, ...], out_dir: str, config: str | None, loss: str | 
               help="Continue from this training checkpoint (weights, optimiser, step).")
 @click.option("--init", "init", type=click.Path(dir_okay=False), default=None,
               help="Start from these RANet weights (fine-tune, e.g. the shipped model).")
+@click.option("--init-encoder", type=click.Path(dir_okay=False), default=None,
+              help="Start the encoder from this MAST checkpoint (e.g. the shipped mast.pt); "
+                   "needs 'model: {encoder: mast}' in the config.")
 @click.option("--force", is_flag=True, help="Write into a non-empty output folder.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def ranet(root: str, sequences_file: str, val_file: str | None, out_dir: str,
           config: str | None, loss: str | None, discriminant: bool | None, nms: bool | None,
           steps: int | None, learning_rate: float | None, chunk_steps: int,
           time_limit: float, threads: int, resume: bool, resume_from: str | None,
-          init: str | None, force: bool, no_progress: bool) -> None:
+          init: str | None, init_encoder: str | None, force: bool,
+          no_progress: bool) -> None:
     """Train RANet on annotated DAVIS-layout sequences.  Multi-process: run under
     torchrun, e.g. ``torchrun --nproc_per_node 2 -m gazevos.cli train ranet ...``."""
     from gazevos.eval.davis import read_sequences_file, resolve_sequences
@@ -103,5 +107,5 @@ def ranet(root: str, sequences_file: str, val_file: str | None, out_dir: str,
     opts = RunOptions(resume=resume, resume_from=resume_from, init=init, force=force,
                       max_steps=chunk_steps, time_limit=time_limit * 60.0, threads=threads,
                       progress=not no_progress)
-    path = train_ranet(root, names, val, out_dir, cfg, opts)
+    path = train_ranet(root, names, val, out_dir, cfg, opts, init_encoder=init_encoder)
     click.echo(f"model: {path}")

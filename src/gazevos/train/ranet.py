@@ -34,6 +34,7 @@ from gazevos.io import atomic_write, prepare_output_dir
 from gazevos.losses.ranet import LOSSES, segmentation_loss
 from gazevos.models.mast.model import load_state_strict
 from gazevos.models.ranet.checkpoint import config_from_dict, read_checkpoint, to_checkpoint
+from gazevos.models.ranet.mast_encoder import load_mast_encoder
 from gazevos.models.ranet.model import RANet, RANetConfig, normalise_image
 from gazevos.train.mast import RunOptions
 from gazevos.train.ranet_data import PairConfig, PairSampler, load_sequences, stack_pairs
@@ -116,7 +117,8 @@ def validation_iou(model: RANet, batch: dict[str, np.ndarray], chunk: int = 8) -
 
 def train_ranet(root: str | os.PathLike[str], train_names: Sequence[str],
                 val_names: Sequence[str], out_dir: str | os.PathLike[str],
-                cfg: RanetTrainConfig, opts: RunOptions) -> Path:
+                cfg: RanetTrainConfig, opts: RunOptions,
+                init_encoder: str | os.PathLike[str] | None = None) -> Path:
     """Train (or resume / fine-tune) RANet on DAVIS-layout sequences.
 
     Args:
@@ -126,6 +128,8 @@ def train_ranet(root: str | os.PathLike[str], train_names: Sequence[str],
         out_dir: folder for ``last.pt``, ``model.pt``, ``log.csv``, ``config.yaml``.
         cfg: hyper-parameters.
         opts: resume / chunking options (``init``: a gazevos RANet checkpoint).
+        init_encoder: a MAST checkpoint whose encoder weights start the RANet's MAST
+            encoder (``cfg.model.encoder == "mast"``; fresh runs only, loaded strictly).
 
     Returns:
         Path of ``model.pt`` (the best validated weights, else the latest).
@@ -146,6 +150,9 @@ def train_ranet(root: str | os.PathLike[str], train_names: Sequence[str],
         raise GazevosError("not a training checkpoint (no optimiser state); use --init",
                            resume_path)
     init_state = read_checkpoint(opts.init) if opts.init else None
+    if init_encoder is not None and init_state is not None:
+        raise GazevosError("give either --init (RANet weights) or --init-encoder (MAST "
+                           "weights), not both")
     src = state or init_state
     if src is not None:  # the architecture comes with the weights; RAM switches from cfg
         stored = config_from_dict(src["model_config"], str(resume_path or opts.init))
@@ -167,6 +174,8 @@ def train_ranet(root: str | os.PathLike[str], train_names: Sequence[str],
     model = RANet(cfg.model)
     if src is not None:
         load_state_strict(model, src["state_dict"], str(resume_path or opts.init))
+    elif init_encoder is not None:
+        load_mast_encoder(model, init_encoder)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
     step, best, bad, stopped, best_step = 0, -1.0, 0, False, 0
     best_state = None
@@ -187,6 +196,8 @@ def train_ranet(root: str | os.PathLike[str], train_names: Sequence[str],
             return
         extra = {"input_size": size, "train_config": config_to_dict(cfg),
                  "sequences": list(train_names), "val_sequences": list(val_names)}
+        if init_encoder is not None:
+            extra["init_encoder"] = str(init_encoder)
         if val_batch is None or best_state is not None or not (out / "model.pt").is_file():
             weights = best_state if best_state is not None else None
             ck = to_checkpoint(model, step=best_step if weights is not None else step,

@@ -3,6 +3,8 @@
 Architecture (module names follow the public release so its weights load by name):
 
 * ``base_model``: instance-norm ResNet (:class:`ResNetIN`), five maps f0..f4 (stride 2..32);
+  or, with ``encoder="mast"``, the MAST encoder plus three strided blocks
+  (:class:`~gazevos.models.ranet.mast_encoder.MastBackbone`);
 * ``L3``/``L4``/``L5``/``L_g``: per-pixel embedding at stride 16 from f2 (max-pooled),
   f3 and f4 (upsampled), L2-normalised, ``feature_dim`` channels;
 * RAM (:mod:`gazevos.models.ranet.ram`): template features average-pooled to
@@ -25,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gazevos.models.ranet.encoder import ResNetIN
+from gazevos.models.ranet.mast_encoder import MastBackbone
 from gazevos.models.ranet.ram import correlate, discriminant_score, nms_boost, select_ranked
 
 
@@ -33,7 +36,11 @@ class RANetConfig:
     """RANet architecture and RAM behaviour.
 
     Attributes:
+        encoder: ``resnet`` (instance-norm ResNet, the release) or ``mast`` (the MAST
+            encoder for strides 2 and 4, then instance-norm blocks of widths
+            ``widths[1:]`` for strides 8-32; can start from a MAST checkpoint).
         block, stem, widths, depths: the instance-norm ResNet encoder.
+        mast_widths, mast_depths, mast_dim: the MAST encoder (``encoder="mast"``).
         feature_dim: per-pixel embedding size (release: 512).
         template_grid: ``(th, tw)`` the template features are pooled to (release 15x27
             for 480x864 inputs).
@@ -48,6 +55,7 @@ class RANetConfig:
         nms: boost local maxima of the score (thesis) in ``nms_window`` neighbourhoods.
     """
 
+    encoder: str = "resnet"
     block: str = "basic"
     stem: int = 16
     widths: tuple[int, ...] = (16, 32, 64, 128)
@@ -65,6 +73,9 @@ class RANetConfig:
     nms: bool = False
     nms_window: int = 3
     nms_boost: float = 100.0
+    mast_widths: tuple[int, ...] = (32, 64, 64)
+    mast_depths: tuple[int, ...] = (1, 1, 1)
+    mast_dim: int = 64
 
 
 #: The layout of the released ResNet-101 RANet (``RANet_video_*.pth``).
@@ -131,7 +142,14 @@ class RANet(nn.Module):
     def __init__(self, config: RANetConfig | None = None) -> None:
         super().__init__()
         cfg = self.config = config or RANetConfig()
-        self.base_model = ResNetIN(cfg.block, cfg.stem, cfg.widths, cfg.depths)
+        self.base_model: ResNetIN | MastBackbone
+        if cfg.encoder == "resnet":
+            self.base_model = ResNetIN(cfg.block, cfg.stem, cfg.widths, cfg.depths)
+        elif cfg.encoder == "mast":
+            self.base_model = MastBackbone(cfg.mast_widths, cfg.mast_depths, cfg.mast_dim,
+                                           cfg.widths[1:])
+        else:
+            raise ValueError(f"encoder must be resnet or mast, got {cfg.encoder!r}")
         c0, c1, c2, c3, c4 = self.base_model.channels
         fd = cfg.feature_dim
 
