@@ -17,21 +17,18 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from gazevos.config import config_to_dict
 from gazevos.errors import GazevosError
-from gazevos.io import atomic_write, prepare_output_dir
+from gazevos.io import prepare_output_dir
 from gazevos.losses.mast import (
     assign_clusters,
     cluster_classification_loss,
@@ -47,6 +44,14 @@ from gazevos.models.mast.model import (
     rgb_to_lab,
 )
 from gazevos.models.mast.propagate import SearchConfig, reconstruct
+from gazevos.train.checkpointing import (
+    RunOptions,
+    join_process_group,
+    optimise,
+    read_resume_state,
+    save_atomic,
+    session,
+)
 from gazevos.train.video_data import ClipSampler, discover_videos, load_video
 
 
@@ -95,31 +100,6 @@ class MastTrainConfig:
     save_every: int = 100
     max_frames_per_video: int = 3000
     seed: int = 0
-
-
-@dataclass
-class RunOptions:
-    """How one invocation runs (not hyper-parameters).
-
-    Attributes:
-        resume: continue from ``out/last.pt``.
-        resume_from: continue from this training checkpoint (weights, optimiser, step).
-        init: start from these weights (fine-tuning; optimiser and step start fresh).
-        force: allow a non-empty output folder.
-        max_steps: stop after this many steps in this invocation (0: no limit).
-        time_limit: stop after this many seconds (0: no limit).
-        threads: torch threads per process (0: leave torch's default).
-        progress: show a progress bar (rank 0).
-    """
-
-    resume: bool = False
-    resume_from: str | None = None
-    init: str | None = None
-    force: bool = False
-    max_steps: int = 0
-    time_limit: float = 0.0
-    threads: int = 0
-    progress: bool = True
 
 
 def fit_colour_clusters(videos: Sequence[np.ndarray], k: int, seed: int) -> np.ndarray:
@@ -191,17 +171,6 @@ def mast_loss(model: torch.nn.Module, lab: torch.Tensor, gaps: Sequence[int],
     return cluster_classification_loss(pred, labels[:, -1])
 
 
-def _dist_info() -> tuple[int, int]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    return rank, world
-
-
-def _save(path: Path, obj: dict[str, Any]) -> None:
-    with atomic_write(path) as tmp:
-        torch.save(obj, tmp)
-
-
 def train_mast(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str],
                cfg: MastTrainConfig, opts: RunOptions) -> Path:
     """Train (or resume / fine-tune) a MAST encoder on raw videos.
@@ -215,21 +184,9 @@ def train_mast(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathL
     Returns:
         Path of ``model.pt``.
     """
-    rank, world = _dist_info()
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("gloo")
-    if opts.threads:
-        torch.set_num_threads(opts.threads)
+    rank, world = join_process_group(opts)
     out = Path(out_dir)
-    state: dict[str, Any] | None = None
-    resume_path = out / "last.pt" if opts.resume else opts.resume_from
-    if opts.resume and not (out / "last.pt").is_file():
-        raise GazevosError("nothing to resume: no last.pt", out)
-    if resume_path is not None:
-        state = read_checkpoint(resume_path)
-        if "optimizer" not in state:
-            raise GazevosError("not a training checkpoint (no optimiser state); use --init",
-                               resume_path)
+    state, resume_path = read_resume_state(out, opts, read_checkpoint)
     init_state = read_checkpoint(opts.init) if opts.init else None
     src = state or init_state
     if src is not None:  # the architecture comes with the weights
@@ -267,27 +224,13 @@ def train_mast(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathL
         if rank != 0:
             return
         extra = {"clusters": centres, "train_config": config_to_dict(cfg)}
-        _save(out / "model.pt", model_to_checkpoint(model, step=step))
-        _save(out / "last.pt", model_to_checkpoint(model, step=step,
-                                                   optimizer=opt.state_dict(), **extra))
+        save_atomic(out / "model.pt", model_to_checkpoint(model, step=step))
+        save_atomic(out / "last.pt", model_to_checkpoint(model, step=step,
+                                                         optimizer=opt.state_dict(), **extra))
 
-    if rank == 0:
-        with atomic_write(out / "config.yaml") as tmp:
-            import yaml
-            tmp.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
-    start, first = time.monotonic(), step
-    bar = tqdm(total=cfg.steps, initial=step, desc="train mast", unit="step",
-               disable=not (opts.progress and rank == 0))
-    mode = "a" if state is not None else "w"  # a fresh run starts a fresh log
-    log = open(out / "log.csv", mode) if rank == 0 else None  # noqa: SIM115
-    try:
-        if log is not None and log.tell() == 0:
-            log.write("step,loss,seconds\n")
-        while step < cfg.steps:
-            if opts.max_steps and step - first >= opts.max_steps:
-                break
-            if opts.time_limit and time.monotonic() - start >= opts.time_limit:
-                break
+    with session(out, cfg, opts, step=step, total=cfg.steps, desc="train mast",
+                 columns=("loss",), resumed=state is not None, main=rank == 0) as run:
+        while step < cfg.steps and not run.out_of_budget(step):
             gaps = sampler.gaps()
             if world > 1:  # every process must use the same reference gaps
                 g = torch.tensor(gaps)
@@ -295,25 +238,12 @@ def train_mast(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathL
                 gaps = tuple(int(v) for v in g)
             lab = clip_batch(sampler, cfg.batch_size, gaps)
             loss = mast_loss(net, lab, gaps, cfg, centres, rng)
-            if not torch.isfinite(loss):
-                raise GazevosError(f"loss became {loss.item()} at step {step}; lower the "
-                                   "learning rate")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            optimise(opt, loss, step)
             step += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-            if log is not None:
-                log.write(f"{step},{loss.item():.6f},{time.monotonic() - start:.1f}\n")
-                log.flush()
+            run.record(step, [f"{loss.item():.6f}"], loss=f"{loss.item():.4f}")
             if step % cfg.save_every == 0:
                 checkpoint()
         checkpoint()
-    finally:
-        bar.close()
-        if log is not None:
-            log.close()
     if world > 1:
         dist.barrier()
     return out / "model.pt"

@@ -10,9 +10,7 @@ about 60 ms per frame on one core, so that encoding plus the memory read stay ne
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gazevos.config import config_to_dict
-from gazevos.errors import GazevosError
+from gazevos.models import checkpoint as ckpt
 from gazevos.models.backbones import ResNetEncoder
 from gazevos.models.mast.propagate import AffinityConfig
 
@@ -85,63 +82,21 @@ class MastModel(nn.Module):
 
 def model_config_from_dict(data: dict[str, Any], source: str) -> MastModelConfig:
     """Rebuild a :class:`MastModelConfig` from its plain-dict form; one-line errors."""
-    if not isinstance(data, dict):
-        raise GazevosError("checkpoint has no model config", source)
-    data = dict(data)
-    known = {f.name for f in dataclasses.fields(MastModelConfig)}
-    unknown = set(data) - known
-    if unknown:
-        raise GazevosError(f"checkpoint model config has unknown fields {sorted(unknown)}", source)
-    try:
-        aff = AffinityConfig(**data.pop("affinity", {}))
-        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-        return MastModelConfig(affinity=aff, **kw)
-    except TypeError as exc:
-        raise GazevosError(f"bad model config in checkpoint ({exc})", source) from exc
+    return ckpt.model_config(MastModelConfig, data, source)
 
 
 def model_to_checkpoint(model: MastModel, **extra: Any) -> dict[str, Any]:
     """The checkpoint dict of a model (weights + architecture), plus ``extra`` entries."""
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    return {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
-            "model_config": config_to_dict(model.config), "state_dict": state, **extra}
+    return ckpt.make_checkpoint(CHECKPOINT_FORMAT, CHECKPOINT_VERSION, model, **extra)
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a MAST checkpoint file as a dict (tensors on CPU); one-line errors."""
-    path = Path(path)
-    if not path.is_file():
-        raise GazevosError("checkpoint file not found", path)
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is bad input
-        raise GazevosError(f"cannot read checkpoint ({exc.__class__.__name__})", path) from exc
-    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
-        raise GazevosError("not a gazevos MAST checkpoint", path)
-    if data.get("version") != CHECKPOINT_VERSION:
-        raise GazevosError(f"unsupported MAST checkpoint version {data.get('version')}", path)
-    return data
+    return ckpt.read_checkpoint(path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, "MAST")
 
 
-def load_state_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    """Load weights, refusing missing/unexpected keys and shape mismatches (one-line error)."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing keys {missing[:3]}{' ...' if len(missing) > 3 else ''}")
-        if unexpected:
-            parts.append(f"unexpected keys {unexpected[:3]}"
-                         f"{' ...' if len(unexpected) > 3 else ''}")
-        raise GazevosError("checkpoint does not match the model: " + "; ".join(parts), source)
-    for k, v in state.items():
-        if tuple(v.shape) != tuple(own[k].shape):
-            raise GazevosError(f"checkpoint does not match the model: '{k}' has shape "
-                               f"{tuple(v.shape)}, the model expects {tuple(own[k].shape)}",
-                               source)
-    model.load_state_dict(state, strict=True)
+#: Load weights, refusing missing/unexpected keys and shape mismatches (one-line error).
+load_state_strict = ckpt.load_state_strict
 
 
 def load_checkpoint(path: str | Path) -> MastModel:
@@ -153,10 +108,7 @@ def load_checkpoint(path: str | Path) -> MastModel:
     """
     data = read_checkpoint(path)
     model = MastModel(model_config_from_dict(data.get("model_config"), str(path)))
-    state = data.get("state_dict")
-    if not isinstance(state, dict):
-        raise GazevosError("checkpoint has no weights", path)
-    load_state_strict(model, state, str(path))
+    load_state_strict(model, ckpt.checkpoint_weights(data, path), str(path))
     return model.eval()
 
 
@@ -166,8 +118,4 @@ def default_checkpoint() -> Path:
     Raises:
         GazevosError: the package ships no MAST model.
     """
-    path = Path(str(resources.files("gazevos") / "checkpoints" / "mast.pt"))
-    if not path.is_file():
-        raise GazevosError("no shipped MAST model in this installation; pass --checkpoint "
-                           "(train one with 'gazevos train mast')", path)
-    return path
+    return ckpt.shipped_checkpoint("mast.pt", "MAST", "gazevos train mast")
