@@ -25,3 +25,12 @@ def pupil_core() -> Path:
     if not PUPIL_CORE.is_dir():
         pytest.skip(f"Pupil Core samples not found at {PUPIL_CORE}")
     return PUPIL_CORE
+
+
+@pytest.fixture
+def tiny_yaml(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    """The requesting test module's ``TINY_YAML`` text (a small training preset) written
+    to ``tmp_path / "tiny.yaml"``."""
+    path = tmp_path / "tiny.yaml"
+    path.write_text(request.module.TINY_YAML)
+    return path

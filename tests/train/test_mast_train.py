@@ -60,13 +60,6 @@ def data(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture
-def tiny_yaml(tmp_path: Path) -> Path:
-    p = tmp_path / "tiny.yaml"
-    p.write_text(TINY_YAML)
-    return p
-
-
 def test_discover_videos(tmp_path: Path, data: Path) -> None:
     assert [p.name for p in discover_videos([data])] == ["a", "b"]
     seq = data / "JPEGImages" / "480p" / "a"
