@@ -110,15 +110,13 @@ def load_mast_encoder(model: RANet, path: str | Path) -> None:
         GazevosError: the model has no MAST encoder, the file is not a MAST checkpoint,
             or keys / shapes differ.
     """
-    from gazevos.models.mast.model import load_state_strict, read_checkpoint
+    from gazevos.models.checkpoint import checkpoint_weights, load_state_strict
+    from gazevos.models.mast.model import read_checkpoint
 
     if not isinstance(model.base_model, MastBackbone):
         raise GazevosError("--init-encoder needs a RANet with 'encoder: mast' in its model "
                            "config", path)
-    data = read_checkpoint(path)
-    state = data.get("state_dict")
-    if not isinstance(state, dict):
-        raise GazevosError("checkpoint has no weights", path)
+    state = checkpoint_weights(read_checkpoint(path), path)
     prefix = "encoder."
     mapped = {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in state.items()}
     load_state_strict(model.base_model.mast, mapped, str(path))
