@@ -93,13 +93,6 @@ def data(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture
-def tiny_yaml(tmp_path: Path) -> Path:
-    p = tmp_path / "tiny.yaml"
-    p.write_text(TINY_YAML)
-    return p
-
-
 def _cfg(tiny_yaml: Path, **kw: object) -> RanetTrainConfig:
     from gazevos.config import load_config
 

@@ -16,27 +16,30 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 import torch.distributed as dist
-import yaml
-from tqdm import tqdm
 
 from gazevos.config import config_to_dict
 from gazevos.errors import GazevosError
-from gazevos.io import atomic_write, prepare_output_dir
+from gazevos.io import prepare_output_dir
 from gazevos.losses.ranet import LOSSES, segmentation_loss
-from gazevos.models.mast.model import load_state_strict
+from gazevos.models.checkpoint import load_state_strict, weights_of
 from gazevos.models.ranet.checkpoint import config_from_dict, read_checkpoint, to_checkpoint
 from gazevos.models.ranet.mast_encoder import load_mast_encoder
 from gazevos.models.ranet.model import RANet, RANetConfig, normalise_image
-from gazevos.train.mast import RunOptions
+from gazevos.train.checkpointing import (
+    RunOptions,
+    join_process_group,
+    optimise,
+    read_resume_state,
+    save_atomic,
+    session,
+)
 from gazevos.train.ranet_data import PairConfig, PairSampler, load_sequences, stack_pairs
 
 __all__ = ["RanetTrainConfig", "RunOptions", "train_ranet", "validation_iou"]
@@ -73,15 +76,6 @@ class RanetTrainConfig:
     val_pairs: int = 32
     patience: int = 8
     seed: int = 0
-
-
-def _dist_info() -> tuple[int, int]:
-    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def _save(path: Path, obj: dict[str, Any]) -> None:
-    with atomic_write(path) as tmp:
-        torch.save(obj, tmp)
 
 
 def _tensors(batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -136,19 +130,9 @@ def train_ranet(root: str | os.PathLike[str], train_names: Sequence[str],
     """
     if cfg.loss not in LOSSES:
         raise GazevosError(f"unknown loss '{cfg.loss}' (choose from {', '.join(LOSSES)})")
-    rank, world = _dist_info()
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("gloo")
-    if opts.threads:
-        torch.set_num_threads(opts.threads)
+    rank, world = join_process_group(opts)
     out = Path(out_dir)
-    if opts.resume and not (out / "last.pt").is_file():
-        raise GazevosError("nothing to resume: no last.pt", out)
-    resume_path = out / "last.pt" if opts.resume else opts.resume_from
-    state = read_checkpoint(resume_path) if resume_path is not None else None
-    if state is not None and "optimizer" not in state:
-        raise GazevosError("not a training checkpoint (no optimiser state); use --init",
-                           resume_path)
+    state, resume_path = read_resume_state(out, opts, read_checkpoint)
     init_state = read_checkpoint(opts.init) if opts.init else None
     if init_encoder is not None and init_state is not None:
         raise GazevosError("give either --init (RANet weights) or --init-encoder (MAST "
@@ -204,46 +188,28 @@ def train_ranet(root: str | os.PathLike[str], train_names: Sequence[str],
                                best=best, **extra)
             if weights is not None:
                 ck["state_dict"] = weights
-            _save(out / "model.pt", ck)
-        _save(out / "last.pt", to_checkpoint(model, step=step, optimizer=opt.state_dict(),
-                                             best=best, bad=bad, stopped=stopped,
-                                             best_step=best_step, **extra))
+            save_atomic(out / "model.pt", ck)
+        save_atomic(out / "last.pt", to_checkpoint(model, step=step, optimizer=opt.state_dict(),
+                                                   best=best, bad=bad, stopped=stopped,
+                                                   best_step=best_step, **extra))
 
-    if rank == 0:
-        with atomic_write(out / "config.yaml") as tmp:
-            tmp.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
-    start, first = time.monotonic(), step
-    bar = tqdm(total=cfg.steps, initial=step, desc="train ranet", unit="step",
-               disable=not (opts.progress and rank == 0))
-    log = open(out / "log.csv", "a" if state is not None else "w") if rank == 0 else None  # noqa: SIM115
-    try:
-        if log is not None and log.tell() == 0:
-            log.write("step,loss,val_iou,seconds\n")
-        while step < cfg.steps and not stopped:
-            if opts.max_steps and step - first >= opts.max_steps:
-                break
-            if opts.time_limit and time.monotonic() - start >= opts.time_limit:
-                break
+    with session(out, cfg, opts, step=step, total=cfg.steps, desc="train ranet",
+                 columns=("loss", "val_iou"), resumed=state is not None,
+                 main=rank == 0) as run:
+        while step < cfg.steps and not stopped and not run.out_of_budget(step):
             t = _tensors(stack_pairs([sampler.sample() for _ in range(cfg.batch_size)]))
             logits = net(t["template_img"], t["template_mask"], t["target_img"],
                          t["prev_mask"])
             loss = segmentation_loss(cfg.loss, logits, t["target_mask"], t["valid"])
-            if not torch.isfinite(loss):
-                raise GazevosError(f"loss became {loss.item()} at step {step}; lower the "
-                                   "learning rate")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            optimise(opt, loss, step)
             step += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.4f}", best=f"{best:.3f}")
             val = ""
             if val_batch is not None and step % cfg.val_every == 0:
                 score = validation_iou(model, val_batch)
                 val = f"{score:.4f}"
                 if score > best:
                     best, bad, best_step = score, 0, step
-                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                    best_state = weights_of(model)
                 else:
                     bad += 1
                     stopped = cfg.patience > 0 and bad >= cfg.patience
@@ -251,16 +217,11 @@ def train_ranet(root: str | os.PathLike[str], train_names: Sequence[str],
                 flag = torch.tensor([int(stopped)])
                 dist.broadcast(flag, src=0)
                 stopped = bool(flag.item())
-            if log is not None:
-                log.write(f"{step},{loss.item():.6f},{val},{time.monotonic() - start:.1f}\n")
-                log.flush()
+            run.record(step, [f"{loss.item():.6f}", val], loss=f"{loss.item():.4f}",
+                       best=f"{best:.3f}")
             if step % cfg.save_every == 0 or val:
                 checkpoint()
         checkpoint()
-    finally:
-        bar.close()
-        if log is not None:
-            log.close()
     if world > 1:
         dist.barrier()
     return out / "model.pt"
