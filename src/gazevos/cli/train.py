@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
+from gazevos.cli.options import out_option, run_options, run_options_kwargs
 from gazevos.config import load_config
+
+_OUT_HELP = "Folder for checkpoints (last.pt, model.pt), log.csv and config.yaml."
+resume_from_option = click.option(
+    "--resume-from", type=click.Path(dir_okay=False), default=None,
+    help="Continue from this training checkpoint (weights, optimiser, step).")
 
 
 @click.group()
@@ -15,39 +23,27 @@ def train() -> None:
 @train.command("mast")
 @click.option("--frames", "inputs", multiple=True, required=True, type=click.Path(),
               help="Video file, frame folder, DAVIS root or folder of videos (repeatable).")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Folder for checkpoints (last.pt, model.pt), log.csv and config.yaml.")
+@out_option(_OUT_HELP)
 @click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
               help="YAML preset (default: the shipped 'mast' preset).")
 @click.option("--loss", type=click.Choice(["classification", "regression"]), default=None,
               help="Override the preset's loss.")
 @click.option("--steps", type=int, default=None, help="Total optimisation steps.")
 @click.option("--lr", "learning_rate", type=float, default=None, help="Adam learning rate.")
-@click.option("--chunk-steps", type=int, default=0, show_default=True,
-              help="Stop after this many steps in this run (resume later with --resume).")
-@click.option("--time-limit", type=float, default=0.0, show_default=True,
-              help="Stop after this many minutes (0: none).")
-@click.option("--threads", type=int, default=0, help="Torch threads per process.")
-@click.option("--resume", is_flag=True, help="Continue from OUT/last.pt.")
-@click.option("--resume-from", type=click.Path(dir_okay=False), default=None,
-              help="Continue from this training checkpoint (weights, optimiser, step).")
+@run_options
+@resume_from_option
 @click.option("--init", "init", type=click.Path(dir_okay=False), default=None,
               help="Start from these weights (fine-tune, e.g. the shipped model).")
-@click.option("--force", is_flag=True, help="Write into a non-empty output folder.")
-@click.option("--no-progress", is_flag=True, help="No progress bar.")
 def mast(inputs: tuple[str, ...], out_dir: str, config: str | None, loss: str | None,
-         steps: int | None, learning_rate: float | None, chunk_steps: int, time_limit: float,
-         threads: int, resume: bool, resume_from: str | None, init: str | None, force: bool,
-         no_progress: bool) -> None:
+         steps: int | None, learning_rate: float | None, resume_from: str | None,
+         init: str | None, **run: Any) -> None:
     """Train MAST on raw frames (no masks).  Multi-process: run under torchrun, e.g.
     ``torchrun --nproc_per_node 2 -m gazevos.cli train mast ...``."""
     from gazevos.train.mast import MastTrainConfig, RunOptions, train_mast
 
     cfg = load_config(MastTrainConfig, config or "mast",
                       {"loss": loss, "steps": steps, "learning_rate": learning_rate})
-    opts = RunOptions(resume=resume, resume_from=resume_from, init=init, force=force,
-                      max_steps=chunk_steps, time_limit=time_limit * 60.0, threads=threads,
-                      progress=not no_progress)
+    opts = RunOptions(resume_from=resume_from, init=init, **run_options_kwargs(run))
     path = train_mast(inputs, out_dir, cfg, opts)
     click.echo(f"model: {path}")
 
@@ -59,8 +55,7 @@ def mast(inputs: tuple[str, ...], out_dir: str, config: str | None, loss: str | 
               help="Training sequences, one name per line.")
 @click.option("--val-file", type=click.Path(dir_okay=False), default=None,
               help="Validation sequences for early stopping (default: none).")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Folder for checkpoints (last.pt, model.pt), log.csv and config.yaml.")
+@out_option(_OUT_HELP)
 @click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
               help="YAML preset of RanetTrainConfig (default: built-in defaults).")
 @click.option("--loss", type=click.Choice(["bce", "iou", "log_iou"]), default=None,
@@ -70,27 +65,17 @@ def mast(inputs: tuple[str, ...], out_dir: str, config: str | None, loss: str | 
 @click.option("--nms/--no-nms", default=None, help="NMS-style boost of local maxima.")
 @click.option("--steps", type=int, default=None, help="Maximum optimisation steps.")
 @click.option("--lr", "learning_rate", type=float, default=None, help="Adam learning rate.")
-@click.option("--chunk-steps", type=int, default=0, show_default=True,
-              help="Stop after this many steps in this run (resume later with --resume).")
-@click.option("--time-limit", type=float, default=0.0, show_default=True,
-              help="Stop after this many minutes (0: none).")
-@click.option("--threads", type=int, default=0, help="Torch threads per process.")
-@click.option("--resume", is_flag=True, help="Continue from OUT/last.pt.")
-@click.option("--resume-from", type=click.Path(dir_okay=False), default=None,
-              help="Continue from this training checkpoint (weights, optimiser, step).")
+@run_options
+@resume_from_option
 @click.option("--init", "init", type=click.Path(dir_okay=False), default=None,
               help="Start from these RANet weights (fine-tune, e.g. the shipped model).")
 @click.option("--init-encoder", type=click.Path(dir_okay=False), default=None,
               help="Start the encoder from this MAST checkpoint (e.g. the shipped mast.pt); "
                    "needs 'model: {encoder: mast}' in the config.")
-@click.option("--force", is_flag=True, help="Write into a non-empty output folder.")
-@click.option("--no-progress", is_flag=True, help="No progress bar.")
 def ranet(root: str, sequences_file: str, val_file: str | None, out_dir: str,
           config: str | None, loss: str | None, discriminant: bool | None, nms: bool | None,
-          steps: int | None, learning_rate: float | None, chunk_steps: int,
-          time_limit: float, threads: int, resume: bool, resume_from: str | None,
-          init: str | None, init_encoder: str | None, force: bool,
-          no_progress: bool) -> None:
+          steps: int | None, learning_rate: float | None, resume_from: str | None,
+          init: str | None, init_encoder: str | None, **run: Any) -> None:
     """Train RANet on annotated DAVIS-layout sequences.  Multi-process: run under
     torchrun, e.g. ``torchrun --nproc_per_node 2 -m gazevos.cli train ranet ...``."""
     from gazevos.eval.davis import read_sequences_file, resolve_sequences
@@ -104,8 +89,6 @@ def ranet(root: str, sequences_file: str, val_file: str | None, out_dir: str,
     val = read_sequences_file(val_file) if val_file else []
     if val:
         val = resolve_sequences(root, val)
-    opts = RunOptions(resume=resume, resume_from=resume_from, init=init, force=force,
-                      max_steps=chunk_steps, time_limit=time_limit * 60.0, threads=threads,
-                      progress=not no_progress)
+    opts = RunOptions(resume_from=resume_from, init=init, **run_options_kwargs(run))
     path = train_ranet(root, names, val, out_dir, cfg, opts, init_encoder=init_encoder)
     click.echo(f"model: {path}")
