@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,3 +35,14 @@ def tiny_yaml(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
     path = tmp_path / "tiny.yaml"
     path.write_text(request.module.TINY_YAML)
     return path
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Run the test with one torch thread (tiny models: threads only add overhead)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -20,12 +20,7 @@ TINY = RANetConfig(encoder="mast", widths=(4, 4, 8, 8), feature_dim=8, template_
                    mast_widths=(4, 8, 8), mast_depths=(1, 1, 1), mast_dim=6)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():  # noqa: ANN202 - tiny convolutions: threads only add overhead
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny convolutions: threads only add overhead
 
 
 def _to_net(img: np.ndarray) -> torch.Tensor:

@@ -17,13 +17,7 @@ from gazevos.track.ranet import RanetTracker, RanetTrackerConfig, crop_box
 TINY = RANetConfig(stem=4, widths=(4, 4, 8, 8), feature_dim=8, template_grid=(2, 3),
                    num_ranked=4, decoder_scale=0.0625, ranking_width=4)
 
-@pytest.fixture(autouse=True)
-def _one_thread():  # noqa: ANN202 - tiny convolutions: threads only add overhead
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny convolutions: threads only add overhead
 
 
 def test_crop_box_by_hand() -> None:
