@@ -44,14 +44,8 @@ from gazevos.models.mast.model import (
     rgb_to_lab,
 )
 from gazevos.models.mast.propagate import SearchConfig, reconstruct
-from gazevos.train.checkpointing import (
-    RunOptions,
-    join_process_group,
-    optimise,
-    read_resume_state,
-    save_atomic,
-    session,
-)
+from gazevos.train import checkpointing
+from gazevos.train.checkpointing import RunOptions, optimise, save_atomic
 from gazevos.train.video_data import ClipSampler, discover_videos, load_video
 
 
@@ -184,9 +178,9 @@ def train_mast(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathL
     Returns:
         Path of ``model.pt``.
     """
-    rank, world = join_process_group(opts)
+    rank, world = checkpointing.join_process_group(opts)
     out = Path(out_dir)
-    state, resume_path = read_resume_state(out, opts, read_checkpoint)
+    state, resume_path = checkpointing.read_resume_state(out, opts, read_checkpoint)
     init_state = read_checkpoint(opts.init) if opts.init else None
     src = state or init_state
     if src is not None:  # the architecture comes with the weights
@@ -228,8 +222,9 @@ def train_mast(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathL
         save_atomic(out / "last.pt", model_to_checkpoint(model, step=step,
                                                          optimizer=opt.state_dict(), **extra))
 
-    with session(out, cfg, opts, step=step, total=cfg.steps, desc="train mast",
-                 columns=("loss",), resumed=state is not None, main=rank == 0) as run:
+    with checkpointing.session(out, cfg, opts, step=step, total=cfg.steps, desc="train mast",
+                               columns=("loss",), resumed=state is not None,
+                               main=rank == 0) as run:
         while step < cfg.steps and not run.out_of_budget(step):
             gaps = sampler.gaps()
             if world > 1:  # every process must use the same reference gaps

@@ -32,14 +32,8 @@ from gazevos.models.checkpoint import load_state_strict, weights_of
 from gazevos.models.ranet.checkpoint import config_from_dict, read_checkpoint, to_checkpoint
 from gazevos.models.ranet.mast_encoder import load_mast_encoder
 from gazevos.models.ranet.model import RANet, RANetConfig, normalise_image
-from gazevos.train.checkpointing import (
-    RunOptions,
-    join_process_group,
-    optimise,
-    read_resume_state,
-    save_atomic,
-    session,
-)
+from gazevos.train import checkpointing
+from gazevos.train.checkpointing import RunOptions, optimise, save_atomic
 from gazevos.train.ranet_data import PairConfig, PairSampler, load_sequences, stack_pairs
 
 __all__ = ["RanetTrainConfig", "RunOptions", "train_ranet", "validation_iou"]
@@ -130,9 +124,9 @@ def train_ranet(root: str | os.PathLike[str], train_names: Sequence[str],
     """
     if cfg.loss not in LOSSES:
         raise GazevosError(f"unknown loss '{cfg.loss}' (choose from {', '.join(LOSSES)})")
-    rank, world = join_process_group(opts)
+    rank, world = checkpointing.join_process_group(opts)
     out = Path(out_dir)
-    state, resume_path = read_resume_state(out, opts, read_checkpoint)
+    state, resume_path = checkpointing.read_resume_state(out, opts, read_checkpoint)
     init_state = read_checkpoint(opts.init) if opts.init else None
     if init_encoder is not None and init_state is not None:
         raise GazevosError("give either --init (RANet weights) or --init-encoder (MAST "
@@ -193,9 +187,9 @@ def train_ranet(root: str | os.PathLike[str], train_names: Sequence[str],
                                                    best=best, bad=bad, stopped=stopped,
                                                    best_step=best_step, **extra))
 
-    with session(out, cfg, opts, step=step, total=cfg.steps, desc="train ranet",
-                 columns=("loss", "val_iou"), resumed=state is not None,
-                 main=rank == 0) as run:
+    with checkpointing.session(out, cfg, opts, step=step, total=cfg.steps,
+                               desc="train ranet", columns=("loss", "val_iou"),
+                               resumed=state is not None, main=rank == 0) as run:
         while step < cfg.steps and not stopped and not run.out_of_budget(step):
             t = _tensors(stack_pairs([sampler.sample() for _ in range(cfg.batch_size)]))
             logits = net(t["template_img"], t["template_mask"], t["target_img"],
