@@ -34,10 +34,10 @@ from gazevos.losses.mast import (
     cluster_classification_loss,
     huber_reconstruction_loss,
 )
+from gazevos.models.checkpoint import load_state_strict
 from gazevos.models.mast.model import (
     MastModel,
     MastModelConfig,
-    load_state_strict,
     model_config_from_dict,
     model_to_checkpoint,
     read_checkpoint,

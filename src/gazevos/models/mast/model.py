@@ -95,10 +95,6 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return ckpt.read_checkpoint(path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, "MAST")
 
 
-#: Load weights, refusing missing/unexpected keys and shape mismatches (one-line error).
-load_state_strict = ckpt.load_state_strict
-
-
 def load_checkpoint(path: str | Path) -> MastModel:
     """Build the model stored in a checkpoint, in eval mode.
 
@@ -108,7 +104,7 @@ def load_checkpoint(path: str | Path) -> MastModel:
     """
     data = read_checkpoint(path)
     model = MastModel(model_config_from_dict(data.get("model_config"), str(path)))
-    load_state_strict(model, ckpt.checkpoint_weights(data, path), str(path))
+    ckpt.load_state_strict(model, ckpt.checkpoint_weights(data, path), str(path))
     return model.eval()
 
 
