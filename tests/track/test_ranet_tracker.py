@@ -86,3 +86,26 @@ def test_registry_builds_from_checkpoint(tmp_path: Path) -> None:
     assert trk.model.config.nms and trk.size == (32, 64)
     with pytest.raises(GazevosError, match="multiples of 32"):
         build_tracker("ranet", checkpoint=path, input_size=(30, 64))
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.5])
+def test_prev_threshold_binarises_the_decoder_mask(threshold: float,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    frames, labels = _video()
+    trk = _tracker(prev_threshold=threshold, bbox_crop=False)
+    seen: list[torch.Tensor] = []
+    segment = trk.model.segment
+
+    def spy(feats, emb, kernel, m, prev):  # noqa: ANN001, ANN202
+        seen.append(prev.clone())
+        return segment(feats, emb, kernel, m, prev)
+
+    monkeypatch.setattr(trk.model, "segment", spy)
+    trk.step(frames[0], (labels[0] == 1).astype(np.uint8))
+    trk.step(frames[1])
+    trk.step(frames[2])  # fed the soft output of frame 1
+    values = torch.unique(seen[-1])
+    if threshold:
+        assert set(values.tolist()) <= {0.0, 1.0}
+    else:
+        assert ((values > 0.01) & (values < 0.99)).any()

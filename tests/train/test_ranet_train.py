@@ -199,3 +199,24 @@ def test_init_encoder_starts_from_mast_weights(tmp_path: Path, data: Path,
     with pytest.raises(GazevosError, match="encoder: mast"):  # a ResNet-encoder RANet
         train_ranet(data, ["a"], [], tmp_path / "y", _cfg(tiny_yaml),
                     RunOptions(progress=False), init_encoder=tmp_path / "mast.pt")
+
+
+def test_prev_morph_erodes_or_dilates() -> None:
+    from gazevos.train.ranet_data import _morph
+
+    mask = np.zeros((60, 60), dtype=np.float32)
+    mask[20:40, 20:40] = 1.0  # 20 x 20: radii up to round(0.5 * 20) = 10
+    rng = np.random.default_rng(0)
+    assert np.array_equal(_morph(mask, rng, 0.0), mask)
+    kinds = set()
+    for _ in range(40):
+        out = _morph(mask, rng, 0.5)
+        if np.array_equal(out, mask):
+            continue
+        if (out <= mask).all():
+            kinds.add("erode")
+        else:
+            assert (out >= mask).all()  # otherwise a dilation: a superset
+            assert out[10:50, 10:50].sum() == out.sum()  # at most 10 pixels wider
+            kinds.add("dilate")
+    assert kinds == {"erode", "dilate"}

@@ -39,6 +39,8 @@ class RanetTrackerConfig:
         input_size: ``(H, W)`` network input, sides divisible by 32; ``(0, 0)``: the
             checkpoint's training size (480x864 for the released weights).
         prev_mask: feed M(t-1) to the decoder (else the template mask).
+        prev_threshold: > 0: feed M(t-1) binarised at this probability (training feeds
+            binary masks); 0: feed the probabilities.
         bbox_crop: crop around the previous masks.
         bbox_scale: enlargement of the tight box (thesis: 1.5).
         min_box: smallest crop side as a fraction of the frame side.
@@ -48,6 +50,7 @@ class RanetTrackerConfig:
 
     input_size: tuple[int, ...] = (0, 0)
     prev_mask: bool = True
+    prev_threshold: float = 0.0
     bbox_crop: bool = True
     bbox_scale: float = 1.5
     min_box: float = 0.25
@@ -154,6 +157,8 @@ class RanetTracker(Tracker):
         priors = []
         for i in ids:
             src = self._prev[i] if self.config.prev_mask else self._templates[i][2]
+            if self.config.prev_mask and self.config.prev_threshold > 0:
+                src = (src > self.config.prev_threshold).astype(np.float32)
             priors.append(cv2.resize(np.ascontiguousarray(src[y0:y1, x0:x1]), (w, h),
                                      interpolation=cv2.INTER_LINEAR))
         with torch.inference_mode():

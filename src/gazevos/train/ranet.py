@@ -145,7 +145,7 @@ def train_ranet(root: str | os.PathLike[str], train_names: Sequence[str],
     val_batch = None
     if val_names and cfg.val_every > 0 and rank == 0:
         vcfg = dataclasses.replace(cfg.pairs, synthetic=0.0, rotate=0.0, flip=False,
-                                   scale_range=(1.0, 1.0), prev_jitter=0.0)
+                                   scale_range=(1.0, 1.0), prev_jitter=0.0, prev_morph=0.0)
         vs = PairSampler(load_sequences(root, val_names, cfg.frame_scale), vcfg,
                          np.random.default_rng(12345))
         val_batch = fixed_pairs(vs, cfg.val_pairs)

@@ -79,6 +79,10 @@ class PairConfig:
         max_gap: largest distance between the previous and the target frame.
         synthetic: probability of a synthetic composite pair.
         prev_jitter: relative size of the random shift/scale of the previous mask.
+        prev_morph: largest erosion / dilation radius of the previous mask, as a fraction
+            of the object's size (square root of its area); one of the two, with a random
+            radius, is applied to every previous mask (0: none), so that the decoder
+            learns to grow back a shrunken M(t-1) and to trim a swollen one.
     """
 
     size: tuple[int, ...] = (224, 384)
@@ -88,6 +92,7 @@ class PairConfig:
     max_gap: int = 5
     synthetic: float = 0.3
     prev_jitter: float = 0.05
+    prev_morph: float = 0.0
 
 
 def _affine(rng: np.random.Generator, src_hw: tuple[int, int], dst_hw: tuple[int, int],
@@ -137,6 +142,20 @@ def _jitter(mask: np.ndarray, rng: np.random.Generator, amount: float) -> np.nda
     m[0, 2] += float(rng.uniform(-amount, amount) * w)
     m[1, 2] += float(rng.uniform(-amount, amount) * h)
     return cv2.warpAffine(mask, m, (w, h), flags=cv2.INTER_NEAREST)
+
+
+def _morph(mask: np.ndarray, rng: np.random.Generator, amount: float) -> np.ndarray:
+    """Erode or dilate (coin flip) a ``(H, W)`` {0, 1} mask by a random radius of up to
+    ``amount * sqrt(area)`` pixels."""
+    if amount <= 0:
+        return mask
+    area = float(mask.sum())
+    r = int(round(rng.uniform(0.0, amount) * np.sqrt(area)))
+    if r < 1:
+        return mask
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    op = cv2.erode if rng.random() < 0.5 else cv2.dilate
+    return op(mask, kernel)
 
 
 @dataclass
@@ -206,6 +225,7 @@ class PairSampler:
                      _centre(seq.labels[p] == oid, rng) or _centre(gm, rng))
         valid = (seq.labels[j] != 255).astype(np.float32)
         prev = _jitter((seq.labels[p] == oid).astype(np.float32), rng, cfg.prev_jitter)
+        prev = _morph(prev, rng, cfg.prev_morph)
         return Pair(_warp(seq.frames[i], mt, hw, False), _warp(tm, mt, hw, True),
                     _warp(seq.frames[j], mj, hw, False), _warp(gm, mj, hw, True),
                     _warp(prev, mj, hw, True), _warp(valid, mj, hw, True))
@@ -242,7 +262,8 @@ class PairSampler:
 
         ti, tmask = comp(m1, mb1, b1)
         gi, gmask = comp(m2, mb2, b2)
-        prev = _jitter(_warp(obj_mask, mp, hw, True), rng, cfg.prev_jitter)
+        prev = _morph(_jitter(_warp(obj_mask, mp, hw, True), rng, cfg.prev_jitter), rng,
+                      cfg.prev_morph)
         return Pair(ti, tmask, gi, gmask, prev, np.ones(hw, dtype=np.float32))
 
 
