@@ -109,3 +109,23 @@ def test_prev_threshold_binarises_the_decoder_mask(threshold: float,
         assert set(values.tolist()) <= {0.0, 1.0}
     else:
         assert ((values > 0.01) & (values < 0.99)).any()
+
+
+def test_template_crop_embeds_the_object_box(monkeypatch: pytest.MonkeyPatch) -> None:
+    frames, labels = _video()
+    trk = _tracker(template_crop=True, min_box=0.0)
+    shapes: list[tuple[int, ...]] = []
+    to_input = trk._to_input
+
+    def spy(image: np.ndarray) -> torch.Tensor:
+        shapes.append(image.shape)
+        return to_input(image)
+
+    monkeypatch.setattr(trk, "_to_input", spy)
+    trk.step(frames[0], (labels[0] == 1).astype(np.uint8))  # 16 x 16 square at (8, 8)
+    # 24 x 24 about (16, 16), widened to the 2:3 input -> rows 4..28, columns 0..34
+    assert shapes == [(24, 34, 3)]
+    kernel, m, mask = trk._templates[1]
+    assert m.min() > 0  # the template grid lies on the object's box: the object everywhere
+    assert mask.shape == (64, 96)
+    assert trk.step(frames[1]).probs.shape == (2, 64, 96)

@@ -43,6 +43,9 @@ class RanetTrackerConfig:
             binary masks); 0: feed the probabilities.
         bbox_crop: crop around the previous masks.
         bbox_scale: enlargement of the tight box (thesis: 1.5).
+        template_crop: also crop the template frame around each given object's mask
+            (same ``bbox_scale`` and ``min_box``), so that the object has about the same
+            size in the template as in the cropped target; off: the whole template frame.
         min_box: smallest crop side as a fraction of the frame side.
         discriminant, nms: RAM switches; ``None`` keeps the checkpoint's setting.
         threads: torch threads (0: leave as is).
@@ -53,6 +56,7 @@ class RanetTrackerConfig:
     prev_threshold: float = 0.0
     bbox_crop: bool = True
     bbox_scale: float = 1.5
+    template_crop: bool = False
     min_box: float = 0.25
     discriminant: bool | None = None
     nms: bool | None = None
@@ -181,12 +185,22 @@ class RanetTracker(Tracker):
 
     def _memorize(self, frame: np.ndarray, pred: Prediction, given: set[int]) -> None:
         if given:
+            cfg = self.config
+            h, w = self.size
+            fh, fw = frame.shape[:2]
+            crop = cfg.template_crop and cfg.bbox_crop
             with torch.inference_mode():
-                _, emb = self.model.embed(self._to_input(frame))
-                h, w = self.size
+                emb = None if crop else self.model.embed(self._to_input(frame))[1]
                 for i in given:
                     mask = (pred.labels == i).astype(np.float32)
-                    small = cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
+                    y0, x0, y1, x1 = 0, 0, fh, fw
+                    if crop:
+                        box = crop_box(mask > 0, cfg.bbox_scale, h / w, cfg.min_box)
+                        y0, x0, y1, x1 = box if box is not None else (0, 0, fh, fw)
+                        emb = self.model.embed(self._to_input(frame[y0:y1, x0:x1]))[1]
+                    small = cv2.resize(np.ascontiguousarray(mask[y0:y1, x0:x1]), (w, h),
+                                       interpolation=cv2.INTER_LINEAR)
+                    assert emb is not None
                     kernel, m = self.model.template(
                         emb, torch.from_numpy(small).view(1, 1, h, w))
                     self._templates[i] = (kernel, m, mask)
