@@ -220,3 +220,20 @@ def test_prev_morph_erodes_or_dilates() -> None:
             assert out[10:50, 10:50].sum() == out.sum()  # at most 10 pixels wider
             kinds.add("dilate")
     assert kinds == {"erode", "dilate"}
+
+
+def test_box_crop_pairs_frame_the_object_like_the_tracker(tmp_path: Path) -> None:
+    root = _red_square_davis(tmp_path / "d", {"a": 6})
+    for p in (root / "JPEGImages").rglob("*.png"):
+        Image.open(p).save(p.with_suffix(".jpg"), quality=100)
+    seqs = load_sequences(root, ["a"], 1.0)
+    cfg = PairConfig(size=(64, 96), synthetic=0.0, rotate=0.0, flip=False,
+                     scale_range=(1.0, 1.0), prev_jitter=0.0, box_crop=1.0)
+    sampler = PairSampler(seqs, cfg, np.random.default_rng(2))
+    for _ in range(4):
+        p = sampler.sample()
+        # 24 x 24 square, window 1.5 x 24 = 36 rows -> 64 rows: the square is 24 * 64 / 36
+        for m in (p.template_mask, p.prev_mask):
+            rows = np.flatnonzero(m.any(1))
+            assert rows.size == pytest.approx(24 * 64 / 36, abs=1.5)
+            assert 0 < rows[0] and rows[-1] < 63  # whole object inside, off the border

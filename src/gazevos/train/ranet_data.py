@@ -12,7 +12,9 @@ Sequences are loaded once, resized by ``scale`` (frames ``(T, h, w, 3)`` uint8, 
 Augmentations (thesis 3.2.3): crop with random scale and rotation (+-``rotate`` degrees)
 drawn independently for template and target (the previous mask follows the target's),
 horizontal / vertical flips shared by the whole pair.  The previous mask is further
-jittered (small affine) so that the decoder learns to correct it.
+jittered (small affine, optionally eroded or dilated) so that the decoder learns to
+correct it.  Optionally (``box_crop``) real pairs are framed like the tracker's bbox crop,
+so that objects have the size at which the tracker shows them.
 """
 
 from __future__ import annotations
@@ -83,6 +85,11 @@ class PairConfig:
             of the object's size (square root of its area); one of the two, with a random
             radius, is applied to every previous mask (0: none), so that the decoder
             learns to grow back a shrunken M(t-1) and to trim a swollen one.
+        box_crop: probability that a real pair is cropped like the tracker's bbox crop:
+            template around its mask, target around the previous frame's mask, each
+            window ``box_scale`` times the object's box (at least ``min_box`` of the
+            frame side), times a random zoom from ``scale_range``.
+        box_scale, min_box: as the tracker's ``bbox_scale`` and ``min_box``.
     """
 
     size: tuple[int, ...] = (224, 384)
@@ -93,6 +100,9 @@ class PairConfig:
     synthetic: float = 0.3
     prev_jitter: float = 0.05
     prev_morph: float = 0.0
+    box_crop: float = 0.0
+    box_scale: float = 1.5
+    min_box: float = 0.25
 
 
 def _affine(rng: np.random.Generator, src_hw: tuple[int, int], dst_hw: tuple[int, int],
@@ -114,6 +124,31 @@ def _affine(rng: np.random.Generator, src_hw: tuple[int, int], dst_hw: tuple[int
     m = cv2.getRotationMatrix2D(centre, angle, s)
     m[0, 2] += dw / 2.0 - centre[0]
     m[1, 2] += dh / 2.0 - centre[1]
+    return m
+
+
+def _box_affine(rng: np.random.Generator, mask: np.ndarray, dst_hw: tuple[int, int],
+                scale_range: Sequence[float], rotate: float, box_scale: float,
+                min_frac: float) -> np.ndarray | None:
+    """2x3 matrix mapping a window around ``mask``'s box (as the tracker's bbox crop:
+    ``box_scale`` times the box, widened to the output aspect, at least ``min_frac`` of
+    the source sides) to the output, with random zoom, rotation and a small shift.
+    ``None`` for an empty mask."""
+    ys = np.flatnonzero(mask.any(1))
+    xs = np.flatnonzero(mask.any(0))
+    if ys.size == 0:
+        return None
+    sh, sw = mask.shape
+    dh, dw = dst_hw
+    bh = max((ys[-1] - ys[0] + 1) * box_scale, min_frac * sh)
+    bw = max((xs[-1] - xs[0] + 1) * box_scale, min_frac * sw)
+    bh = max(bh, bw * dh / dw)
+    s = dh / bh * float(rng.uniform(*scale_range))
+    cy = (ys[0] + ys[-1] + 1) / 2.0 + float(rng.uniform(-0.1, 0.1)) * bh
+    cx = (xs[0] + xs[-1] + 1) / 2.0 + float(rng.uniform(-0.1, 0.1)) * bh * dw / dh
+    m = cv2.getRotationMatrix2D((cx, cy), float(rng.uniform(-rotate, rotate)), s)
+    m[0, 2] += dw / 2.0 - cx
+    m[1, 2] += dh / 2.0 - cy
     return m
 
 
@@ -218,11 +253,19 @@ class PairSampler:
         g = int(rng.integers(1, cfg.max_gap + 1))
         p = max(0, j - g) if j > 0 else min(n - 1, 1)
         tm = (seq.labels[i] == oid).astype(np.float32)
-        mt = _affine(rng, seq.frames.shape[1:3], hw, cfg.scale_range, cfg.rotate,
-                     _centre(tm, rng))
         gm = (seq.labels[j] == oid).astype(np.float32)
-        mj = _affine(rng, seq.frames.shape[1:3], hw, cfg.scale_range, cfg.rotate,
-                     _centre(seq.labels[p] == oid, rng) or _centre(gm, rng))
+        mt = mj = None
+        if cfg.box_crop > 0 and rng.random() < cfg.box_crop:
+            box = (hw, cfg.scale_range, cfg.rotate, cfg.box_scale, cfg.min_box)
+            mt = _box_affine(rng, tm > 0, *box)
+            mj = _box_affine(rng, seq.labels[p] == oid, *box)
+            if mj is None:
+                mj = _box_affine(rng, gm > 0, *box)
+        if mt is None or mj is None:
+            mt = _affine(rng, seq.frames.shape[1:3], hw, cfg.scale_range, cfg.rotate,
+                         _centre(tm, rng))
+            mj = _affine(rng, seq.frames.shape[1:3], hw, cfg.scale_range, cfg.rotate,
+                         _centre(seq.labels[p] == oid, rng) or _centre(gm, rng))
         valid = (seq.labels[j] != 255).astype(np.float32)
         prev = _jitter((seq.labels[p] == oid).astype(np.float32), rng, cfg.prev_jitter)
         prev = _morph(prev, rng, cfg.prev_morph)
