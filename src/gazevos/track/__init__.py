@@ -2,7 +2,7 @@
 
 One :class:`Tracker` object per video hides the tracker's memory::
 
-    tracker = build_tracker("flow")
+    tracker = build_tracker("classic")
     for i, frame in enumerate(frames):
         pred = tracker.step(frame.image, mask=first_mask if i == 0 else None)
         labels = pred.labels          # (H, W) object ids

@@ -20,7 +20,7 @@ TRACKERS: dict[str, str] = {
 
 #: The default tracker of ``annotate`` and ``propagate``: the best tracker on the
 #: BENCHMARKS.md leaderboard that runs at >= 10 frames/s at 480p on 2 cores.
-DEFAULT_TRACKER = "flow"
+DEFAULT_TRACKER = "classic"
 
 
 def build_tracker(name: str = DEFAULT_TRACKER, checkpoint: str | Path | None = None,

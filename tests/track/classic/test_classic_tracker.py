@@ -177,3 +177,12 @@ def test_output_at_frame_size(scale):
     res = _run([(48, 30 + 2 * k) for k in range(6)], cfg=ClassicConfig(work_scale=scale))
     assert res[-1][1].shape == (H, W)
     assert iou(res[-1][0], res[-1][1]) > 0.8
+
+
+@pytest.mark.parametrize(("shape", "work"), [((480, 854), (240, 427)),    # work_scale 0.5
+                                              ((1080, 1920), (540, 960)),
+                                              ((120, 160), (120, 160)),    # capped at 1
+                                              ((360, 640), (240, 427))])   # raised to 240 rows
+def test_work_grid_never_below_min_work_height(shape, work):
+    trk = ClassicTracker(ClassicConfig())
+    assert trk._work_size(np.zeros((*shape, 3), np.uint8)) == work

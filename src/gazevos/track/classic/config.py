@@ -15,6 +15,8 @@ class ClassicConfig:
     Attributes:
         work_scale: frames are resized by this factor before flow, features and
             classification; probabilities are upsampled back to the frame size.
+        min_work_height: ... but never below this many rows (small frames keep more of
+            their resolution; the scale is capped at 1).
         dis_preset: OpenCV DIS optical-flow preset: ``ultrafast``, ``fast`` or ``medium``.
         dis_finest_scale: DIS finest pyramid level (0: the work grid; -1: the preset's).
         dis_patch_stride: DIS patch stride, pixels (-1: the preset's).
@@ -94,9 +96,16 @@ class ClassicConfig:
             pixel (speed).
         reacquire_prior: prior probability given to a re-acquired region.
         seed: random seed (sampling, boosting).
+        learned_features: extra classifier features from a learned encoder: ``none`` or
+            ``mast`` (the MAST encoder; its weights are the tracker's ``checkpoint``,
+            default the shipped model).
+        learned_scale: frames are resized by this factor before the learned encoder.
+        learned_dims: the learned features are reduced to this many principal components
+            (fitted on each video's first frame).
     """
 
     work_scale: float = 0.5
+    min_work_height: int = 240
     dis_preset: str = "medium"
     dis_finest_scale: int = -1
     dis_patch_stride: int = -1
@@ -156,3 +165,6 @@ class ClassicConfig:
     reacquire_stride: int = 2
     reacquire_prior: float = 0.7
     seed: int = 0
+    learned_features: str = "none"
+    learned_scale: float = 0.5
+    learned_dims: int = 8

@@ -166,9 +166,19 @@ class ClassicTracker(Tracker):
                      extractor: FeatureExtractor | None = None, **overrides: Any) -> Tracker:
         """Build from CLI-style options; ``extractor`` plugs in learned features.
 
-        ``checkpoint`` is ignored: the tracker has no weights.
+        With ``learned_features: mast`` (and no ``extractor``) the MAST encoder is loaded
+        from ``checkpoint`` (default: the shipped MAST model); otherwise ``checkpoint`` is
+        ignored: the tracker itself has no weights.
         """
-        return cls(load_config(ClassicConfig, config, overrides), extractor=extractor)
+        cfg = load_config(ClassicConfig, config, overrides)
+        if extractor is None and cfg.learned_features != "none":
+            if cfg.learned_features != "mast":
+                raise GazevosError(f"learned_features must be 'none' or 'mast', got "
+                                   f"'{cfg.learned_features}'")
+            from gazevos.track.classic.learned import MastFeatures
+
+            extractor = MastFeatures(checkpoint, scale=cfg.learned_scale, dims=cfg.learned_dims)
+        return cls(cfg, extractor=extractor)
 
     def reset(self) -> None:
         super().reset()
@@ -179,6 +189,9 @@ class ClassicTracker(Tracker):
         self._prev_gray = None
         self._cache = None
         self._grid = None
+        reset_extractor = getattr(self.extractor, "reset", None)
+        if callable(reset_extractor):
+            reset_extractor()
 
     def _make_dis(self, preset: str = "same") -> cv2.DISOpticalFlow:
         """A DIS object with the configured settings (``preset``: another preset, as is)."""
@@ -201,7 +214,7 @@ class ClassicTracker(Tracker):
     # ------------------------------------------------------------------ per-frame inputs
     def _work_size(self, frame: np.ndarray) -> tuple[int, int]:
         h, w = frame.shape[:2]
-        s = self.config.work_scale
+        s = min(1.0, max(self.config.work_scale, self.config.min_work_height / h))
         return max(8, round(h * s)), max(8, round(w * s))
 
     def _prepare(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
