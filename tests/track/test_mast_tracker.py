@@ -151,3 +151,11 @@ def test_hard_memory_stores_pooled_argmax_labels(checkpoint: Path) -> None:
     # the soft memory keeps probabilities strictly between 0 and 1 somewhere
     p = soft._short[1].probs.numpy()
     assert ((p > 0.01) & (p < 0.99)).any()
+
+
+def test_temperature_override(checkpoint: Path) -> None:
+    trk = MastTracker.from_options(checkpoint=checkpoint)
+    assert trk.affinity.temperature == trk.model.config.affinity.temperature
+    trk = MastTracker.from_options(checkpoint=checkpoint, temperature=0.03)
+    assert trk.affinity.temperature == 0.03
+    assert trk.affinity.roi_temperature == trk.model.config.affinity.roi_temperature

@@ -17,7 +17,7 @@ ignores that frame (its softmax is taken over the frames that know it).
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,8 @@ class MastTrackerConfig:
         hard_memory: store each frame's argmax labels (one-hot, then area-pooled to the
             feature grid) in memory instead of its soft probabilities, so that a faint
             object does not fade further at every propagation step.
+        temperature: softmax temperature of the key affinities at inference (0: the
+            checkpoint's, i.e. the one it was trained with).
         threads: torch threads (0: leave as is).
     """
 
@@ -58,6 +60,7 @@ class MastTrackerConfig:
     drop_channel: int = -1
     topk: int = 0
     hard_memory: bool = False
+    temperature: float = 0.0
     threads: int = 0
 
 
@@ -95,6 +98,8 @@ class MastTracker(Tracker):
             torch.set_num_threads(self.config.threads)
         self.model = load_checkpoint(checkpoint or default_checkpoint())
         self.affinity = self.model.config.affinity
+        if self.config.temperature > 0:
+            self.affinity = replace(self.affinity, temperature=self.config.temperature)
         self._reset_memory()
 
     def _reset_memory(self) -> None:
