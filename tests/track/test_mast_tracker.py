@@ -159,3 +159,6 @@ def test_temperature_override(checkpoint: Path) -> None:
     trk = MastTracker.from_options(checkpoint=checkpoint, temperature=0.03)
     assert trk.affinity.temperature == 0.03
     assert trk.affinity.roi_temperature == trk.model.config.affinity.roi_temperature
+    trk = MastTracker.from_options(checkpoint=checkpoint, roi_temperature=0.02)
+    assert trk.affinity.roi_temperature == 0.02
+    assert trk.affinity.temperature == trk.model.config.affinity.temperature

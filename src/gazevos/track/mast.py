@@ -49,6 +49,8 @@ class MastTrackerConfig:
             object does not fade further at every propagation step.
         temperature: softmax temperature of the key affinities at inference (0: the
             checkpoint's, i.e. the one it was trained with).
+        roi_temperature: softmax temperature of the ROI localisation at inference (0: the
+            checkpoint's); lower values move the ROI centre towards the best match.
         threads: torch threads (0: leave as is).
     """
 
@@ -61,6 +63,7 @@ class MastTrackerConfig:
     topk: int = 0
     hard_memory: bool = False
     temperature: float = 0.0
+    roi_temperature: float = 0.0
     threads: int = 0
 
 
@@ -100,6 +103,8 @@ class MastTracker(Tracker):
         self.affinity = self.model.config.affinity
         if self.config.temperature > 0:
             self.affinity = replace(self.affinity, temperature=self.config.temperature)
+        if self.config.roi_temperature > 0:
+            self.affinity = replace(self.affinity, roi_temperature=self.config.roi_temperature)
         self._reset_memory()
 
     def _reset_memory(self) -> None:
