@@ -57,6 +57,8 @@ def main() -> int:
     ap.add_argument("--base-results", type=Path, default=None,
                     help="result masks of the base model (BASE/<seq>/*.png) to score")
     ap.add_argument("--work", type=Path, default=None)
+    ap.add_argument("--finetune-only", action="store_true",
+                    help="only fine-tune (into --work); score in a later run")
     args = ap.parse_args()
     import torch
     import yaml
@@ -81,6 +83,9 @@ def main() -> int:
                             "--force"], check=True)
             (ck_dir / "adapt_seconds.txt").write_text(f"{time.perf_counter() - t0:.1f}\n")
         dt = float((ck_dir / "adapt_seconds.txt").read_text())
+        if args.finetune_only:
+            print(f"fine-tuned {seq} in {dt:.0f} s", flush=True)
+            continue
         if args.base_results is not None:
             jb, fb = score_results(args.root, seq, args.base_results)
         else:
@@ -90,6 +95,8 @@ def main() -> int:
         print(f"| {seq} | {(jb + fb) / 2:.3f} | {(ja + fa) / 2:.3f} | {jb:.3f} | {ja:.3f} "
               f"| {fb:.3f} | {fa:.3f} | {dt:.0f} |", flush=True)
     n = len(rows)
+    if not n:
+        return 0
     jb, ja, fb, fa, dt = (sum(r[i] for r in rows) / n for i in range(5))
     print(f"| mean ({n}) | {(jb + fb) / 2:.3f} | {(ja + fa) / 2:.3f} | {jb:.3f} | {ja:.3f} "
           f"| {fb:.3f} | {fa:.3f} | {dt:.0f} |")
