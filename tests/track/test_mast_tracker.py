@@ -154,11 +154,13 @@ def test_hard_memory_stores_pooled_argmax_labels(checkpoint: Path) -> None:
 
 
 def test_temperature_override(checkpoint: Path) -> None:
-    trk = MastTracker.from_options(checkpoint=checkpoint)
-    assert trk.affinity.temperature == trk.model.config.affinity.temperature
-    trk = MastTracker.from_options(checkpoint=checkpoint, temperature=0.03)
+    trk = MastTracker.from_options(checkpoint=checkpoint, temperature=0, roi_temperature=0)
+    assert trk.affinity == trk.model.config.affinity  # 0: the checkpoint's
+    trk = MastTracker.from_options(checkpoint=checkpoint)  # defaults: sharper than trained
+    assert (trk.affinity.temperature, trk.affinity.roi_temperature) == (0.05, 0.02)
+    trk = MastTracker.from_options(checkpoint=checkpoint, temperature=0.03, roi_temperature=0)
     assert trk.affinity.temperature == 0.03
     assert trk.affinity.roi_temperature == trk.model.config.affinity.roi_temperature
-    trk = MastTracker.from_options(checkpoint=checkpoint, roi_temperature=0.02)
-    assert trk.affinity.roi_temperature == 0.02
+    trk = MastTracker.from_options(checkpoint=checkpoint, temperature=0, roi_temperature=0.01)
+    assert trk.affinity.roi_temperature == 0.01
     assert trk.affinity.temperature == trk.model.config.affinity.temperature

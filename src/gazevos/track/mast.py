@@ -48,9 +48,12 @@ class MastTrackerConfig:
             feature grid) in memory instead of its soft probabilities, so that a faint
             object does not fade further at every propagation step.
         temperature: softmax temperature of the key affinities at inference (0: the
-            checkpoint's, i.e. the one it was trained with).
+            checkpoint's, i.e. the one it was trained with, 0.1 for the shipped model).
+            The default 0.05 is sharper: soft masks fade less from frame to frame.
         roi_temperature: softmax temperature of the ROI localisation at inference (0: the
-            checkpoint's); lower values move the ROI centre towards the best match.
+            checkpoint's, 0.1 for the shipped model).  The default 0.02 moves the ROI
+            centre closer to the best match, so fast motion is followed (BENCHMARKS.md,
+            MAST).
         threads: torch threads (0: leave as is).
     """
 
@@ -62,8 +65,8 @@ class MastTrackerConfig:
     drop_channel: int = -1
     topk: int = 0
     hard_memory: bool = False
-    temperature: float = 0.0
-    roi_temperature: float = 0.0
+    temperature: float = 0.05
+    roi_temperature: float = 0.02
     threads: int = 0
 
 
