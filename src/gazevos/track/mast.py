@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from gazevos.config import load_config
-from gazevos.models.mast.model import default_checkpoint, load_checkpoint, rgb_to_lab
+from gazevos.models.mast.model import default_checkpoint, encode_image, load_checkpoint
 from gazevos.models.mast.propagate import SearchConfig, reconstruct
 from gazevos.track.base import Prediction, Tracker
 
@@ -131,18 +131,7 @@ class MastTracker(Tracker):
         """``(1, D, h, w)`` features of the current frame (computed once per frame)."""
         if self._cache is not None and self._cache[0] == self.frame_index:
             return self._cache[1]
-        img = frame
-        s = self.config.scale
-        if s != 1.0:
-            import cv2
-
-            h, w = frame.shape[:2]
-            img = cv2.resize(frame, (max(1, round(w * s)), max(1, round(h * s))),
-                             interpolation=cv2.INTER_AREA)
-        lab = torch.from_numpy(rgb_to_lab(img)).unsqueeze(0)
-        if self.config.drop_channel >= 0:
-            lab[:, self.config.drop_channel] = 0.0
-        feat = self.model(lab)
+        feat = encode_image(self.model, frame, self.config.scale, self.config.drop_channel)
         self._cache = (self.frame_index, feat)
         return feat
 

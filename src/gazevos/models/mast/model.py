@@ -80,6 +80,29 @@ class MastModel(nn.Module):
         return self.encoder(lab)
 
 
+def encode_image(model: MastModel, image: np.ndarray, scale: float = 1.0,
+                 drop_channel: int = -1) -> torch.Tensor:
+    """Encode one frame as the trackers do: resize, convert to LAB, run the encoder.
+
+    Args:
+        model: the encoder.
+        image: ``(H, W, 3)`` uint8 RGB.
+        scale: the frame is resized by this factor first (area interpolation).
+        drop_channel: zero this LAB channel (0 L, 1 a, 2 b); -1 keeps all.
+
+    Returns:
+        ``(1, D, ceil(H * scale / 4), ceil(W * scale / 4))`` features.
+    """
+    if scale != 1.0:
+        h, w = image.shape[:2]
+        image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),
+                           interpolation=cv2.INTER_AREA)
+    lab = torch.from_numpy(rgb_to_lab(image)).unsqueeze(0)
+    if drop_channel >= 0:
+        lab[:, drop_channel] = 0.0
+    return model(lab)
+
+
 def model_config_from_dict(data: dict[str, Any], source: str) -> MastModelConfig:
     """Rebuild a :class:`MastModelConfig` from its plain-dict form; one-line errors."""
     return ckpt.model_config(MastModelConfig, data, source)

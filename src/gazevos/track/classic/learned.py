@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
@@ -68,15 +67,10 @@ class MastFeatures:
 
     def encode(self, image: np.ndarray) -> np.ndarray:
         """``(h, w, 64)`` L2-normalised encoder features of an ``(H, W, 3)`` uint8 RGB image."""
-        from gazevos.models.mast.model import rgb_to_lab
+        from gazevos.models.mast.model import encode_image
 
-        h, w = image.shape[:2]
-        if self.scale != 1.0:
-            image = cv2.resize(image, (max(4, round(w * self.scale)),
-                                       max(4, round(h * self.scale))),
-                               interpolation=cv2.INTER_AREA)
         with torch.inference_mode():
-            feat = self.model(torch.from_numpy(rgb_to_lab(image)).unsqueeze(0))[0]
+            feat = encode_image(self.model, image, self.scale)[0]
             feat = torch.nn.functional.normalize(feat, dim=0)
         return feat.permute(1, 2, 0).numpy()
 
