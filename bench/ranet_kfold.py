@@ -110,6 +110,7 @@ def main() -> int:
     if not (args.root / "JPEGImages").is_dir():
         print(f"DAVIS data not found at {args.root}; nothing to do")
         return 0
+    import numpy as np
     import torch
 
     torch.set_num_threads(args.threads)
@@ -136,12 +137,25 @@ def main() -> int:
         model = fold / "ckpt" / "model.pt"
         for vname, over in variants:
             res = fold / f"results-{vname}"
-            stats = run_sequences(args.root, test,
-                                  lambda over=over, model=model: build_tracker(
-                                      "ranet", checkpoint=model, threads=args.threads, **over),
-                                  res, resume=True, progress=False)
+            built: list = []
+
+            def factory(over: dict = over, model: Path = model, built: list = built) -> object:
+                built.append(build_tracker("ranet", checkpoint=model, threads=args.threads,
+                                           **over))
+                return built[-1]
+
+            stats = run_sequences(args.root, test, factory, res, resume=True, progress=False)
             if stats.frames:
                 speed[vname].append((stats.frames, stats.step_seconds))
+            adapt = [a for t in built for a in getattr(t, "adaptations", [])]
+            if adapt:  # online adaptation (ranet online_steps > 0): its share of the time
+                total = sum(a["seconds"] for a in adapt)
+                rest = max(1e-9, stats.step_seconds - total)
+                print(f"{fold.name} {vname}: online adaptation "
+                      f"{total / sum(a['objects'] for a in adapt):.1f} s per object, loss "
+                      f"{np.mean([a['loss_first'] for a in adapt]):.3f} -> "
+                      f"{np.mean([a['loss_last'] for a in adapt]):.3f}; the other steps "
+                      f"{stats.frames / rest:.1f} frames/s", flush=True)
             scores = evaluate_results(args.root, res, test, workers=1)
             per_variant[vname].extend(scores.sequences)
             s = scores.summary()

@@ -10,7 +10,7 @@ import torch
 
 from gazevos.errors import GazevosError
 from gazevos.eval.synthetic import Square, moving_squares
-from gazevos.models.ranet import RANet, RANetConfig, to_checkpoint
+from gazevos.models.ranet import RANet, RANetConfig, normalise_image, to_checkpoint
 from gazevos.track import build_tracker
 from gazevos.track.ranet import RanetTracker, RanetTrackerConfig, crop_box
 
@@ -129,3 +129,129 @@ def test_template_crop_embeds_the_object_box(monkeypatch: pytest.MonkeyPatch) ->
     assert m.min() > 0  # the template grid lies on the object's box: the object everywhere
     assert mask.shape == (64, 96)
     assert trk.step(frames[1]).probs.shape == (2, 64, 96)
+
+
+# -- options: flow-warped M(t-1) and per-video online adaptation (session 3) ------------------
+
+def _frame_iou(pred: np.ndarray, gt: np.ndarray) -> float:
+    return float((pred & gt).sum() / max(1, (pred | gt).sum()))
+
+
+def test_options_off_leave_the_model_and_output_unchanged() -> None:
+    frames, labels = _video()
+    first = (labels[0] == 1).astype(np.uint8)
+    outs = []
+    # off: online_steps 0 (whatever the other online settings) and prev_flow false
+    for kw in ({}, {"online_steps": 0, "online_lr": 1.0, "online_flip": True,
+                    "prev_flow": False}):
+        trk = _tracker(**kw)
+        before = {k: v.clone() for k, v in trk.model.state_dict().items()}
+        probs = [trk.step(frames[0], first).probs] + [trk.step(f).probs for f in frames[1:]]
+        outs.append(np.stack(probs))
+        assert trk.model is trk.base_model and trk.adaptations == [] and trk._dis is None
+        assert all(torch.equal(before[k], v) for k, v in trk.model.state_dict().items())
+    np.testing.assert_array_equal(outs[0], outs[1])
+
+
+def _textured_shift(dx: int, dy: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A textured 64x96 frame, the same frame shifted by (dx, dy), and a square's mask."""
+    from gazevos.eval.synthetic import texture
+
+    big = texture((64 + 2 * abs(dy), 96 + 2 * abs(dx)), np.random.default_rng(5), blur=2.0)
+    oy, ox = abs(dy), abs(dx)
+    f0 = np.ascontiguousarray(big[oy:oy + 64, ox:ox + 96])
+    f1 = np.ascontiguousarray(big[oy - dy:oy - dy + 64, ox - dx:ox - dx + 96])
+    mask = np.zeros((64, 96), dtype=np.uint8)
+    mask[20:40, 30:50] = 1
+    return f0, f1, mask
+
+
+@pytest.mark.parametrize("prev_flow", [False, True])
+def test_prev_flow_moves_the_decoder_mask_with_the_frame(prev_flow: bool,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    f0, f1, mask = _textured_shift(6, 4)  # the whole scene moves 6 right, 4 down
+    trk = _tracker(prev_flow=prev_flow, flow_scale=1.0, bbox_crop=False, prev_threshold=0.5)
+    seen: list[torch.Tensor] = []
+    segment = trk.model.segment
+
+    def spy(feats, emb, kernel, m, prev):  # noqa: ANN001, ANN202
+        seen.append(prev.clone())
+        return segment(feats, emb, kernel, m, prev)
+
+    monkeypatch.setattr(trk.model, "segment", spy)
+    trk.step(f0, mask)
+    trk.step(f1)
+    prev = seen[-1][0, 0].numpy() > 0.5  # input size = frame size: same coordinates
+    ys, xs = np.nonzero(prev)
+    shift = (ys.mean() - 29.5, xs.mean() - 39.5)
+    if prev_flow:
+        assert abs(shift[0] - 4) < 1.0 and abs(shift[1] - 6) < 1.0
+        moved = np.zeros_like(prev)
+        moved[24:44, 36:56] = True
+        assert _frame_iou(prev, moved) > 0.8
+    else:
+        assert np.array_equal(prev, mask > 0)  # M(t-1) as it was
+
+
+def test_online_adaptation_fits_the_given_frame_and_tracks_better() -> None:
+    frames, labels = moving_squares(4, (64, 96), (Square(20, (20, 20), (2.0, 3.0)),), seed=7)
+    gt = labels == 1
+    first = gt[0].astype(np.uint8)
+
+    def run(steps: int) -> tuple[RanetTracker, list[float]]:
+        trk = _tracker(online_steps=steps, online_lr=3e-3, online_batch=2, bbox_crop=False)
+        trk.step(frames[0], first)
+        ious = [_frame_iou(trk.step(f).labels == 1, g)
+                for f, g in zip(frames[1:], gt[1:], strict=True)]
+        return trk, ious
+
+    base, base_ious = run(0)
+    trk, ious = run(40)
+    assert trk.model is not trk.base_model  # a fine-tuned copy ...
+    assert all(torch.equal(a, b) for a, b in zip(base.model.state_dict().values(),
+                                                 trk.base_model.state_dict().values(),
+                                                 strict=True))
+    # ... that fits pairs of the given frame better (fixed pairs, same for both models)
+    from gazevos.losses.ranet import soft_iou_loss
+
+    def loss(model: RANet) -> float:
+        rng = np.random.default_rng(99)
+        pairs = [trk._online_pair(frames[0], first.astype(np.float32), rng) for _ in range(8)]
+        img = torch.from_numpy(np.stack([p[0] for p in pairs])).permute(0, 3, 1, 2)
+        tmpl_img, tmpl_mask = trk._template_inputs[1]
+        with torch.no_grad():
+            logits = model(tmpl_img.expand(8, -1, -1, -1), tmpl_mask.expand(8, -1, -1, -1),
+                           normalise_image(img),
+                           torch.from_numpy(np.stack([p[2] for p in pairs])).unsqueeze(1))
+        return float(soft_iou_loss(logits, torch.from_numpy(
+            np.stack([p[1] for p in pairs])).unsqueeze(1)))
+
+    assert loss(trk.model) < 0.7 * loss(trk.base_model)
+    assert len(trk.adaptations) == 1 and trk.adaptations[0]["objects"] == 1
+    assert trk.adaptations[0]["loss_last"] < trk.adaptations[0]["loss_first"]
+    # and tracks the moving square better than the model without adaptation
+    assert np.mean(ious) > np.mean(base_ious) + 0.1 and np.mean(ious) > 0.5
+    trk.reset()  # the next video starts from the base model again
+    assert trk.model is trk.base_model
+
+
+def test_online_adaptation_with_several_objects_and_crops() -> None:
+    frames, labels = _video()
+    trk = _tracker(online_steps=2, online_batch=3, template_crop=True, online_flip=True)
+    trk.step(frames[0], labels[0].copy())  # object 1 only at frame 0
+    adapted = trk.model
+    pred = trk.step(frames[2], labels[2], objects=[2])  # object 2 appears: adapt again
+    assert trk.model is not adapted and len(trk.adaptations) == 2
+    assert pred.object_ids == (1, 2)
+    assert trk.step(frames[3]).probs.shape == (3, 64, 96)
+    with pytest.raises(GazevosError, match="online_loss"):
+        _tracker(online_loss="dice")
+
+
+def test_ranet_tracker_never_imports_training_code() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, gazevos.track.ranet; "
+            "bad = [m for m in sys.modules if m.startswith('gazevos.train')]; assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -69,6 +69,40 @@ _DIS_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
                 "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
 
 
+def make_dis(cfg: FlowConfig) -> cv2.DISOpticalFlow:
+    """An OpenCV DIS optical-flow object with the settings of ``cfg``.
+
+    Raises:
+        GazevosError: unknown preset or ``flow_scale`` outside (0, 1].
+    """
+    if cfg.dis_preset not in _DIS_PRESETS:
+        raise GazevosError(f"unknown dis_preset '{cfg.dis_preset}' "
+                           f"(choose from {', '.join(_DIS_PRESETS)})")
+    if not 0 < cfg.flow_scale <= 1:
+        raise GazevosError(f"flow_scale must be in (0, 1], got {cfg.flow_scale}")
+    dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[cfg.dis_preset])
+    if cfg.finest_scale >= 0:
+        dis.setFinestScale(cfg.finest_scale)
+    if cfg.refine_iters >= 0:
+        dis.setVariationalRefinementIterations(cfg.refine_iters)
+    if cfg.patch_size > 0:
+        dis.setPatchSize(cfg.patch_size)
+    if cfg.patch_stride > 0:
+        dis.setPatchStride(cfg.patch_stride)
+    if cfg.grad_iters > 0:
+        dis.setGradientDescentIterations(cfg.grad_iters)
+    return dis
+
+
+def flow_gray(frame: np.ndarray, scale: float) -> np.ndarray:
+    """Grey copy of an RGB ``frame`` resized by ``scale`` (area interpolation), the
+    input of :func:`backward_flow`."""
+    g = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+    if scale != 1.0:
+        g = cv2.resize(g, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return g
+
+
 def backward_flow(dis: cv2.DISOpticalFlow, prev_gray: np.ndarray, cur_gray: np.ndarray,
                   size: tuple[int, int]) -> np.ndarray:
     """Flow from the current frame back to the previous one, at full resolution.
@@ -137,22 +171,7 @@ class FlowTracker(Tracker):
     def __init__(self, config: FlowConfig | None = None) -> None:
         super().__init__()
         self.config = config or FlowConfig()
-        if self.config.dis_preset not in _DIS_PRESETS:
-            raise GazevosError(f"unknown dis_preset '{self.config.dis_preset}' "
-                               f"(choose from {', '.join(_DIS_PRESETS)})")
-        if not 0 < self.config.flow_scale <= 1:
-            raise GazevosError(f"flow_scale must be in (0, 1], got {self.config.flow_scale}")
-        self._dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[self.config.dis_preset])
-        if self.config.finest_scale >= 0:
-            self._dis.setFinestScale(self.config.finest_scale)
-        if self.config.refine_iters >= 0:
-            self._dis.setVariationalRefinementIterations(self.config.refine_iters)
-        if self.config.patch_size > 0:
-            self._dis.setPatchSize(self.config.patch_size)
-        if self.config.patch_stride > 0:
-            self._dis.setPatchStride(self.config.patch_stride)
-        if self.config.grad_iters > 0:
-            self._dis.setGradientDescentIterations(self.config.grad_iters)
+        self._dis = make_dis(self.config)
         self._prev_gray: np.ndarray | None = None
         self._prev: dict[int, np.ndarray] = {}
         self._gray_of: tuple[np.ndarray, np.ndarray] | None = None
@@ -168,10 +187,7 @@ class FlowTracker(Tracker):
         """Grey, downscaled copy of ``frame`` (computed once per frame)."""
         if self._gray_of is not None and self._gray_of[0] is frame:
             return self._gray_of[1]
-        g = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-        s = self.config.flow_scale
-        if s != 1.0:
-            g = cv2.resize(g, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+        g = flow_gray(frame, self.config.flow_scale)
         self._gray_of = (frame, g)
         return g
 

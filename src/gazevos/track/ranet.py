@@ -8,7 +8,15 @@ mask.  Every new frame is encoded once and decoded once per object (batched), wi
   ``prev_mask``; off: the template mask is fed instead, thesis Table 3.1);
 * bounding-box crop (``bbox_crop``): the tight box of all objects' previous masks,
   enlarged ``bbox_scale`` times about its centre and widened to the network's aspect
-  ratio, is cropped and resized to ``input_size``; outside it objects get 0.
+  ratio, is cropped and resized to ``input_size``; outside it objects get 0;
+* flow-warped M(t-1) (``prev_flow``, off by default): the previous probability maps are
+  warped into the current frame with DIS optical flow (the ``flow`` tracker's) before
+  they pick the crop and enter the decoder;
+* per-video online adaptation (``online_steps`` > 0, off by default): when objects are
+  given, a copy of the model is fine-tuned on pairs made from that frame alone (the
+  template is the given frame and mask, the target a random affine warp of them, M(t-1)
+  the warped mask shifted and eroded or dilated), framed as the tracker frames them; the
+  copy serves the rest of the video and is dropped by :meth:`reset`.
 
 Per-object sigmoid outputs are merged by the base class (softmax over objects and
 background, :func:`gazevos.track.base.aggregate`).
@@ -16,6 +24,8 @@ background, :func:`gazevos.track.base.aggregate`).
 
 from __future__ import annotations
 
+import copy
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,9 +36,19 @@ import torch
 
 from gazevos.config import load_config
 from gazevos.errors import GazevosError
+from gazevos.models.ranet.augment import morph_mask, object_affine
 from gazevos.models.ranet.checkpoint import default_checkpoint, load_with_input_size
 from gazevos.models.ranet.model import RANet, normalise_image
 from gazevos.track.base import Prediction, Tracker
+from gazevos.track.baselines import (
+    FlowConfig,
+    backward_flow,
+    flow_gray,
+    make_dis,
+    pixel_grid,
+    sampling_map,
+    warp_with_map,
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +68,26 @@ class RanetTrackerConfig:
             size in the template as in the cropped target; off: the whole template frame.
         min_box: smallest crop side as a fraction of the frame side.
         discriminant, nms: RAM switches; ``None`` keeps the checkpoint's setting.
+        prev_flow: warp M(t-1) into the current frame with DIS optical flow (the ``flow``
+            tracker's default settings, flow computed at ``flow_scale``) before it
+            chooses the crop and enters the decoder.
+        flow_scale: frame scale of the optical flow.
+        online_steps: per-video online adaptation: Adam steps of fine-tuning a copy of
+            the model on the frame where objects are given (0: off).
+        online_lr: its learning rate.
+        online_batch: pairs per step (objects drawn in turn when several are given).
+        online_scale, online_rotate, online_shift: the target's random affine about the
+            object: zoom up to ``1 + online_scale`` (or its inverse), rotation up to
+            ``online_rotate`` degrees, shift up to ``online_shift`` x the object's box.
+        online_flip: also flip the target horizontally half of the time.
+        online_prev_shift: M(t-1) is the mask under a second affine, shifted a further
+            up to this fraction of the box (zoom and rotation up to a quarter of it /
+            5 degrees) ...
+        online_prev_morph: ... and eroded or dilated by up to this fraction of the
+            object's size (as training's ``prev_morph``).
+        online_loss: ``iou`` (soft IoU, the training default), ``log_iou`` or ``bce``.
+        online_seed: seed of the random pairs (each adaptation reseeds, so a video's
+            result does not depend on the videos before it).
         threads: torch threads (0: leave as is).
     """
 
@@ -60,6 +100,19 @@ class RanetTrackerConfig:
     min_box: float = 0.25
     discriminant: bool | None = None
     nms: bool | None = None
+    prev_flow: bool = False
+    flow_scale: float = 0.5
+    online_steps: int = 0
+    online_lr: float = 1e-4
+    online_batch: int = 4
+    online_scale: float = 0.15
+    online_rotate: float = 10.0
+    online_shift: float = 0.1
+    online_flip: bool = False
+    online_prev_shift: float = 0.1
+    online_prev_morph: float = 0.1
+    online_loss: str = "iou"
+    online_seed: int = 0
     threads: int = 0
 
 
@@ -120,7 +173,17 @@ class RanetTracker(Tracker):
             model, size = load_with_input_size(checkpoint or default_checkpoint(), **changes)
         else:
             size = (480, 864)
-        self.model = model.eval()
+        self.model = self.base_model = model.eval()
+        if cfg.online_steps < 0 or cfg.online_batch < 1:
+            raise GazevosError("online_steps must be >= 0 and online_batch >= 1")
+        if cfg.online_loss not in ("iou", "log_iou", "bce"):
+            raise GazevosError(f"unknown online_loss '{cfg.online_loss}' "
+                               "(choose from iou, log_iou, bce)")
+        self._flow = FlowConfig(flow_scale=cfg.flow_scale)
+        self._dis = make_dis(self._flow) if cfg.prev_flow else None
+        self._grid: np.ndarray | None = None
+        #: seconds, objects and (first, last) loss of each online adaptation
+        self.adaptations: list[dict[str, float]] = []
         if tuple(cfg.input_size) != (0, 0):
             size = tuple(cfg.input_size)
         if len(size) != 2 or size[0] % 32 or size[1] % 32 or min(size) <= 0:
@@ -130,7 +193,11 @@ class RanetTracker(Tracker):
 
     def _reset_state(self) -> None:
         self._templates: dict[int, tuple[torch.Tensor, torch.Tensor, np.ndarray]] = {}
+        #: per object: the template's network input and its mask at input size
+        self._template_inputs: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         self._prev: dict[int, np.ndarray] = {}
+        self._prev_gray: np.ndarray | None = None
+        self.model = self.base_model
 
     def reset(self) -> None:
         super().reset()
@@ -141,26 +208,40 @@ class RanetTracker(Tracker):
         img = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
         return normalise_image(torch.from_numpy(img).permute(2, 0, 1).unsqueeze(0))
 
-    def _box(self) -> tuple[int, int, int, int]:
+    def _box(self, prev: dict[int, np.ndarray] | None = None) -> tuple[int, int, int, int]:
         assert self._size is not None
+        prev = self._prev if prev is None else prev
         fh, fw = self._size
         full = (0, 0, fh, fw)
-        if not self.config.bbox_crop or not self._prev:
+        if not self.config.bbox_crop or not prev:
             return full
         union = np.zeros((fh, fw), dtype=bool)
-        for p in self._prev.values():
+        for p in prev.values():
             union |= p > 0.5
         box = crop_box(union, self.config.bbox_scale, self.size[0] / self.size[1],
                        self.config.min_box)
         return full if box is None else box
 
+    def _warped_prev(self, frame: np.ndarray) -> dict[int, np.ndarray]:
+        """The previous maps, warped into ``frame`` with optical flow if ``prev_flow``."""
+        if self._dis is None or self._prev_gray is None:
+            return self._prev
+        gray = flow_gray(frame, self._flow.flow_scale)
+        h, w = frame.shape[:2]
+        flow = backward_flow(self._dis, self._prev_gray, gray, (h, w))
+        if self._grid is None or self._grid.shape[:2] != (h, w):
+            self._grid = pixel_grid(h, w)
+        coords = sampling_map(flow, self._grid)
+        return {i: warp_with_map(p, coords) for i, p in self._prev.items()}
+
     def _propagate(self, frame: np.ndarray) -> dict[int, np.ndarray]:
-        y0, x0, y1, x1 = self._box()
+        prev = self._warped_prev(frame)
+        y0, x0, y1, x1 = self._box(prev)
         ids = list(self.object_ids)
         h, w = self.size
         priors = []
         for i in ids:
-            src = self._prev[i] if self.config.prev_mask else self._templates[i][2]
+            src = prev[i] if self.config.prev_mask else self._templates[i][2]
             if self.config.prev_mask and self.config.prev_threshold > 0:
                 src = (src > self.config.prev_threshold).astype(np.float32)
             priors.append(cv2.resize(np.ascontiguousarray(src[y0:y1, x0:x1]), (w, h),
@@ -189,20 +270,111 @@ class RanetTracker(Tracker):
             h, w = self.size
             fh, fw = frame.shape[:2]
             crop = cfg.template_crop and cfg.bbox_crop
+            full = None if crop else self._to_input(frame)
+            masks = {}
+            for i in sorted(given):
+                mask = (pred.labels == i).astype(np.float32)
+                y0, x0, y1, x1 = 0, 0, fh, fw
+                if crop:
+                    box = crop_box(mask > 0, cfg.bbox_scale, h / w, cfg.min_box)
+                    y0, x0, y1, x1 = box if box is not None else (0, 0, fh, fw)
+                image = self._to_input(frame[y0:y1, x0:x1]) if full is None else full
+                small = cv2.resize(np.ascontiguousarray(mask[y0:y1, x0:x1]), (w, h),
+                                   interpolation=cv2.INTER_LINEAR)
+                self._template_inputs[i] = (image, torch.from_numpy(small).view(1, 1, h, w))
+                masks[i] = mask
+            if cfg.online_steps > 0:
+                self._adapt(frame, masks)
+                todo = set(self._templates) | set(given)  # every kernel from the new model
+            else:
+                todo = set(given)
+            embs: dict[int, torch.Tensor] = {}  # one embedding per distinct input
             with torch.inference_mode():
-                emb = None if crop else self.model.embed(self._to_input(frame))[1]
-                for i in given:
-                    mask = (pred.labels == i).astype(np.float32)
-                    y0, x0, y1, x1 = 0, 0, fh, fw
-                    if crop:
-                        box = crop_box(mask > 0, cfg.bbox_scale, h / w, cfg.min_box)
-                        y0, x0, y1, x1 = box if box is not None else (0, 0, fh, fw)
-                        emb = self.model.embed(self._to_input(frame[y0:y1, x0:x1]))[1]
-                    small = cv2.resize(np.ascontiguousarray(mask[y0:y1, x0:x1]), (w, h),
-                                       interpolation=cv2.INTER_LINEAR)
-                    assert emb is not None
-                    kernel, m = self.model.template(
-                        emb, torch.from_numpy(small).view(1, 1, h, w))
+                for i in sorted(todo):
+                    image, small = self._template_inputs[i]
+                    if id(image) not in embs:
+                        embs[id(image)] = self.model.embed(image)[1]
+                    kernel, m = self.model.template(embs[id(image)], small)
+                    mask = masks[i] if i in masks else self._templates[i][2]
                     self._templates[i] = (kernel, m, mask)
         for k, i in enumerate(pred.object_ids, start=1):
             self._prev[i] = pred.probs[k].astype(np.float32, copy=False)
+        if self._dis is not None:
+            self._prev_gray = flow_gray(frame, self._flow.flow_scale)
+
+    # -- online adaptation --------------------------------------------------------------
+    def _online_pair(self, frame: np.ndarray, mask: np.ndarray, rng: np.random.Generator
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One target view of the given ``frame`` / ``mask`` as the tracker would see
+        it: ``(image (H, W, 3) uint8, target mask, M(t-1))`` at the input size.
+
+        The frame and mask are warped by a random affine about the object (exact
+        correspondences), M(t-1) is the mask under a nearby affine, eroded or dilated,
+        and the bbox crop (when on) is taken around that M(t-1), as in :meth:`_propagate`.
+        """
+        cfg = self.config
+        fh, fw = frame.shape[:2]
+        h, w = self.size
+        obj = mask > 0.5
+        a = object_affine(rng, obj, cfg.online_scale, cfg.online_rotate, cfg.online_shift)
+        d = object_affine(rng, obj, cfg.online_prev_shift / 4, 5.0, cfg.online_prev_shift)
+        p = (np.vstack([d, [0, 0, 1]]) @ np.vstack([a, [0, 0, 1]]))[:2]
+        border = cv2.BORDER_REFLECT_101
+        img = cv2.warpAffine(frame, a, (fw, fh), flags=cv2.INTER_LINEAR, borderMode=border)
+        tgt = cv2.warpAffine(mask, a, (fw, fh), flags=cv2.INTER_LINEAR, borderMode=border)
+        prev = cv2.warpAffine(mask, p, (fw, fh), flags=cv2.INTER_LINEAR, borderMode=border)
+        prev = morph_mask((prev > 0.5).astype(np.float32), rng, cfg.online_prev_morph)
+        y0, x0, y1, x1 = 0, 0, fh, fw
+        if cfg.bbox_crop:
+            box = crop_box(prev > 0.5, cfg.bbox_scale, h / w, cfg.min_box)
+            if box is not None:
+                y0, x0, y1, x1 = box
+        out = []
+        for arr in (img, tgt, prev):
+            out.append(cv2.resize(np.ascontiguousarray(arr[y0:y1, x0:x1]), (w, h),
+                                  interpolation=cv2.INTER_LINEAR))
+        img, tgt, prev = out
+        tgt = (tgt > 0.5).astype(np.float32)
+        if cfg.online_flip and rng.random() < 0.5:
+            img, tgt, prev = (np.ascontiguousarray(v[:, ::-1]) for v in (img, tgt, prev))
+        return img, tgt, prev.astype(np.float32)
+
+    def _adapt(self, frame: np.ndarray, masks: dict[int, np.ndarray]) -> None:
+        """Fine-tune a copy of the model on pairs made from the given ``frame`` and the
+        objects' ``masks`` (``{id: (H, W) float32}``); it replaces ``self.model``."""
+        from gazevos.losses.ranet import segmentation_loss  # only when adapting
+
+        cfg = self.config
+        t0 = time.perf_counter()
+        rng = np.random.default_rng(cfg.online_seed + self.frame_index)
+        model = copy.deepcopy(self.model)
+        model.train()
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.online_lr)
+        ids = sorted(masks)
+        losses = []
+        for step in range(cfg.online_steps):
+            objs = [ids[(step * cfg.online_batch + b) % len(ids)]
+                    for b in range(cfg.online_batch)]
+            pairs = [self._online_pair(frame, masks[i], rng) for i in objs]
+            imgs = torch.from_numpy(np.stack([p[0] for p in pairs])).permute(0, 3, 1, 2)
+            tgt = torch.from_numpy(np.stack([p[1] for p in pairs])).unsqueeze(1)
+            prev = torch.from_numpy(np.stack([p[2] for p in pairs])).unsqueeze(1)
+            uniq = sorted(set(objs))
+            temb = model.embed(torch.cat([self._template_inputs[i][0] for i in uniq]))[1]
+            kernel, m = model.template(temb, torch.cat([self._template_inputs[i][1]
+                                                        for i in uniq]))
+            pick = torch.tensor([uniq.index(i) for i in objs])
+            feats, emb = model.embed(normalise_image(imgs))
+            logits = model.segment(feats, emb, kernel[pick], m[pick], prev)
+            loss = segmentation_loss(cfg.online_loss, logits, tgt)
+            if not torch.isfinite(loss):
+                raise GazevosError(f"online adaptation loss became {loss.item()} at step "
+                                   f"{step}; lower online_lr")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.item()))
+        self.model = model.eval()
+        self.adaptations.append({"seconds": time.perf_counter() - t0, "objects": len(ids),
+                                 "steps": cfg.online_steps, "loss_first": losses[0],
+                                 "loss_last": losses[-1]})

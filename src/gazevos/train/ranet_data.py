@@ -30,6 +30,8 @@ import numpy as np
 from gazevos.errors import GazevosError
 from gazevos.eval.davis import annotation_files
 from gazevos.io.masks import read_mask
+from gazevos.models.ranet.augment import jitter_mask as _jitter
+from gazevos.models.ranet.augment import morph_mask as _morph
 
 
 @dataclass
@@ -165,32 +167,6 @@ def _centre(mask: np.ndarray, rng: np.random.Generator) -> tuple[float, float] |
     k = int(rng.integers(ys.size))
     cy, cx = ys.mean(), xs.mean()
     return (float(0.5 * cx + 0.5 * xs[k]), float(0.5 * cy + 0.5 * ys[k]))
-
-
-def _jitter(mask: np.ndarray, rng: np.random.Generator, amount: float) -> np.ndarray:
-    if amount <= 0:
-        return mask
-    h, w = mask.shape
-    ang = float(rng.uniform(-5, 5))
-    s = float(rng.uniform(1 - amount, 1 + amount))
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), ang, s)
-    m[0, 2] += float(rng.uniform(-amount, amount) * w)
-    m[1, 2] += float(rng.uniform(-amount, amount) * h)
-    return cv2.warpAffine(mask, m, (w, h), flags=cv2.INTER_NEAREST)
-
-
-def _morph(mask: np.ndarray, rng: np.random.Generator, amount: float) -> np.ndarray:
-    """Erode or dilate (coin flip) a ``(H, W)`` {0, 1} mask by a random radius of up to
-    ``amount * sqrt(area)`` pixels."""
-    if amount <= 0:
-        return mask
-    area = float(mask.sum())
-    r = int(round(rng.uniform(0.0, amount) * np.sqrt(area)))
-    if r < 1:
-        return mask
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-    op = cv2.erode if rng.random() < 0.5 else cv2.dilate
-    return op(mask, kernel)
 
 
 @dataclass
