@@ -180,3 +180,36 @@ def test_window_keys_equal_bilinear_sampling_of_features() -> None:
     torch.testing.assert_close(dots, want, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(vals, F.grid_sample(v, grid, align_corners=True),
                                atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize(("h", "w", "radius", "dilation", "tile"),
+                         [(13, 21, 3, 1, 4), (9, 7, 2, 1, 10), (17, 23, 3, 3, 4),
+                          (11, 12, 2, 5, 3)])
+def test_local_dots_match_shifted_products(h: int, w: int, radius: int, dilation: int,
+                                           tile: int) -> None:
+    from gazevos.models.mast.propagate import local_dots, window_offsets
+
+    g = torch.Generator().manual_seed(3)
+    q, r = torch.randn(2, 5, h, w, generator=g), torch.randn(2, 5, h, w, generator=g)
+    got = local_dots(q, r, radius, dilation, tile)
+    pad = radius * dilation
+    rp = torch.nn.functional.pad(r, (pad, pad, pad, pad))
+    for i, (oy, ox) in enumerate(window_offsets(2 * radius + 1).tolist()):
+        y0, x0 = pad + oy * dilation, pad + ox * dilation
+        want = (q * rp[:, :, y0:y0 + h, x0:x0 + w]).sum(1)
+        torch.testing.assert_close(got[..., i], want, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(("h", "w", "tile"), [(14, 19, 10), (9, 12, 4), (23, 8, 5)])
+def test_near_search_equals_roi_then_window_keys(h: int, w: int, tile: int) -> None:
+    from gazevos.models.mast.propagate import _search_near, window_keys
+
+    g = torch.Generator().manual_seed(5)
+    q = torch.nn.functional.normalize(torch.randn(2, 6, h, w, generator=g), dim=1)
+    r = torch.nn.functional.normalize(torch.randn(2, 6, h, w, generator=g), dim=1)
+    v = torch.rand(2, 3, h, w, generator=g)
+    cfg, aff = SearchConfig(roi_window=7, key_window=3), AffinityConfig(roi_temperature=0.05)
+    want = window_keys(q, r, v, roi_centres(q, r, 1, cfg, aff), cfg.key_window)
+    got = _search_near(q, r, v, cfg, aff, tile=tile)
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)

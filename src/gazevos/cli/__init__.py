@@ -14,6 +14,7 @@ import click
 
 from gazevos import __version__
 from gazevos.errors import GazevosError
+from gazevos.runtime import keep_freed_memory
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -39,6 +40,7 @@ _register()
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning errors into one line and an exit code."""
     debug = os.environ.get("GAZEVOS_DEBUG") == "1"
+    keep_freed_memory()
     try:
         cli.main(args=argv, prog_name="gazevos", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from gazevos.errors import GazevosError
+from gazevos.runtime import keep_freed_memory
 from gazevos.track.base import Tracker
 
 #: name -> "module:Class"; imported lazily so that building one tracker loads only its code.
@@ -32,9 +33,14 @@ def build_tracker(name: str = DEFAULT_TRACKER, checkpoint: str | Path | None = N
         checkpoint: weights for learned trackers (ignored by training-free ones).
         config: a YAML preset (path or shipped preset name) for the tracker's config.
         overrides: config fields that win over the preset.
+
+    Also makes the process keep freed memory for reuse
+    (:func:`gazevos.runtime.keep_freed_memory`): large per-frame tensors then cost no page
+    faults.
     """
     if name not in TRACKERS:
         raise GazevosError(f"unknown tracker '{name}' (choose from {', '.join(TRACKERS)})")
+    keep_freed_memory()
     module_name, cls_name = TRACKERS[name].split(":")
     cls = getattr(importlib.import_module(module_name), cls_name)
     return cls.from_options(checkpoint=checkpoint, config=config, **overrides)

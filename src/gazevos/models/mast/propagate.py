@@ -19,6 +19,7 @@ All tensors are at feature resolution (1/4 of the encoder input).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -95,6 +96,123 @@ def normalise_features(feat: torch.Tensor, affinity: AffinityConfig) -> torch.Te
     raise ValueError(f"unknown affinity '{affinity.affinity}' (cosine or correlation)")
 
 
+def local_dots(query: torch.Tensor, ref: torch.Tensor, radius: int, dilation: int = 1,
+               tile: int = 10) -> torch.Tensor:
+    """Dot products of every query pixel with the reference on a dilated square grid.
+
+    ``out[b, y, x, i] = <query[b, :, y, x], ref[b, :, y + d * oy_i, x + d * ox_i]>`` for
+    the offsets ``(oy_i, ox_i)`` of :func:`window_offsets` (``2 * radius + 1`` a side,
+    dy-major); grid points outside the frame give 0.  Computed as one batched matrix
+    product per ``tile x tile`` block of query pixels against the reference window the
+    block can reach (a dilated grid is split into its ``d * d`` residue classes first,
+    on which it is an ordinary grid), then the grid's entries are picked out: a few times
+    the minimal arithmetic, but far cheaper on a CPU than one element-wise product per
+    offset or one matrix product per whole row.
+
+    Args:
+        query: ``(B, D, h, w)`` query features.
+        ref: ``(B, D, h, w)`` reference features.
+        radius: grid half-side in grid steps.
+        dilation: grid step ``d`` in pixels.
+        tile: side of the query blocks.
+
+    Returns:
+        ``(B, h, w, (2 * radius + 1) ** 2)`` dot products.
+    """
+    b, dim, h, w = query.shape
+    n = 2 * radius + 1
+    if dilation > 1:
+        d = dilation
+        h2, w2 = -(-h // d), -(-w // d)
+
+        def classes(t: torch.Tensor) -> torch.Tensor:  # (B, D, h, w) -> (B d d, D, h2, w2)
+            t = F.pad(t, (0, w2 * d - w, 0, h2 * d - h))
+            t = t.view(b, dim, h2, d, w2, d).permute(0, 3, 5, 1, 2, 4)
+            return t.reshape(b * d * d, dim, h2, w2)
+
+        out = local_dots(classes(query), classes(ref), radius, 1, tile)
+        out = out.view(b, d, d, h2, w2, n * n).permute(0, 3, 1, 4, 2, 5)
+        return out.reshape(b, h2 * d, w2 * d, n * n)[:, :h, :w]
+    dots, _, _ = _tile_dots(query, ref, radius, tile)
+    idx = _tile_grid_index(tile, radius, query.device)
+    picked = dots.gather(2, idx.unsqueeze(0).expand(dots.shape[0], -1, -1))
+    nh, nw = -(-h // tile), -(-w // tile)
+    out = picked.view(b, nh, nw, tile, tile, n * n).permute(0, 1, 3, 2, 4, 5)
+    return out.reshape(b, nh * tile, nw * tile, n * n)[:, :h, :w]
+
+
+def _tile_dots(query: torch.Tensor, ref: torch.Tensor, reach: int, tile: int
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Dot products of ``tile x tile`` query blocks with the reference window they reach.
+
+    Args:
+        query, ref: ``(B, D, h, w)`` features.
+        reach: how far (pixels) from its query pixel a reference pixel may be.
+        tile: block side ``t``.
+
+    Returns:
+        ``dots (B nh nw, t t, s s)`` with ``s = t + 2 reach`` (block ``(i, j)`` of image
+        ``b`` is row ``(b nh + i) nw + j``; reference window row-major, its top-left at
+        block origin minus ``reach``, zero outside the frame), and the ``(B nh nw, t t)``
+        pixel coordinates ``py``, ``px`` of the block pixels (past the frame for the
+        padding of the last blocks).
+    """
+    b, dim, h, w = query.shape
+    t, r = tile, reach
+    nh, nw = -(-h // t), -(-w // t)
+    side = t + 2 * r
+    qt = F.pad(query, (0, nw * t - w, 0, nh * t - h)).view(b, dim, nh, t, nw, t)
+    qt = qt.permute(0, 2, 4, 3, 5, 1).reshape(b * nh * nw, t * t, dim)
+    rp = F.pad(ref, (r, nw * t - w + r, r, nh * t - h + r)).permute(0, 2, 3, 1).contiguous()
+    sb, sy, sx, sc = rp.stride()  # channels-last: (B, H', W', D)
+    win = rp.as_strided((b, nh, nw, side, side, dim), (sb, t * sy, t * sx, sy, sx, sc))
+    win = win.reshape(b * nh * nw, side * side, dim)  # one copy of the overlapping windows
+    dots = torch.bmm(qt, win.transpose(1, 2))
+    dev = query.device
+    ty = torch.arange(t, device=dev).repeat_interleave(t)
+    tx = torch.arange(t, device=dev).repeat(t)
+    oy = (torch.arange(nh, device=dev) * t).view(nh, 1).expand(nh, nw).reshape(1, -1)
+    ox = (torch.arange(nw, device=dev) * t).view(1, nw).expand(nh, nw).reshape(1, -1)
+    py = (oy.expand(b, -1).reshape(-1, 1) + ty.view(1, -1))
+    px = (ox.expand(b, -1).reshape(-1, 1) + tx.view(1, -1))
+    return dots, py, px
+
+
+def _tile_grid_index(tile: int, radius: int, device: torch.device) -> torch.Tensor:
+    """``(tile * tile, n * n)`` index of grid offset ``i`` of tile pixel ``p`` in the
+    flattened ``(tile + 2 radius) ** 2`` reference window of :func:`local_dots`."""
+    side = tile + 2 * radius
+    ty, tx = torch.meshgrid(torch.arange(tile, device=device),
+                            torch.arange(tile, device=device), indexing="ij")
+    off = window_offsets(2 * radius + 1, device) + radius
+    return ((ty.reshape(-1, 1) + off[:, 0]) * side + tx.reshape(-1, 1) + off[:, 1])
+
+
+@functools.lru_cache(maxsize=8)
+def _grid_bias(h: int, w: int, roi_window: int, dilation: int, device: torch.device
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Constant per frame size: the additive mask ``(h, w, n)`` (``-inf`` for dilated grid
+    points outside the frame) and the grid offsets ``(n, 2)`` in pixels, as floats."""
+    off = window_offsets(roi_window, device) * dilation
+    py = torch.arange(h, device=device).view(h, 1, 1) + off[:, 0]
+    px = torch.arange(w, device=device).view(1, w, 1) + off[:, 1]
+    inside = (py >= 0) & (py < h) & (px >= 0) & (px < w)
+    bias = torch.zeros(inside.shape, device=device).masked_fill_(~inside, float("-inf"))
+    return bias, off.to(torch.float32)
+
+
+def _centres_from_dots(dots: torch.Tensor, dilation: int, cfg: SearchConfig,
+                       affinity: AffinityConfig) -> torch.Tensor:
+    """ROI centres ``(B, h, w, 2)`` from the ``(B, h, w, w * w)`` grid dot products:
+    the softmax-weighted mean of the grid positions inside the frame."""
+    _, h, w, _ = dots.shape
+    bias, off = _grid_bias(h, w, cfg.roi_window, dilation, dots.device)
+    wgt = torch.softmax(dots / affinity.roi_temperature + bias, dim=-1)
+    ys = torch.arange(h, device=dots.device, dtype=wgt.dtype).view(h, 1).expand(h, w)
+    xs = torch.arange(w, device=dots.device, dtype=wgt.dtype).view(1, w).expand(h, w)
+    return torch.stack([ys, xs], dim=-1) + wgt @ off
+
+
 def roi_centres(query: torch.Tensor, ref: torch.Tensor, dilation: int, cfg: SearchConfig,
                 affinity: AffinityConfig) -> torch.Tensor:
     """ROI centre of every query pixel in one reference frame (eq. 4.1).
@@ -108,41 +226,57 @@ def roi_centres(query: torch.Tensor, ref: torch.Tensor, dilation: int, cfg: Sear
         ``(B, h, w, 2)`` centres as ``(y, x)`` in feature-pixel coordinates.  Grid points
         outside the frame take no part in the softmax.
     """
-    b, _, h, w = ref.shape
-    radius = cfg.roi_window // 2
     if cfg.roi_pool and dilation > 1:
         k = 2 * (dilation // 2) + 1
         ref = F.avg_pool2d(ref, k, stride=1, padding=k // 2, count_include_pad=False)
         if affinity.affinity == "cosine":
             ref = F.normalize(ref, dim=1)
-    pad = radius * dilation
-    ref_p = F.pad(ref, (pad, pad, pad, pad)).permute(0, 2, 3, 1)  # (B, h + 2p, w + 2p, D)
-    qc = query.permute(0, 2, 3, 1).reshape(b * h, w, -1)  # (B h, w, D)
-    # one matrix product per grid row: every query pixel of a row against the whole shifted
-    # reference row, then the dilated columns of the grid are picked out (much faster on a
-    # CPU than 169 shifted element-wise products)
-    steps = torch.arange(-radius, radius + 1, device=ref.device) * dilation
-    cols = (torch.arange(w, device=ref.device).view(w, 1) + pad + steps.view(1, -1))
-    cols = cols.view(1, w, -1).expand(b * h, w, steps.numel())
-    scores = []
-    for dy in steps.tolist():
-        rows = ref_p[:, pad + dy:pad + dy + h].reshape(b * h, -1, ref_p.shape[-1])
-        scores.append(torch.bmm(qc, rows.transpose(1, 2)).gather(2, cols))
-    n = steps.numel()
-    offsets = window_offsets(cfg.roi_window)
-    # (dy, B h, w, dx) -> (B, dy * dx, h, w), dy-major like window_offsets
-    stacked = torch.stack(scores, 0).view(n, b, h, w, n).permute(1, 0, 4, 2, 3)
-    logits = stacked.reshape(b, n * n, h, w) / affinity.roi_temperature
-    ys = torch.arange(h, device=ref.device).view(1, 1, h, 1)
-    xs = torch.arange(w, device=ref.device).view(1, 1, 1, w)
-    off = offsets.to(ref.device) * dilation
-    py, px = ys + off[:, 0].view(1, -1, 1, 1), xs + off[:, 1].view(1, -1, 1, 1)
-    inside = (py >= 0) & (py < h) & (px >= 0) & (px < w)  # (1, n, h, w)
-    logits = logits.masked_fill(~inside, float("-inf"))
-    weights = torch.softmax(logits, dim=1)
-    cy = (weights * py.to(weights.dtype)).sum(1)
-    cx = (weights * px.to(weights.dtype)).sum(1)
-    return torch.stack([cy, cx], dim=-1).view(b, h, w, 2)
+    dots = local_dots(query, ref, cfg.roi_window // 2, dilation)
+    return _centres_from_dots(dots, dilation, cfg, affinity)
+
+
+def _key_grid(centres: torch.Tensor, key_window: int, h: int, w: int
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Integer positions around the ROI centres for bilinear keys.
+
+    Returns ``ys (B, h, w, m)``, ``xs (B, h, w, m)`` (``m = key_window + 1`` rows and
+    columns, clamped to the frame) and ``frac (B, h, w, 2)``, the fractional part of the
+    centres (which carries their gradient).
+    """
+    base = torch.floor(centres.detach())
+    frac = centres - base
+    steps = torch.arange(-(key_window // 2), key_window // 2 + 2, device=centres.device)
+    ys = (base[..., 0].long().unsqueeze(-1) + steps).clamp(0, h - 1)
+    xs = (base[..., 1].long().unsqueeze(-1) + steps).clamp(0, w - 1)
+    return ys, xs, frac
+
+
+def _bilinear_keys(dots: torch.Tensor, vals: torch.Tensor, frac: torch.Tensor,
+                   key_window: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bilinear mix of integer-position ``dots (B, n, m, m)`` and ``vals (B, n, m, m, C)``
+    into ``(B, n, k k)`` key dots and ``(B, C, n, k k)`` key values."""
+    b, n = dots.shape[:2]
+    fy = frac[..., 0].reshape(b, n, 1, 1, 1)
+    fx = frac[..., 1].reshape(b, n, 1, 1, 1)
+
+    def mix(t: torch.Tensor) -> torch.Tensor:  # (B, n, m, m, X) -> (B, n, k, k, X)
+        along_x = torch.lerp(t[:, :, :, :-1], t[:, :, :, 1:], fx)
+        return torch.lerp(along_x[:, :, :-1], along_x[:, :, 1:], fy)
+
+    k2 = key_window * key_window
+    logits = mix(dots.unsqueeze(-1)).reshape(b, n, k2)
+    sampled = mix(vals).reshape(b, n, k2, -1).permute(0, 3, 1, 2)
+    return logits, sampled
+
+
+def _gather_values(values: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
+    """``(B, n, m, m, C)`` values at the integer key positions ``ys``/``xs (B, h, w, m)``."""
+    b, c, h, w = values.shape
+    m = ys.shape[-1]
+    idx = ys.unsqueeze(-1) * w + xs.unsqueeze(-2)  # (B, h, w, m, m)
+    idx = idx.view(b, -1) + (torch.arange(b, device=values.device) * h * w).view(b, 1)
+    flat = values.permute(0, 2, 3, 1).reshape(b * h * w, c)
+    return flat[idx.view(-1)].view(b, h * w, m, m, c)
 
 
 def window_keys(query: torch.Tensor, ref: torch.Tensor, values: torch.Tensor,
@@ -169,30 +303,81 @@ def window_keys(query: torch.Tensor, ref: torch.Tensor, values: torch.Tensor,
     """
     b, d, h, w = ref.shape
     n, m = h * w, key_window + 1
-    base = torch.floor(centres.detach())
-    frac = centres - base  # carries the gradient to the centres
-    steps = torch.arange(-(key_window // 2), key_window // 2 + 2, device=ref.device)
-    ys = (base[..., 0].long().unsqueeze(-1) + steps).clamp(0, h - 1)  # (B, h, w, m)
-    xs = (base[..., 1].long().unsqueeze(-1) + steps).clamp(0, w - 1)
+    ys, xs, frac = _key_grid(centres, key_window, h, w)
     idx = ys.unsqueeze(-1) * w + xs.unsqueeze(-2)  # (B, h, w, m, m)
     idx = idx.view(b, n * m * m) + (torch.arange(b, device=ref.device) * n).view(b, 1)
-    flat = idx.view(-1)
-    keys = ref.permute(0, 2, 3, 1).reshape(b * n, d)[flat].view(b * n, m * m, d)
-    q = query.permute(0, 2, 3, 1).reshape(b * n, d, 1)
-    dots = torch.bmm(keys, q).view(b, n, m, m, 1)
-    vals = values.permute(0, 2, 3, 1).reshape(b * n, -1)[flat].view(b, n, m, m, -1)
-    fy = frac[..., 0].reshape(b, n, 1, 1, 1)
-    fx = frac[..., 1].reshape(b, n, 1, 1, 1)
+    keys = ref.permute(0, 2, 3, 1).reshape(b * n, d)[idx.view(-1)].view(b * n, m * m, d)
+    q = query.permute(0, 2, 3, 1).reshape(b * n, d)
+    dots = torch.einsum("nkd,nd->nk", keys, q).view(b, n, m, m)
+    return _bilinear_keys(dots, _gather_values(values, ys, xs), frac, key_window)
 
-    def mix(t: torch.Tensor) -> torch.Tensor:  # (B, n, m, m, X) -> (B, n, k, k, X)
-        top = t[:, :, :-1, :-1] * (1 - fx) + t[:, :, :-1, 1:] * fx
-        bottom = t[:, :, 1:, :-1] * (1 - fx) + t[:, :, 1:, 1:] * fx
-        return top * (1 - fy) + bottom * fy
 
-    k2 = key_window * key_window
-    logits = mix(dots).reshape(b, n, k2)
-    sampled = mix(vals).reshape(b, n, k2, -1).permute(0, 3, 1, 2)
-    return logits, sampled
+def _blocks_to_image(t: torch.Tensor, b: int, tile: int, h: int, w: int) -> torch.Tensor:
+    """``(B nh nw, tile tile, *X)`` block-layout tensor -> ``(B, h w, *X)`` image order."""
+    nh, nw = -(-h // tile), -(-w // tile)
+    rest = t.shape[2:]
+    t = t.view(b, nh, nw, tile, tile, *rest).transpose(2, 3)
+    return t.reshape(b, nh * tile, nw * tile, *rest)[:, :h, :w].reshape(b, h * w, *rest)
+
+
+@functools.lru_cache(maxsize=8)
+def _near_grid(h: int, w: int, tile: int, roi_window: int, reach: int, device: torch.device
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Constant per frame size: for every block pixel of one image, the index of each ROI
+    grid point in its block's reference window ``(nh nw, P, n)``, the additive mask
+    ``(nh nw, P, n)`` (``-inf`` for grid points outside the frame; padding pixels past
+    the frame keep all theirs, so that their softmax stays finite: they are dropped at
+    the end) and the grid offsets ``(n, 2)`` as floats."""
+    q = torch.zeros(1, 1, h, w, device=device)
+    _, py, px = _tile_dots(q, q, 0, tile)  # coordinates only (the 1-channel dots are cheap)
+    side = tile + 2 * reach
+    off = window_offsets(roi_window, device)
+    gy = py.unsqueeze(-1) + off[:, 0]
+    gx = px.unsqueeze(-1) + off[:, 1]
+    widx = (gy - (py - py % tile).unsqueeze(-1) + reach) * side \
+        + gx - (px - px % tile).unsqueeze(-1) + reach
+    keep = ((gy >= 0) & (gy < h) & (gx >= 0) & (gx < w)) | ((py >= h) | (px >= w)).unsqueeze(-1)
+    bias = torch.zeros(keep.shape, device=device).masked_fill_(~keep, float("-inf"))
+    return widx, bias, off.to(torch.float32)
+
+
+def _search_near(query: torch.Tensor, ref: torch.Tensor, values: torch.Tensor,
+                 cfg: SearchConfig, affinity: AffinityConfig, tile: int = 10
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both search stages for an undilated reference from one set of block dot products.
+
+    With dilation 1 every key lies within ``roi_window // 2 + key_window // 2 + 1``
+    pixels of its query pixel, so the dot products of :func:`_tile_dots` with that reach
+    hold the ROI grid's dot products and every key's: the keys' features are never
+    gathered, and all work stays in the block layout up to the small per-key results.
+    Same result as :func:`roi_centres` + :func:`window_keys` (returns likewise).
+    """
+    b, _, h, w = ref.shape
+    reach = cfg.roi_window // 2 + cfg.key_window // 2 + 1
+    side = tile + 2 * reach
+    dots, py, px = _tile_dots(query, ref, reach, tile)  # (T, P, side side), (T, P)
+    dev = dots.device
+    widx, bias, off = _near_grid(h, w, tile, cfg.roi_window, reach, dev)
+    if b > 1:
+        widx, bias = widx.repeat(b, 1, 1), bias.repeat(b, 1, 1)
+    logits = dots.gather(2, widx) / affinity.roi_temperature + bias
+    wgt = torch.softmax(logits, dim=-1)
+    centres = torch.stack([py, px], dim=-1).to(wgt.dtype) + wgt @ off  # (T, P, 2)
+    oy0, ox0 = py - py % tile, px - px % tile  # block origins
+    ys, xs, frac = _key_grid(centres, cfg.key_window, h, w)  # (T, P, m) absolute, clamped
+    m = cfg.key_window + 1
+    kidx = ((ys - oy0.unsqueeze(-1) + reach).unsqueeze(-1) * side
+            + (xs - ox0.unsqueeze(-1) + reach).unsqueeze(-2)).flatten(2)  # (T, P, m m)
+    kdots = dots.gather(2, kidx)
+    c = values.shape[1]
+    nb = dots.shape[0] // b  # blocks per image
+    vidx = (ys.unsqueeze(-1) * w + xs.unsqueeze(-2)).flatten(2)
+    vidx = vidx + (torch.arange(b, device=dev) * (h * w)).repeat_interleave(nb).view(-1, 1, 1)
+    vals = values.permute(0, 2, 3, 1).reshape(-1, c)[vidx.view(-1)].view(*kdots.shape, c)
+    kdots = _blocks_to_image(kdots, b, tile, h, w).view(b, h * w, m, m)
+    vals = _blocks_to_image(vals, b, tile, h, w).view(b, h * w, m, m, c)
+    frac = _blocks_to_image(frac, b, tile, h, w)
+    return _bilinear_keys(kdots, vals, frac, cfg.key_window)
 
 
 def reconstruct(query: torch.Tensor, refs: Sequence[torch.Tensor],
@@ -229,8 +414,11 @@ def reconstruct(query: torch.Tensor, refs: Sequence[torch.Tensor],
     for ref, val, gap in zip(refs, values, gaps, strict=True):
         r = normalise_features(ref, affinity)
         d = dilation_for_gap(int(gap), search, (h, w))
-        centres = roi_centres(q, r, d, search, affinity)
-        dots, vals = window_keys(q, r, val, centres, search.key_window)
+        if d == 1:
+            dots, vals = _search_near(q, r, val, search, affinity)
+        else:
+            centres = roi_centres(q, r, d, search, affinity)
+            dots, vals = window_keys(q, r, val, centres, search.key_window)
         logits.append(dots / affinity.temperature)
         samples.append(vals)  # (B, C, N, K)
     top = torch.stack([lg.amax(dim=2) for lg in logits], 0).amax(0).detach()  # (B, N)
