@@ -184,9 +184,11 @@ def test_window_keys_equal_bilinear_sampling_of_features() -> None:
 
 @pytest.mark.parametrize(("h", "w", "radius", "dilation", "tile"),
                          [(13, 21, 3, 1, 4), (9, 7, 2, 1, 10), (17, 23, 3, 3, 4),
-                          (11, 12, 2, 5, 3)])
+                          (11, 12, 2, 5, 3), (40, 45, 2, 2, 4)])
 def test_local_dots_match_shifted_products(h: int, w: int, radius: int, dilation: int,
                                            tile: int) -> None:
+    # dilated grids run on residue classes, through all-pairs products when those are
+    # small (the 3rd and 4th cases) and through blocks otherwise (the last case)
     from gazevos.models.mast.propagate import local_dots, window_offsets
 
     g = torch.Generator().manual_seed(3)
@@ -213,3 +215,4 @@ def test_near_search_equals_roi_then_window_keys(h: int, w: int, tile: int) -> N
     got = _search_near(q, r, v, cfg, aff, tile=tile)
     for a, b in zip(got, want, strict=True):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+

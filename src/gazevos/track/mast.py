@@ -27,7 +27,14 @@ import torch.nn.functional as F
 
 from gazevos.config import load_config
 from gazevos.models.mast.model import default_checkpoint, encode_image, load_checkpoint
-from gazevos.models.mast.propagate import SearchConfig, reconstruct
+from gazevos.models.mast.propagate import (
+    AffinityConfig,
+    SearchConfig,
+    dilation_for_gap,
+    normalise_features,
+    reconstruct,
+    roi_reference,
+)
 from gazevos.track.base import Prediction, Tracker
 
 
@@ -72,12 +79,21 @@ class MastTrackerConfig:
 
 @dataclass
 class _Entry:
-    """One memory frame: ``feat (1, D, h, w)``, ``probs (K, h, w)`` for ``ids``."""
+    """One memory frame: normalised ``feat (1, D, h, w)``, ``probs (K, h, w)`` for ``ids``,
+    and its ROI-search features at the dilation last used (``roi``)."""
 
     index: int
     feat: torch.Tensor
     probs: torch.Tensor
     ids: tuple[int, ...]
+    roi: tuple[int, torch.Tensor] | None = None
+
+    def roi_reference(self, dilation: int, search: SearchConfig,
+                      affinity: AffinityConfig) -> torch.Tensor:
+        """The pooled ROI features at ``dilation``, computed once per dilation."""
+        if self.roi is None or self.roi[0] != dilation:
+            self.roi = (dilation, roi_reference(self.feat, dilation, search, affinity))
+        return self.roi[1]
 
 
 class MastTracker(Tracker):
@@ -128,10 +144,13 @@ class MastTracker(Tracker):
         return len(idx)
 
     def _encode(self, frame: np.ndarray) -> torch.Tensor:
-        """``(1, D, h, w)`` features of the current frame (computed once per frame)."""
+        """``(1, D, h, w)`` normalised features of the current frame (computed once per
+        frame)."""
         if self._cache is not None and self._cache[0] == self.frame_index:
             return self._cache[1]
-        feat = encode_image(self.model, frame, self.config.scale, self.config.drop_channel)
+        feat = normalise_features(
+            encode_image(self.model, frame, self.config.scale, self.config.drop_channel),
+            self.affinity)
         self._cache = (self.frame_index, feat)
         return feat
 
@@ -161,9 +180,13 @@ class MastTracker(Tracker):
                         ok[k] = True
                 values.append(v)
                 valid.append(ok)
-            out = reconstruct(feat, [e.feat for e in refs], values,
-                              [self.frame_index - e.index for e in refs], self.config.search,
-                              self.affinity, valid=torch.stack(valid), topk=self.config.topk)
+            gaps = [self.frame_index - e.index for e in refs]
+            search = self.config.search
+            roi = [e.roi_reference(dilation_for_gap(g, search, feat.shape[-2:]), search,
+                                   self.affinity) for e, g in zip(refs, gaps, strict=True)]
+            out = reconstruct(feat, [e.feat for e in refs], values, gaps, search,
+                              self.affinity, valid=torch.stack(valid), topk=self.config.topk,
+                              normalised=True, roi_refs=roi)
             out = F.interpolate(out, size=frame.shape[:2], mode="bilinear",
                                 align_corners=False)[0].clamp_(0.0, 1.0).numpy()
         return {i: out[k] for k, i in enumerate(ids)}

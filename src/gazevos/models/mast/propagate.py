@@ -130,7 +130,11 @@ def local_dots(query: torch.Tensor, ref: torch.Tensor, radius: int, dilation: in
             t = t.view(b, dim, h2, d, w2, d).permute(0, 3, 5, 1, 2, 4)
             return t.reshape(b * d * d, dim, h2, w2)
 
-        out = local_dots(classes(query), classes(ref), radius, 1, tile)
+        qs, rs = classes(query), classes(ref)
+        if (h2 * w2) ** 2 <= _tile_cost(h2, w2, radius, tile):
+            out = _dense_grid_dots(qs, rs, radius)
+        else:
+            out = local_dots(qs, rs, radius, 1, tile)
         out = out.view(b, d, d, h2, w2, n * n).permute(0, 3, 1, 4, 2, 5)
         return out.reshape(b, h2 * d, w2 * d, n * n)[:, :h, :w]
     dots, _, _ = _tile_dots(query, ref, radius, tile)
@@ -178,6 +182,37 @@ def _tile_dots(query: torch.Tensor, ref: torch.Tensor, reach: int, tile: int
     return dots, py, px
 
 
+def _tile_cost(h: int, w: int, reach: int, tile: int) -> int:
+    """Multiply-adds per feature channel of :func:`_tile_dots` on an ``h x w`` image."""
+    return (-(-h // tile)) * (-(-w // tile)) * tile * tile * (tile + 2 * reach) ** 2
+
+
+def _dense_grid_dots(query: torch.Tensor, ref: torch.Tensor, radius: int) -> torch.Tensor:
+    """:func:`local_dots` (dilation 1) through all-pairs products: cheaper than blocks when
+    the image is not much larger than the grid (the residue classes of a large dilation).
+
+    Returns ``(B, h, w, (2 radius + 1) ** 2)``, 0 for grid points outside the image.
+    """
+    b, dim, h, w = query.shape
+    q = query.flatten(2).transpose(1, 2)  # (B, h w, D)
+    dots = torch.bmm(q, ref.flatten(2))  # (B, h w, h w)
+    idx, inside = _dense_grid_index(h, w, radius, query.device)
+    return (dots.gather(2, idx.expand(b, -1, -1)) * inside).view(b, h, w, -1)
+
+
+@functools.lru_cache(maxsize=16)
+def _dense_grid_index(h: int, w: int, radius: int, device: torch.device
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(1, h w, n)`` flat index of every grid point (clamped into the image) and the
+    ``(h w, n)`` float mask of grid points inside it."""
+    off = window_offsets(2 * radius + 1, device)
+    gy = torch.arange(h, device=device).view(h, 1, 1) + off[:, 0]
+    gx = torch.arange(w, device=device).view(1, w, 1) + off[:, 1]
+    inside = ((gy >= 0) & (gy < h) & (gx >= 0) & (gx < w)).view(h * w, -1)
+    idx = (gy.clamp(0, h - 1) * w + gx.clamp(0, w - 1)).view(1, h * w, -1)
+    return idx, inside.to(torch.float32)
+
+
 def _tile_grid_index(tile: int, radius: int, device: torch.device) -> torch.Tensor:
     """``(tile * tile, n * n)`` index of grid offset ``i`` of tile pixel ``p`` in the
     flattened ``(tile + 2 radius) ** 2`` reference window of :func:`local_dots`."""
@@ -213,25 +248,43 @@ def _centres_from_dots(dots: torch.Tensor, dilation: int, cfg: SearchConfig,
     return torch.stack([ys, xs], dim=-1) + wgt @ off
 
 
+def roi_reference(ref: torch.Tensor, dilation: int, cfg: SearchConfig,
+                  affinity: AffinityConfig) -> torch.Tensor:
+    """Reference features for the ROI search at ``dilation`` (thesis section 4.2).
+
+    With ``roi_pool`` and a dilation above 1, the features are averaged over each dilated
+    cell (and re-normalised for cosine affinity), so that the grid does not skip what lies
+    between its samples; otherwise ``ref`` itself.  Depends on the reference and the
+    dilation only, so a tracker can keep it while the dilation does not change.
+
+    Args:
+        ref: ``(B, D, h, w)`` (already normalised) reference features.
+    """
+    if not (cfg.roi_pool and dilation > 1):
+        return ref
+    k = 2 * (dilation // 2) + 1
+    ref = F.avg_pool2d(ref, k, stride=1, padding=k // 2, count_include_pad=False)
+    return F.normalize(ref, dim=1) if affinity.affinity == "cosine" else ref
+
+
 def roi_centres(query: torch.Tensor, ref: torch.Tensor, dilation: int, cfg: SearchConfig,
-                affinity: AffinityConfig) -> torch.Tensor:
+                affinity: AffinityConfig, roi_ref: torch.Tensor | None = None
+                ) -> torch.Tensor:
     """ROI centre of every query pixel in one reference frame (eq. 4.1).
 
     Args:
         query: ``(B, D, h, w)`` (already normalised) query features.
         ref: ``(B, D, h, w)`` (already normalised) reference features.
         dilation: grid dilation ``d``.
+        roi_ref: :func:`roi_reference` of ``ref`` at ``dilation`` when already computed.
 
     Returns:
         ``(B, h, w, 2)`` centres as ``(y, x)`` in feature-pixel coordinates.  Grid points
         outside the frame take no part in the softmax.
     """
-    if cfg.roi_pool and dilation > 1:
-        k = 2 * (dilation // 2) + 1
-        ref = F.avg_pool2d(ref, k, stride=1, padding=k // 2, count_include_pad=False)
-        if affinity.affinity == "cosine":
-            ref = F.normalize(ref, dim=1)
-    dots = local_dots(query, ref, cfg.roi_window // 2, dilation)
+    if roi_ref is None:
+        roi_ref = roi_reference(ref, dilation, cfg, affinity)
+    dots = local_dots(query, roi_ref, cfg.roi_window // 2, dilation)
     return _centres_from_dots(dots, dilation, cfg, affinity)
 
 
@@ -383,7 +436,8 @@ def _search_near(query: torch.Tensor, ref: torch.Tensor, values: torch.Tensor,
 def reconstruct(query: torch.Tensor, refs: Sequence[torch.Tensor],
                 values: Sequence[torch.Tensor], gaps: Sequence[int], search: SearchConfig,
                 affinity: AffinityConfig, valid: torch.Tensor | None = None,
-                topk: int = 0) -> torch.Tensor:
+                topk: int = 0, normalised: bool = False,
+                roi_refs: Sequence[torch.Tensor | None] | None = None) -> torch.Tensor:
     """Reconstruct query values from reference frames (eq. 4.1-4.3).
 
     Args:
@@ -402,6 +456,10 @@ def reconstruct(query: torch.Tensor, refs: Sequence[torch.Tensor],
             (over all its valid references together) take part in the softmax; the
             others get weight 0 (the top-k restriction of CRW/UVC-style propagation;
             an inference-time option).  0: all keys (eq. 4.3).
+        normalised: the query and reference features went through
+            :func:`normalise_features` already (a tracker keeps them so).
+        roi_refs: per reference, its :func:`roi_reference` at its gap's dilation when the
+            caller keeps it (``None`` entries and ``None``: computed here).
 
     Returns:
         ``(B, C, h, w)`` reconstructed values.  A channel with no valid reference is 0.
@@ -409,15 +467,16 @@ def reconstruct(query: torch.Tensor, refs: Sequence[torch.Tensor],
     if not refs or len(refs) != len(values) or len(refs) != len(gaps):
         raise ValueError("refs, values and gaps must be non-empty and of equal length")
     b, _, h, w = query.shape
-    q = normalise_features(query, affinity)
+    q = query if normalised else normalise_features(query, affinity)
     logits, samples = [], []
-    for ref, val, gap in zip(refs, values, gaps, strict=True):
-        r = normalise_features(ref, affinity)
+    for i, (ref, val, gap) in enumerate(zip(refs, values, gaps, strict=True)):
+        r = ref if normalised else normalise_features(ref, affinity)
         d = dilation_for_gap(int(gap), search, (h, w))
         if d == 1:
             dots, vals = _search_near(q, r, val, search, affinity)
         else:
-            centres = roi_centres(q, r, d, search, affinity)
+            centres = roi_centres(q, r, d, search, affinity,
+                                  roi_refs[i] if roi_refs is not None else None)
             dots, vals = window_keys(q, r, val, centres, search.key_window)
         logits.append(dots / affinity.temperature)
         samples.append(vals)  # (B, C, N, K)
