@@ -38,7 +38,9 @@ def _video() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _tracker(**kw: object) -> RanetTracker:
+    """A tiny random RANet tracker; online adaptation off unless ``online_steps`` given."""
     torch.manual_seed(0)
+    kw.setdefault("online_steps", 0)
     cfg = RanetTrackerConfig(input_size=(64, 96), **kw)  # type: ignore[arg-type]
     return RanetTracker(cfg, model=RANet(TINY))
 
@@ -135,6 +137,12 @@ def test_template_crop_embeds_the_object_box(monkeypatch: pytest.MonkeyPatch) ->
 
 def _frame_iou(pred: np.ndarray, gt: np.ndarray) -> float:
     return float((pred & gt).sum() / max(1, (pred | gt).sum()))
+
+
+def test_online_adaptation_is_on_by_default_and_flow_off() -> None:
+    cfg = RanetTrackerConfig()
+    assert (cfg.online_steps, cfg.online_lr, cfg.online_batch) == (25, 3e-4, 4)
+    assert not cfg.prev_flow
 
 
 def test_options_off_leave_the_model_and_output_unchanged() -> None:
