@@ -115,7 +115,7 @@ def test_train_resume_and_tracker(tmp_path: Path, data: Path, tiny_yaml: Path) -
     assert ck["input_size"] == (64, 96) and 0.0 <= ck["best"] <= 1.0
     assert ck["sequences"] == ["a", "b"] and ck["val_sequences"] == ["c"]
     assert 1 <= ck["step"] <= 4 and ck["step"] == last["best_step"]  # weights of the best step
-    trk = build_tracker("ranet", checkpoint=path)
+    trk = build_tracker("ranet", checkpoint=path, online_steps=2)  # few steps: test time
     frame = np.zeros((72, 108, 3), dtype=np.uint8)
     mask = np.zeros((72, 108), dtype=np.uint8)
     mask[10:30, 10:30] = 1
