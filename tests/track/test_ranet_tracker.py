@@ -141,7 +141,7 @@ def _frame_iou(pred: np.ndarray, gt: np.ndarray) -> float:
 
 def test_online_adaptation_is_on_by_default_and_flow_off() -> None:
     cfg = RanetTrackerConfig()
-    assert (cfg.online_steps, cfg.online_lr, cfg.online_batch) == (25, 3e-4, 4)
+    assert (cfg.online_steps, cfg.online_lr, cfg.online_batch) == (50, 3e-4, 2)
     assert not cfg.prev_flow
 
 

@@ -12,7 +12,7 @@ mask.  Every new frame is encoded once and decoded once per object (batched), wi
 * flow-warped M(t-1) (``prev_flow``, off by default): the previous probability maps are
   warped into the current frame with DIS optical flow (the ``flow`` tracker's) before
   they pick the crop and enter the decoder;
-* per-video online adaptation (``online_steps``, 25 by default; 0: off): when objects are
+* per-video online adaptation (``online_steps``, 50 by default; 0: off): when objects are
   given, a copy of the model is fine-tuned on pairs made from that frame alone (the
   template is the given frame and mask, the target a random affine warp of them, M(t-1)
   the warped mask shifted and eroded or dilated), framed as the tracker frames them; the
@@ -73,10 +73,11 @@ class RanetTrackerConfig:
             chooses the crop and enters the decoder.
         flow_scale: frame scale of the optical flow.
         online_steps: per-video online adaptation: Adam steps of fine-tuning a copy of
-            the model on the frame where objects are given (0: off).  The default (25
-            steps at ``online_lr`` 3e-4, batch 4) raised held-out dev J&F from 0.370 to
-            0.568 (fold 1) and from 0.220 to 0.415 (fold 2) for about 25-35 s per given
-            object on one loaded CPU thread (BENCHMARKS.md, RANet session 3).
+            the model on the frame where objects are given (0: off).  The default (50
+            steps of 2 pairs at ``online_lr`` 3e-4, chosen on fold 1) raised held-out dev
+            J&F from 0.370 to 0.573 (fold 1) and from 0.220 to 0.459 (fold 2) for about
+            30-50 s per given object on one loaded CPU thread (BENCHMARKS.md, RANet
+            session 3).
         online_lr: its learning rate.
         online_batch: pairs per step (objects drawn in turn when several are given).
         online_scale, online_rotate, online_shift: the target's random affine about the
@@ -105,9 +106,9 @@ class RanetTrackerConfig:
     nms: bool | None = None
     prev_flow: bool = False
     flow_scale: float = 0.5
-    online_steps: int = 25
+    online_steps: int = 50
     online_lr: float = 3e-4
-    online_batch: int = 4
+    online_batch: int = 2
     online_scale: float = 0.15
     online_rotate: float = 10.0
     online_shift: float = 0.1
