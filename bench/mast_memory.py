@@ -36,7 +36,10 @@ def main() -> int:
     ap.add_argument("--tolerance-mb", type=float, default=8.0)
     args = ap.parse_args()
     torch.set_num_threads(1)
+    from gazevos.runtime import keep_freed_memory
     from gazevos.track.mast import MastTracker
+
+    keep_freed_memory()  # as the CLI and build_tracker do: freed blocks are kept for reuse
 
     ck = args.checkpoint
     if ck is None:

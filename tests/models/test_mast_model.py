@@ -216,3 +216,19 @@ def test_near_search_equals_roi_then_window_keys(h: int, w: int, tile: int) -> N
     for a, b in zip(got, want, strict=True):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
+
+
+def test_reconstruct_with_kept_caches_equals_fresh_computation() -> None:
+    g = torch.Generator().manual_seed(11)
+    h, w = 24, 31
+    q0, q1 = torch.randn(1, 8, h, w, generator=g), torch.randn(1, 8, h, w, generator=g)
+    refs = [torch.randn(1, 8, h, w, generator=g) for _ in range(2)]
+    vals = [torch.rand(1, 2, h, w, generator=g) for _ in range(2)]
+    cfg, aff = SearchConfig(roi_window=5, key_window=3), AffinityConfig()
+    caches: list[dict] = [{}, {}]
+    for q, gaps in ((q0, [1, 20]), (q1, [2, 50])):  # second call: new dilation of ref 1
+        want = reconstruct(q, refs, vals, gaps, cfg, aff)
+        got = reconstruct(q, refs, vals, gaps, cfg, aff, caches=caches)
+        torch.testing.assert_close(got, want, atol=1e-6, rtol=0)
+    assert caches[1]["roi"][0] == 4  # ceil(50 / 15)
+    assert not any(isinstance(k, tuple) for k in caches[1])  # block windows dropped once dilated

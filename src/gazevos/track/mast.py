@@ -17,7 +17,7 @@ ignores that frame (its softmax is taken over the frames that know it).
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +27,7 @@ import torch.nn.functional as F
 
 from gazevos.config import load_config
 from gazevos.models.mast.model import default_checkpoint, encode_image, load_checkpoint
-from gazevos.models.mast.propagate import (
-    AffinityConfig,
-    SearchConfig,
-    dilation_for_gap,
-    normalise_features,
-    reconstruct,
-    roi_reference,
-)
+from gazevos.models.mast.propagate import SearchConfig, normalise_features, reconstruct
 from gazevos.track.base import Prediction, Tracker
 
 
@@ -80,20 +73,13 @@ class MastTrackerConfig:
 @dataclass
 class _Entry:
     """One memory frame: normalised ``feat (1, D, h, w)``, ``probs (K, h, w)`` for ``ids``,
-    and its ROI-search features at the dilation last used (``roi``)."""
+    and what the search derives from ``feat`` alone (``cache``, see ``reconstruct``)."""
 
     index: int
     feat: torch.Tensor
     probs: torch.Tensor
     ids: tuple[int, ...]
-    roi: tuple[int, torch.Tensor] | None = None
-
-    def roi_reference(self, dilation: int, search: SearchConfig,
-                      affinity: AffinityConfig) -> torch.Tensor:
-        """The pooled ROI features at ``dilation``, computed once per dilation."""
-        if self.roi is None or self.roi[0] != dilation:
-            self.roi = (dilation, roi_reference(self.feat, dilation, search, affinity))
-        return self.roi[1]
+    cache: dict[str, Any] = field(default_factory=dict)
 
 
 class MastTracker(Tracker):
@@ -180,13 +166,10 @@ class MastTracker(Tracker):
                         ok[k] = True
                 values.append(v)
                 valid.append(ok)
-            gaps = [self.frame_index - e.index for e in refs]
-            search = self.config.search
-            roi = [e.roi_reference(dilation_for_gap(g, search, feat.shape[-2:]), search,
-                                   self.affinity) for e, g in zip(refs, gaps, strict=True)]
-            out = reconstruct(feat, [e.feat for e in refs], values, gaps, search,
+            out = reconstruct(feat, [e.feat for e in refs], values,
+                              [self.frame_index - e.index for e in refs], self.config.search,
                               self.affinity, valid=torch.stack(valid), topk=self.config.topk,
-                              normalised=True, roi_refs=roi)
+                              normalised=True, caches=[e.cache for e in refs])
             out = F.interpolate(out, size=frame.shape[:2], mode="bilinear",
                                 align_corners=False)[0].clamp_(0.0, 1.0).numpy()
         return {i: out[k] for k, i in enumerate(ids)}

@@ -23,6 +23,7 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -145,7 +146,46 @@ def local_dots(query: torch.Tensor, ref: torch.Tensor, radius: int, dilation: in
     return out.reshape(b, nh * tile, nw * tile, n * n)[:, :h, :w]
 
 
-def _tile_dots(query: torch.Tensor, ref: torch.Tensor, reach: int, tile: int
+def _query_blocks(query: torch.Tensor, tile: int) -> torch.Tensor:
+    """``(B nh nw, t t, D)`` query features in ``tile x tile`` blocks (zero-padded)."""
+    b, dim, h, w = query.shape
+    nh, nw = -(-h // tile), -(-w // tile)
+    qt = F.pad(query, (0, nw * tile - w, 0, nh * tile - h)).view(b, dim, nh, tile, nw, tile)
+    return qt.permute(0, 2, 4, 3, 5, 1).reshape(b * nh * nw, tile * tile, dim)
+
+
+def _reference_windows(ref: torch.Tensor, reach: int, tile: int) -> torch.Tensor:
+    """``(B nh nw, s s, D)``: for each query block, the reference window it can reach
+    (``s = tile + 2 reach``, row-major, top-left at the block origin minus ``reach``,
+    zero outside the frame)."""
+    b, dim, h, w = ref.shape
+    t, r = tile, reach
+    nh, nw = -(-h // t), -(-w // t)
+    side = t + 2 * r
+    rp = F.pad(ref, (r, nw * t - w + r, r, nh * t - h + r)).permute(0, 2, 3, 1).contiguous()
+    sb, sy, sx, sc = rp.stride()  # channels-last: (B, H', W', D)
+    win = rp.as_strided((b, nh, nw, side, side, dim), (sb, t * sy, t * sx, sy, sx, sc))
+    return win.reshape(b * nh * nw, side * side, dim)  # one copy of the overlapping windows
+
+
+@functools.lru_cache(maxsize=8)
+def _block_coords(b: int, h: int, w: int, tile: int, device: torch.device
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(B nh nw, t t)`` pixel coordinates ``py``, ``px`` of the block pixels (past the
+    frame for the padding of the last blocks)."""
+    t = tile
+    nh, nw = -(-h // t), -(-w // t)
+    ty = torch.arange(t, device=device).repeat_interleave(t)
+    tx = torch.arange(t, device=device).repeat(t)
+    oy = (torch.arange(nh, device=device) * t).view(nh, 1).expand(nh, nw).reshape(1, -1)
+    ox = (torch.arange(nw, device=device) * t).view(1, nw).expand(nh, nw).reshape(1, -1)
+    py = oy.expand(b, -1).reshape(-1, 1) + ty.view(1, -1)
+    px = ox.expand(b, -1).reshape(-1, 1) + tx.view(1, -1)
+    return py, px
+
+
+def _tile_dots(query: torch.Tensor, ref: torch.Tensor, reach: int, tile: int,
+               blocks: torch.Tensor | None = None, windows: torch.Tensor | None = None
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Dot products of ``tile x tile`` query blocks with the reference window they reach.
 
@@ -153,32 +193,21 @@ def _tile_dots(query: torch.Tensor, ref: torch.Tensor, reach: int, tile: int
         query, ref: ``(B, D, h, w)`` features.
         reach: how far (pixels) from its query pixel a reference pixel may be.
         tile: block side ``t``.
+        blocks, windows: :func:`_query_blocks` of ``query`` and
+            :func:`_reference_windows` of ``ref`` when already made.
 
     Returns:
         ``dots (B nh nw, t t, s s)`` with ``s = t + 2 reach`` (block ``(i, j)`` of image
-        ``b`` is row ``(b nh + i) nw + j``; reference window row-major, its top-left at
-        block origin minus ``reach``, zero outside the frame), and the ``(B nh nw, t t)``
-        pixel coordinates ``py``, ``px`` of the block pixels (past the frame for the
-        padding of the last blocks).
+        ``b`` is row ``(b nh + i) nw + j``; windows as in :func:`_reference_windows`) and
+        the block pixels' coordinates ``py``, ``px`` (:func:`_block_coords`).
     """
-    b, dim, h, w = query.shape
-    t, r = tile, reach
-    nh, nw = -(-h // t), -(-w // t)
-    side = t + 2 * r
-    qt = F.pad(query, (0, nw * t - w, 0, nh * t - h)).view(b, dim, nh, t, nw, t)
-    qt = qt.permute(0, 2, 4, 3, 5, 1).reshape(b * nh * nw, t * t, dim)
-    rp = F.pad(ref, (r, nw * t - w + r, r, nh * t - h + r)).permute(0, 2, 3, 1).contiguous()
-    sb, sy, sx, sc = rp.stride()  # channels-last: (B, H', W', D)
-    win = rp.as_strided((b, nh, nw, side, side, dim), (sb, t * sy, t * sx, sy, sx, sc))
-    win = win.reshape(b * nh * nw, side * side, dim)  # one copy of the overlapping windows
-    dots = torch.bmm(qt, win.transpose(1, 2))
-    dev = query.device
-    ty = torch.arange(t, device=dev).repeat_interleave(t)
-    tx = torch.arange(t, device=dev).repeat(t)
-    oy = (torch.arange(nh, device=dev) * t).view(nh, 1).expand(nh, nw).reshape(1, -1)
-    ox = (torch.arange(nw, device=dev) * t).view(1, nw).expand(nh, nw).reshape(1, -1)
-    py = (oy.expand(b, -1).reshape(-1, 1) + ty.view(1, -1))
-    px = (ox.expand(b, -1).reshape(-1, 1) + tx.view(1, -1))
+    b, _, h, w = query.shape
+    if blocks is None:
+        blocks = _query_blocks(query, tile)
+    if windows is None:
+        windows = _reference_windows(ref, reach, tile)
+    dots = torch.bmm(blocks, windows.transpose(1, 2))
+    py, px = _block_coords(b, h, w, tile, query.device)
     return dots, py, px
 
 
@@ -373,6 +402,15 @@ def _blocks_to_image(t: torch.Tensor, b: int, tile: int, h: int, w: int) -> torc
     return t.reshape(b, nh * tile, nw * tile, *rest)[:, :h, :w].reshape(b, h * w, *rest)
 
 
+#: query block side of the undilated search (:func:`_search_near`)
+NEAR_TILE = 10
+
+
+def near_reach(cfg: SearchConfig) -> int:
+    """How far from its query pixel an undilated search reads: ROI grid plus key window."""
+    return cfg.roi_window // 2 + cfg.key_window // 2 + 1
+
+
 @functools.lru_cache(maxsize=8)
 def _near_grid(h: int, w: int, tile: int, roi_window: int, reach: int, device: torch.device
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -381,8 +419,7 @@ def _near_grid(h: int, w: int, tile: int, roi_window: int, reach: int, device: t
     ``(nh nw, P, n)`` (``-inf`` for grid points outside the frame; padding pixels past
     the frame keep all theirs, so that their softmax stays finite: they are dropped at
     the end) and the grid offsets ``(n, 2)`` as floats."""
-    q = torch.zeros(1, 1, h, w, device=device)
-    _, py, px = _tile_dots(q, q, 0, tile)  # coordinates only (the 1-channel dots are cheap)
+    py, px = _block_coords(1, h, w, tile, device)
     side = tile + 2 * reach
     off = window_offsets(roi_window, device)
     gy = py.unsqueeze(-1) + off[:, 0]
@@ -395,7 +432,8 @@ def _near_grid(h: int, w: int, tile: int, roi_window: int, reach: int, device: t
 
 
 def _search_near(query: torch.Tensor, ref: torch.Tensor, values: torch.Tensor,
-                 cfg: SearchConfig, affinity: AffinityConfig, tile: int = 10
+                 cfg: SearchConfig, affinity: AffinityConfig, tile: int = NEAR_TILE,
+                 blocks: torch.Tensor | None = None, windows: torch.Tensor | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """Both search stages for an undilated reference from one set of block dot products.
 
@@ -404,11 +442,12 @@ def _search_near(query: torch.Tensor, ref: torch.Tensor, values: torch.Tensor,
     hold the ROI grid's dot products and every key's: the keys' features are never
     gathered, and all work stays in the block layout up to the small per-key results.
     Same result as :func:`roi_centres` + :func:`window_keys` (returns likewise).
+    ``blocks`` / ``windows``: see :func:`_tile_dots` (reach :func:`near_reach`).
     """
     b, _, h, w = ref.shape
-    reach = cfg.roi_window // 2 + cfg.key_window // 2 + 1
+    reach = near_reach(cfg)
     side = tile + 2 * reach
-    dots, py, px = _tile_dots(query, ref, reach, tile)  # (T, P, side side), (T, P)
+    dots, py, px = _tile_dots(query, ref, reach, tile, blocks, windows)  # (T, P, s s), (T, P)
     dev = dots.device
     widx, bias, off = _near_grid(h, w, tile, cfg.roi_window, reach, dev)
     if b > 1:
@@ -437,7 +476,7 @@ def reconstruct(query: torch.Tensor, refs: Sequence[torch.Tensor],
                 values: Sequence[torch.Tensor], gaps: Sequence[int], search: SearchConfig,
                 affinity: AffinityConfig, valid: torch.Tensor | None = None,
                 topk: int = 0, normalised: bool = False,
-                roi_refs: Sequence[torch.Tensor | None] | None = None) -> torch.Tensor:
+                caches: Sequence[dict[str, Any]] | None = None) -> torch.Tensor:
     """Reconstruct query values from reference frames (eq. 4.1-4.3).
 
     Args:
@@ -458,8 +497,10 @@ def reconstruct(query: torch.Tensor, refs: Sequence[torch.Tensor],
             an inference-time option).  0: all keys (eq. 4.3).
         normalised: the query and reference features went through
             :func:`normalise_features` already (a tracker keeps them so).
-        roi_refs: per reference, its :func:`roi_reference` at its gap's dilation when the
-            caller keeps it (``None`` entries and ``None``: computed here).
+        caches: per reference, a dict that the caller keeps with that reference from call
+            to call (inference): what depends on the reference alone (its pooled ROI
+            features at the current dilation, its block windows) is stored there and
+            reused.  ``None``: nothing is kept (training).
 
     Returns:
         ``(B, C, h, w)`` reconstructed values.  A channel with no valid reference is 0.
@@ -468,15 +509,25 @@ def reconstruct(query: torch.Tensor, refs: Sequence[torch.Tensor],
         raise ValueError("refs, values and gaps must be non-empty and of equal length")
     b, _, h, w = query.shape
     q = query if normalised else normalise_features(query, affinity)
+    blocks = None
     logits, samples = [], []
     for i, (ref, val, gap) in enumerate(zip(refs, values, gaps, strict=True)):
         r = ref if normalised else normalise_features(ref, affinity)
+        cache = caches[i] if caches is not None else {}
         d = dilation_for_gap(int(gap), search, (h, w))
         if d == 1:
-            dots, vals = _search_near(q, r, val, search, affinity)
+            if blocks is None:
+                blocks = _query_blocks(q, NEAR_TILE)
+            key = ("windows", near_reach(search), NEAR_TILE)
+            if key not in cache:
+                cache[key] = _reference_windows(r, near_reach(search), NEAR_TILE)
+            dots, vals = _search_near(q, r, val, search, affinity, NEAR_TILE, blocks,
+                                      cache[key])
         else:
-            centres = roi_centres(q, r, d, search, affinity,
-                                  roi_refs[i] if roi_refs is not None else None)
+            cache.pop(("windows", near_reach(search), NEAR_TILE), None)  # not needed again
+            if cache.get("roi", (0,))[0] != d:  # the dilation of a reference grows with t
+                cache["roi"] = (d, roi_reference(r, d, search, affinity))
+            centres = roi_centres(q, r, d, search, affinity, cache["roi"][1])
             dots, vals = window_keys(q, r, val, centres, search.key_window)
         logits.append(dots / affinity.temperature)
         samples.append(vals)  # (B, C, N, K)
