@@ -357,8 +357,8 @@ def _gather_values(values: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> 
     m = ys.shape[-1]
     idx = ys.unsqueeze(-1) * w + xs.unsqueeze(-2)  # (B, h, w, m, m)
     idx = idx.view(b, -1) + (torch.arange(b, device=values.device) * h * w).view(b, 1)
-    flat = values.permute(0, 2, 3, 1).reshape(b * h * w, c)
-    return flat[idx.view(-1)].view(b, h * w, m, m, c)
+    flat = values.permute(0, 2, 3, 1).contiguous().view(b * h * w, c)
+    return flat.index_select(0, idx.view(-1)).view(b, h * w, m, m, c)
 
 
 def window_keys(query: torch.Tensor, ref: torch.Tensor, values: torch.Tensor,
@@ -388,7 +388,10 @@ def window_keys(query: torch.Tensor, ref: torch.Tensor, values: torch.Tensor,
     ys, xs, frac = _key_grid(centres, key_window, h, w)
     idx = ys.unsqueeze(-1) * w + xs.unsqueeze(-2)  # (B, h, w, m, m)
     idx = idx.view(b, n * m * m) + (torch.arange(b, device=ref.device) * n).view(b, 1)
-    keys = ref.permute(0, 2, 3, 1).reshape(b * n, d)[idx.view(-1)].view(b * n, m * m, d)
+    # contiguous rows + index_select: several times faster than advanced indexing of the
+    # (strided) channels-last view on a CPU
+    rows = ref.permute(0, 2, 3, 1).contiguous().view(b * n, d)
+    keys = rows.index_select(0, idx.view(-1)).view(b * n, m * m, d)
     q = query.permute(0, 2, 3, 1).reshape(b * n, d)
     dots = torch.einsum("nkd,nd->nk", keys, q).view(b, n, m, m)
     return _bilinear_keys(dots, _gather_values(values, ys, xs), frac, key_window)
@@ -465,7 +468,8 @@ def _search_near(query: torch.Tensor, ref: torch.Tensor, values: torch.Tensor,
     nb = dots.shape[0] // b  # blocks per image
     vidx = (ys.unsqueeze(-1) * w + xs.unsqueeze(-2)).flatten(2)
     vidx = vidx + (torch.arange(b, device=dev) * (h * w)).repeat_interleave(nb).view(-1, 1, 1)
-    vals = values.permute(0, 2, 3, 1).reshape(-1, c)[vidx.view(-1)].view(*kdots.shape, c)
+    rows = values.permute(0, 2, 3, 1).contiguous().view(-1, c)
+    vals = rows.index_select(0, vidx.view(-1)).view(*kdots.shape, c)
     kdots = _blocks_to_image(kdots, b, tile, h, w).view(b, h * w, m, m)
     vals = _blocks_to_image(vals, b, tile, h, w).view(b, h * w, m, m, c)
     frac = _blocks_to_image(frac, b, tile, h, w)
