@@ -20,6 +20,19 @@ TINY = RANetConfig(stem=4, widths=(4, 4, 8, 8), feature_dim=8, template_grid=(2,
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny convolutions: threads only add overhead
 
 
+
+def _spy_prev_masks(trk, monkeypatch: pytest.MonkeyPatch) -> list[torch.Tensor]:  # noqa: ANN001
+    """Record the M(t-1) the decoder of ``trk`` receives at each call."""
+    seen: list[torch.Tensor] = []
+    segment = trk.model.segment
+
+    def spy(feats, emb, kernel, m, prev):  # noqa: ANN001, ANN202
+        seen.append(prev.clone())
+        return segment(feats, emb, kernel, m, prev)
+
+    monkeypatch.setattr(trk.model, "segment", spy)
+    return seen
+
 def test_crop_box_by_hand() -> None:
     m = np.zeros((100, 200), dtype=bool)
     m[40:60, 50:90] = True  # 20 x 40, centre (50, 70)
@@ -95,14 +108,7 @@ def test_prev_threshold_binarises_the_decoder_mask(threshold: float,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     frames, labels = _video()
     trk = _tracker(prev_threshold=threshold, bbox_crop=False)
-    seen: list[torch.Tensor] = []
-    segment = trk.model.segment
-
-    def spy(feats, emb, kernel, m, prev):  # noqa: ANN001, ANN202
-        seen.append(prev.clone())
-        return segment(feats, emb, kernel, m, prev)
-
-    monkeypatch.setattr(trk.model, "segment", spy)
+    seen = _spy_prev_masks(trk, monkeypatch)
     trk.step(frames[0], (labels[0] == 1).astype(np.uint8))
     trk.step(frames[1])
     trk.step(frames[2])  # fed the soft output of frame 1
@@ -179,14 +185,7 @@ def test_prev_flow_moves_the_decoder_mask_with_the_frame(prev_flow: bool,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     f0, f1, mask = _textured_shift(6, 4)  # the whole scene moves 6 right, 4 down
     trk = _tracker(prev_flow=prev_flow, flow_scale=1.0, bbox_crop=False, prev_threshold=0.5)
-    seen: list[torch.Tensor] = []
-    segment = trk.model.segment
-
-    def spy(feats, emb, kernel, m, prev):  # noqa: ANN001, ANN202
-        seen.append(prev.clone())
-        return segment(feats, emb, kernel, m, prev)
-
-    monkeypatch.setattr(trk.model, "segment", spy)
+    seen = _spy_prev_masks(trk, monkeypatch)
     trk.step(f0, mask)
     trk.step(f1)
     prev = seen[-1][0, 0].numpy() > 0.5  # input size = frame size: same coordinates
