@@ -255,6 +255,27 @@ def test_online_adaptation_with_several_objects_and_crops() -> None:
         _tracker(online_loss="dice")
 
 
+
+def test_online_updates_on_own_masks_every_n_frames() -> None:
+    frames, labels = _video()
+    trk = _tracker(online_steps=2, online_every=2, online_update_steps=1)
+    trk.step(frames[0], labels[0].copy())
+    kernels = {i: t[0].clone() for i, t in trk._templates.items()}
+    models = [trk.model]
+    for f in frames[1:6]:
+        trk.step(f)
+        models.append(trk.model)
+    # the given frame, then frames 2 and 4 (every 2 frames), one step each
+    assert [(a["frame"], a["steps"]) for a in trk.adaptations] == [(0, 2), (2, 1), (4, 1)]
+    assert models[1] is models[0] and models[2] is not models[1] and models[3] is models[2]
+    # templates re-embedded with the updated model, from the given frames
+    assert all(not torch.equal(kernels[i], trk._templates[i][0]) for i in kernels)
+    off = _tracker(online_steps=2)
+    off.step(frames[0], labels[0].copy())
+    for f in frames[1:6]:
+        off.step(f)
+    assert len(off.adaptations) == 1
+
 def test_ranet_tracker_never_imports_training_code() -> None:
     import subprocess
     import sys

@@ -90,6 +90,11 @@ class RanetTrackerConfig:
         online_prev_morph: ... and eroded or dilated by up to this fraction of the
             object's size (as training's ``prev_morph``).
         online_loss: ``iou`` (soft IoU, the training default), ``log_iou`` or ``bce``.
+        online_every: > 0: every this many frames, also fine-tune the current copy for
+            ``online_update_steps`` steps on pairs made from the current frame and the
+            tracker's own (argmax) masks of it, the templates staying the given frames
+            (online updates in the manner of OnAVOS); 0: adapt on given frames only.
+        online_update_steps: steps of each such update.
         online_seed: seed of the random pairs (each adaptation reseeds, so a video's
             result does not depend on the videos before it).
         threads: torch threads (0: leave as is).
@@ -117,6 +122,8 @@ class RanetTrackerConfig:
     online_prev_morph: float = 0.1
     online_loss: str = "iou"
     online_seed: int = 0
+    online_every: int = 0
+    online_update_steps: int = 10
     threads: int = 0
 
 
@@ -301,6 +308,16 @@ class RanetTracker(Tracker):
                     kernel, m = self.model.template(embs[id(image)], small)
                     mask = masks[i] if i in masks else self._templates[i][2]
                     self._templates[i] = (kernel, m, mask)
+        elif self._update_due():
+            masks = {i: (pred.labels == i).astype(np.float32) for i in pred.object_ids}
+            masks = {i: m for i, m in masks.items() if m.any()}
+            if masks:
+                self._adapt(frame, masks, self.config.online_update_steps)
+                with torch.inference_mode():
+                    for i in sorted(self._templates):
+                        image, small = self._template_inputs[i]
+                        kernel, m = self.model.template(self.model.embed(image)[1], small)
+                        self._templates[i] = (kernel, m, self._templates[i][2])
         for k, i in enumerate(pred.object_ids, start=1):
             self._prev[i] = pred.probs[k].astype(np.float32, copy=False)
         if self._dis is not None:
@@ -343,9 +360,19 @@ class RanetTracker(Tracker):
             img, tgt, prev = (np.ascontiguousarray(v[:, ::-1]) for v in (img, tgt, prev))
         return img, tgt, prev.astype(np.float32)
 
-    def _adapt(self, frame: np.ndarray, masks: dict[int, np.ndarray]) -> None:
-        """Fine-tune a copy of the model on pairs made from the given ``frame`` and the
-        objects' ``masks`` (``{id: (H, W) float32}``); it replaces ``self.model``."""
+    def _update_due(self) -> bool:
+        """Whether an online update on the tracker's own masks is due at this frame."""
+        every = self.config.online_every
+        if every <= 0 or self.config.online_update_steps <= 0 or not self._templates:
+            return False
+        last = max((a["frame"] for a in self.adaptations), default=self.frame_index)
+        return self.frame_index - last >= every
+
+    def _adapt(self, frame: np.ndarray, masks: dict[int, np.ndarray],
+               steps: int | None = None) -> None:
+        """Fine-tune a copy of the model for ``steps`` (default ``online_steps``) on pairs
+        made from ``frame`` and the objects' ``masks`` (``{id: (H, W) float32}``), the
+        templates being those of the given frames; it replaces ``self.model``."""
         from gazevos.losses.ranet import segmentation_loss  # only when adapting
 
         cfg = self.config
@@ -356,7 +383,8 @@ class RanetTracker(Tracker):
         opt = torch.optim.Adam(model.parameters(), lr=cfg.online_lr)
         ids = sorted(masks)
         losses = []
-        for step in range(cfg.online_steps):
+        steps = cfg.online_steps if steps is None else steps
+        for step in range(steps):
             objs = [ids[(step * cfg.online_batch + b) % len(ids)]
                     for b in range(cfg.online_batch)]
             pairs = [self._online_pair(frame, masks[i], rng) for i in objs]
@@ -380,5 +408,6 @@ class RanetTracker(Tracker):
             losses.append(float(loss.item()))
         self.model = model.eval()
         self.adaptations.append({"seconds": time.perf_counter() - t0, "objects": len(ids),
-                                 "steps": cfg.online_steps, "loss_first": losses[0],
+                                 "frame": self.frame_index,
+                                 "steps": steps, "loss_first": losses[0],
                                  "loss_last": losses[-1]})
