@@ -93,7 +93,8 @@ class RanetTrackerConfig:
         online_every: > 0: every this many frames, also fine-tune the current copy for
             ``online_update_steps`` steps on pairs made from the current frame and the
             tracker's own (argmax) masks of it, the templates staying the given frames
-            (online updates in the manner of OnAVOS); 0: adapt on given frames only.
+            (online updates in the manner of OnAVOS; every 10 frames x 10 steps gave no
+            held-out gain, BENCHMARKS.md); 0: adapt on given frames only.
         online_update_steps: steps of each such update.
         online_seed: seed of the random pairs (each adaptation reseeds, so a video's
             result does not depend on the videos before it).
