@@ -139,11 +139,9 @@ def local_dots(query: torch.Tensor, ref: torch.Tensor, radius: int, dilation: in
         out = out.view(b, d, d, h2, w2, n * n).permute(0, 3, 1, 4, 2, 5)
         return out.reshape(b, h2 * d, w2 * d, n * n)[:, :h, :w]
     dots, _, _ = _tile_dots(query, ref, radius, tile)
-    idx = _tile_grid_index(tile, radius, query.device)
+    idx = _tile_grid_index(tile, n, radius, query.device)
     picked = dots.gather(2, idx.unsqueeze(0).expand(dots.shape[0], -1, -1))
-    nh, nw = -(-h // tile), -(-w // tile)
-    out = picked.view(b, nh, nw, tile, tile, n * n).permute(0, 1, 3, 2, 4, 5)
-    return out.reshape(b, nh * tile, nw * tile, n * n)[:, :h, :w]
+    return _blocks_to_image(picked, b, tile, h, w).view(b, h, w, n * n)
 
 
 def _query_blocks(query: torch.Tensor, tile: int) -> torch.Tensor:
@@ -242,13 +240,14 @@ def _dense_grid_index(h: int, w: int, radius: int, device: torch.device
     return idx, inside.to(torch.float32)
 
 
-def _tile_grid_index(tile: int, radius: int, device: torch.device) -> torch.Tensor:
-    """``(tile * tile, n * n)`` index of grid offset ``i`` of tile pixel ``p`` in the
-    flattened ``(tile + 2 radius) ** 2`` reference window of :func:`local_dots`."""
-    side = tile + 2 * radius
+def _tile_grid_index(tile: int, window: int, reach: int, device: torch.device) -> torch.Tensor:
+    """``(tile * tile, window ** 2)`` index of grid offset ``i`` (:func:`window_offsets`)
+    of block pixel ``p`` in the flattened ``(tile + 2 reach) ** 2`` reference window of
+    :func:`_tile_dots` (``reach >= window // 2``)."""
+    side = tile + 2 * reach
     ty, tx = torch.meshgrid(torch.arange(tile, device=device),
                             torch.arange(tile, device=device), indexing="ij")
-    off = window_offsets(2 * radius + 1, device) + radius
+    off = window_offsets(window, device) + reach
     return ((ty.reshape(-1, 1) + off[:, 0]) * side + tx.reshape(-1, 1) + off[:, 1])
 
 
@@ -352,13 +351,14 @@ def _bilinear_keys(dots: torch.Tensor, vals: torch.Tensor, frac: torch.Tensor,
 
 
 def _gather_values(values: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
-    """``(B, n, m, m, C)`` values at the integer key positions ``ys``/``xs (B, h, w, m)``."""
+    """``(B, N, m, m, C)`` values at the integer key positions ``ys``/``xs (B, ..., m)``
+    (``N`` query pixels of image ``b`` in any layout)."""
     b, c, h, w = values.shape
     m = ys.shape[-1]
-    idx = ys.unsqueeze(-1) * w + xs.unsqueeze(-2)  # (B, h, w, m, m)
-    idx = idx.view(b, -1) + (torch.arange(b, device=values.device) * h * w).view(b, 1)
+    idx = ys.unsqueeze(-1) * w + xs.unsqueeze(-2)  # (B, ..., m, m)
+    idx = idx.reshape(b, -1) + (torch.arange(b, device=values.device) * h * w).view(b, 1)
     flat = values.permute(0, 2, 3, 1).contiguous().view(b * h * w, c)
-    return flat.index_select(0, idx.view(-1)).view(b, h * w, m, m, c)
+    return flat.index_select(0, idx.view(-1)).view(b, -1, m, m, c)
 
 
 def window_keys(query: torch.Tensor, ref: torch.Tensor, values: torch.Tensor,
@@ -417,21 +417,18 @@ def near_reach(cfg: SearchConfig) -> int:
 @functools.lru_cache(maxsize=8)
 def _near_grid(h: int, w: int, tile: int, roi_window: int, reach: int, device: torch.device
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Constant per frame size: for every block pixel of one image, the index of each ROI
-    grid point in its block's reference window ``(nh nw, P, n)``, the additive mask
-    ``(nh nw, P, n)`` (``-inf`` for grid points outside the frame; padding pixels past
-    the frame keep all theirs, so that their softmax stays finite: they are dropped at
-    the end) and the grid offsets ``(n, 2)`` as floats."""
+    """Constant per frame size: the index of each ROI grid point in its block's reference
+    window ``(P, n)`` (:func:`_tile_grid_index`), the additive mask ``(nh nw, P, n)``
+    (``-inf`` for grid points outside the frame; padding pixels past the frame keep all
+    theirs, so that their softmax stays finite: they are dropped at the end) and the grid
+    offsets ``(n, 2)`` as floats."""
     py, px = _block_coords(1, h, w, tile, device)
-    side = tile + 2 * reach
     off = window_offsets(roi_window, device)
     gy = py.unsqueeze(-1) + off[:, 0]
     gx = px.unsqueeze(-1) + off[:, 1]
-    widx = (gy - (py - py % tile).unsqueeze(-1) + reach) * side \
-        + gx - (px - px % tile).unsqueeze(-1) + reach
     keep = ((gy >= 0) & (gy < h) & (gx >= 0) & (gx < w)) | ((py >= h) | (px >= w)).unsqueeze(-1)
     bias = torch.zeros(keep.shape, device=device).masked_fill_(~keep, float("-inf"))
-    return widx, bias, off.to(torch.float32)
+    return _tile_grid_index(tile, roi_window, reach, device), bias, off.to(torch.float32)
 
 
 def _search_near(query: torch.Tensor, ref: torch.Tensor, values: torch.Tensor,
@@ -454,8 +451,9 @@ def _search_near(query: torch.Tensor, ref: torch.Tensor, values: torch.Tensor,
     dev = dots.device
     widx, bias, off = _near_grid(h, w, tile, cfg.roi_window, reach, dev)
     if b > 1:
-        widx, bias = widx.repeat(b, 1, 1), bias.repeat(b, 1, 1)
-    logits = dots.gather(2, widx) / affinity.roi_temperature + bias
+        bias = bias.repeat(b, 1, 1)
+    logits = dots.gather(2, widx.expand(dots.shape[0], -1, -1)) / affinity.roi_temperature
+    logits = logits + bias
     wgt = torch.softmax(logits, dim=-1)
     centres = torch.stack([py, px], dim=-1).to(wgt.dtype) + wgt @ off  # (T, P, 2)
     oy0, ox0 = py - py % tile, px - px % tile  # block origins
@@ -465,11 +463,8 @@ def _search_near(query: torch.Tensor, ref: torch.Tensor, values: torch.Tensor,
             + (xs - ox0.unsqueeze(-1) + reach).unsqueeze(-2)).flatten(2)  # (T, P, m m)
     kdots = dots.gather(2, kidx)
     c = values.shape[1]
-    nb = dots.shape[0] // b  # blocks per image
-    vidx = (ys.unsqueeze(-1) * w + xs.unsqueeze(-2)).flatten(2)
-    vidx = vidx + (torch.arange(b, device=dev) * (h * w)).repeat_interleave(nb).view(-1, 1, 1)
-    rows = values.permute(0, 2, 3, 1).contiguous().view(-1, c)
-    vals = rows.index_select(0, vidx.view(-1)).view(*kdots.shape, c)
+    vals = _gather_values(values, ys.view(b, -1, m), xs.view(b, -1, m))  # blocks by image
+    vals = vals.view(*kdots.shape, c)
     kdots = _blocks_to_image(kdots, b, tile, h, w).view(b, h * w, m, m)
     vals = _blocks_to_image(vals, b, tile, h, w).view(b, h * w, m, m, c)
     frac = _blocks_to_image(frac, b, tile, h, w)
