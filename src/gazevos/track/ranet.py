@@ -300,29 +300,30 @@ class RanetTracker(Tracker):
                 todo = set(self._templates) | set(given)  # every kernel from the new model
             else:
                 todo = set(given)
-            embs: dict[int, torch.Tensor] = {}  # one embedding per distinct input
-            with torch.inference_mode():
-                for i in sorted(todo):
-                    image, small = self._template_inputs[i]
-                    if id(image) not in embs:
-                        embs[id(image)] = self.model.embed(image)[1]
-                    kernel, m = self.model.template(embs[id(image)], small)
-                    mask = masks[i] if i in masks else self._templates[i][2]
-                    self._templates[i] = (kernel, m, mask)
+            self._embed_templates(todo, masks)
         elif self._update_due():
             masks = {i: (pred.labels == i).astype(np.float32) for i in pred.object_ids}
             masks = {i: m for i, m in masks.items() if m.any()}
             if masks:
                 self._adapt(frame, masks, self.config.online_update_steps)
-                with torch.inference_mode():
-                    for i in sorted(self._templates):
-                        image, small = self._template_inputs[i]
-                        kernel, m = self.model.template(self.model.embed(image)[1], small)
-                        self._templates[i] = (kernel, m, self._templates[i][2])
+                self._embed_templates(set(self._templates), {})
         for k, i in enumerate(pred.object_ids, start=1):
             self._prev[i] = pred.probs[k].astype(np.float32, copy=False)
         if self._dis is not None:
             self._prev_gray = flow_gray(frame, self._flow.flow_scale)
+
+    def _embed_templates(self, ids: set[int], masks: dict[int, np.ndarray]) -> None:
+        """(Re-)embed the templates of ``ids`` from their stored inputs with the current
+        model; ``masks`` gives new full-size masks, the others keep theirs."""
+        embs: dict[int, torch.Tensor] = {}  # one embedding per distinct input
+        with torch.inference_mode():
+            for i in sorted(ids):
+                image, small = self._template_inputs[i]
+                if id(image) not in embs:
+                    embs[id(image)] = self.model.embed(image)[1]
+                kernel, m = self.model.template(embs[id(image)], small)
+                mask = masks[i] if i in masks else self._templates[i][2]
+                self._templates[i] = (kernel, m, mask)
 
     # -- online adaptation --------------------------------------------------------------
     def _online_pair(self, frame: np.ndarray, mask: np.ndarray, rng: np.random.Generator
