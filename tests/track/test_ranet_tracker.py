@@ -12,7 +12,13 @@ from gazevos.errors import GazevosError
 from gazevos.eval.synthetic import Square, moving_squares
 from gazevos.models.ranet import RANet, RANetConfig, normalise_image, to_checkpoint
 from gazevos.track import build_tracker
-from gazevos.track.ranet import RanetTracker, RanetTrackerConfig, crop_box
+from gazevos.track.base import Prediction
+from gazevos.track.ranet import (
+    RanetTracker,
+    RanetTrackerConfig,
+    crop_box,
+    keep_near_components,
+)
 
 TINY = RANetConfig(stem=4, widths=(4, 4, 8, 8), feature_dim=8, template_grid=(2, 3),
                    num_ranked=4, decoder_scale=0.0625, ranking_width=4)
@@ -275,6 +281,83 @@ def test_online_updates_on_own_masks_every_n_frames() -> None:
     for f in frames[1:6]:
         off.step(f)
     assert len(off.adaptations) == 1
+
+def test_keep_near_components_by_hand() -> None:
+    prev = np.zeros((60, 100), dtype=np.float32)
+    prev[10:20, 10:20] = 1.0                      # area 100: "near" = radius x 10 px
+    prob = np.zeros_like(prev)
+    prob[12:22, 14:24] = 0.9                      # the object, moved 2 / 4 px
+    prob[40:50, 80:90] = 0.8                      # a blob ~ 60 px away
+    prob[10:20, 26:29] = 0.7                      # a strip 7-9 px right of prev
+    out = keep_near_components(prob, prev, radius=0.8)   # within 8 px
+    assert out[15, 18] == pytest.approx(0.9) and out[45, 85] == 0.0
+    # the strip: its columns lie 7, 8 and 9 px (DIST_L2 mask 3: ~7, ~8, ~9) from prev,
+    # two of three within 8 px -> kept at near_keep 0.5, dropped at 0.9
+    assert out[15, 27] == pytest.approx(0.7)
+    assert keep_near_components(prob, prev, 0.8, keep=0.9)[15, 27] == 0.0
+    assert np.array_equal(keep_near_components(prob, prev, radius=10.0), prob)  # all near
+    # every component far (the object jumped): unchanged; empty previous mask: unchanged
+    far = np.zeros_like(prev)
+    far[40:50, 80:90] = 0.8
+    assert np.array_equal(keep_near_components(far, prev, 0.8), far)
+    assert np.array_equal(keep_near_components(prob, np.zeros_like(prev), 0.8), prob)
+
+
+def test_near_radius_drops_a_far_blob_in_the_tracker(monkeypatch: pytest.MonkeyPatch
+                                                      ) -> None:
+    frames, labels = _video()
+    trk = _tracker(near_radius=0.5, bbox_crop=False)
+    trk.step(frames[0], labels[0].copy())
+    h, w = trk.size
+
+    def fake(feats, emb, kernel, m, prev):  # noqa: ANN001, ANN202
+        logit = torch.full((kernel.shape[0], 1, h, w), -5.0)
+        logit[:, :, 8:24, 10:26] = 5.0          # at the first square (frame 1: 9-25 x 10-26)
+        logit[:, :, 48:60, 70:90] = 5.0         # far from both squares' masks
+        return logit
+
+    monkeypatch.setattr(trk.model, "segment", fake)
+    pred = trk.step(frames[1])
+    assert (pred.labels[12, 15] > 0) and (pred.labels[54, 80] == 0)
+
+
+def test_online_update_sources_confident_and_anchored() -> None:
+    frames, labels = _video()
+    trk = _tracker(online_confident=0.9, online_far=0.5)
+    trk.step(frames[0], labels[0].copy())
+    probs = np.zeros((2, 64, 96), dtype=np.float32)
+    probs[1, 20:40, 20:40] = 0.6                  # the object: 400 px, 20 px far = 10 px
+    probs[1, 25:35, 25:35] = 0.95                 # its confident core
+    probs[0] = 1.0 - probs[1]
+    srcs = trk._update_sources(frames[3], Prediction(probs, (1,)))
+    assert [s[0] for s in srcs] == [1, 1]
+    given, own = srcs
+    assert np.array_equal(given[1], frames[0]) and given[3] is None  # anchored to the given frame
+    assert np.array_equal(given[2], (labels[0] == 1).astype(np.float32))
+    assert own[2].sum() == 100 and own[2][30, 30] == 1.0       # object = confident core
+    valid = own[3] > 0
+    assert valid[30, 30] and not valid[22, 22]                 # unsure part of the mask
+    assert not valid[40, 45] and valid[40, 55] and valid[0, 0]  # band 10 px, far bg
+    plain = _tracker()._update_sources(frames[3], Prediction(probs, (1,)))
+    assert len(plain) == 1 and plain[0][2].sum() == 400 and plain[0][3] is None
+
+
+def test_confident_online_updates_train_with_the_valid_map() -> None:
+    frames, labels = _video()
+    trk = _tracker(online_steps=1, online_every=2, online_update_steps=2,
+                   online_confident=0.5, online_batch=2)
+    trk.step(frames[0], labels[0].copy())
+    for f in frames[1:3]:
+        trk.step(f)
+    assert [(a["frame"], a["steps"]) for a in trk.adaptations] == [(0, 1), (2, 2)]
+    rng = np.random.default_rng(0)
+    valid = np.zeros((64, 96), dtype=np.float32)
+    valid[:16] = 1.0                              # the top half of the square
+    img, tgt, prev, v = trk._online_pair(frames[0], (labels[0] == 1).astype(np.float32),
+                                          rng, valid)
+    assert v is not None and v.shape == tgt.shape and set(np.unique(v)) <= {0.0, 1.0}
+    assert 0 < v.mean() < 1
+
 
 def test_ranet_tracker_never_imports_training_code() -> None:
     import subprocess

@@ -96,6 +96,19 @@ class RanetTrackerConfig:
             (online updates in the manner of OnAVOS; every 10 frames x 10 steps gave no
             held-out gain, BENCHMARKS.md); 0: adapt on given frames only.
         online_update_steps: steps of each such update.
+        online_confident: > 0: the updates learn only confident pixels of the tracker's
+            own masks (OnAVOS): object where its probability reaches this, background
+            farther than ``online_far`` x sqrt(object area) from its mask, the rest
+            ignored; and every other pair of an update comes from the given frame, so
+            the copy stays anchored to the true mask.  0: whole argmax masks, current
+            frame only.
+        online_far: that background distance.
+        near_radius: > 0: drop the connected components of each object's new mask that
+            lie mostly farther than ``near_radius`` x sqrt(area of its previous mask)
+            from that previous mask (the distant false positives that otherwise enlarge
+            the bbox crop and feed back through M(t-1)); 0: off.
+        near_keep: a component survives when at least this share of its pixels lies
+            within that distance.
         online_seed: seed of the random pairs (each adaptation reseeds, so a video's
             result does not depend on the videos before it).
         threads: torch threads (0: leave as is).
@@ -122,9 +135,13 @@ class RanetTrackerConfig:
     online_prev_shift: float = 0.1
     online_prev_morph: float = 0.1
     online_loss: str = "iou"
+    near_radius: float = 0.0
+    near_keep: float = 0.5
     online_seed: int = 0
     online_every: int = 0
     online_update_steps: int = 10
+    online_confident: float = 0.0
+    online_far: float = 0.25
     threads: int = 0
 
 
@@ -155,6 +172,43 @@ def crop_box(mask: np.ndarray, scale: float, aspect: float, min_frac: float = 0.
     y0, y1 = int(np.floor(cy - bh / 2)), int(np.ceil(cy + bh / 2))
     x0, x1 = int(np.floor(cx - bw / 2)), int(np.ceil(cx + bw / 2))
     return max(0, y0), max(0, x0), min(h, y1), min(w, x1)
+
+
+def keep_near_components(prob: np.ndarray, prev: np.ndarray, radius: float,
+                         keep: float = 0.5) -> np.ndarray:
+    """Drop the components of ``prob > 0.5`` that lie far from the previous mask.
+
+    Args:
+        prob: ``(H, W)`` new object probability.
+        prev: ``(H, W)`` previous probability (or mask) of the same object.
+        radius: the "near" distance, as a multiple of sqrt(area of ``prev > 0.5``).
+        keep: a component survives when at least this share of its pixels is near.
+
+    Returns:
+        ``(H, W)`` float32: ``prob`` with the dropped components set to 0.  Unchanged
+        when ``prev`` is empty or when every component would be dropped (the object
+        jumped: better a jump than a lost object).
+    """
+    old = prev > 0.5
+    area = int(old.sum())
+    fg = (prob > 0.5).astype(np.uint8)
+    if area == 0 or radius <= 0:
+        return prob
+    n, lab = cv2.connectedComponents(fg, connectivity=8)
+    if n <= 1:
+        return prob
+    dist = cv2.distanceTransform((~old).astype(np.uint8), cv2.DIST_L2, 3)
+    near = (dist <= radius * np.sqrt(area)).ravel()
+    flat = lab.ravel()
+    sizes = np.bincount(flat, minlength=n)
+    hits = np.bincount(flat, weights=near, minlength=n)
+    drop = hits < keep * np.maximum(sizes, 1)
+    drop[0] = False
+    if not drop.any() or drop[1:].all():
+        return prob
+    out = prob.astype(np.float32, copy=True)
+    out[drop[lab]] = 0.0
+    return out
 
 
 class RanetTracker(Tracker):
@@ -209,6 +263,8 @@ class RanetTracker(Tracker):
         self._template_inputs: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         self._prev: dict[int, np.ndarray] = {}
         self._prev_gray: np.ndarray | None = None
+        #: per object: the frame where it was last given and its mask there
+        self._given: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.model = self.base_model
 
     def reset(self) -> None:
@@ -247,13 +303,14 @@ class RanetTracker(Tracker):
         return {i: warp_with_map(p, coords) for i, p in self._prev.items()}
 
     def _propagate(self, frame: np.ndarray) -> dict[int, np.ndarray]:
-        prev = self._warped_prev(frame)
-        y0, x0, y1, x1 = self._box(prev)
+        cfg = self.config
+        warped = self._warped_prev(frame)
+        y0, x0, y1, x1 = self._box(warped)
         ids = list(self.object_ids)
         h, w = self.size
         priors = []
         for i in ids:
-            src = prev[i] if self.config.prev_mask else self._templates[i][2]
+            src = warped[i] if self.config.prev_mask else self._templates[i][2]
             if self.config.prev_mask and self.config.prev_threshold > 0:
                 src = (src > self.config.prev_threshold).astype(np.float32)
             priors.append(cv2.resize(np.ascontiguousarray(src[y0:y1, x0:x1]), (w, h),
@@ -273,6 +330,8 @@ class RanetTracker(Tracker):
             full = np.zeros((fh, fw), dtype=np.float32)
             full[y0:y1, x0:x1] = cv2.resize(probs[n], (x1 - x0, y1 - y0),
                                             interpolation=cv2.INTER_LINEAR)
+            if cfg.near_radius > 0 and i in warped:
+                full = keep_near_components(full, warped[i], cfg.near_radius, cfg.near_keep)
             out[i] = full
         return out
 
@@ -284,6 +343,7 @@ class RanetTracker(Tracker):
             crop = cfg.template_crop and cfg.bbox_crop
             full = None if crop else self._to_input(frame)
             masks = {}
+            kept = frame.copy()  # the caller may reuse its frame buffer
             for i in sorted(given):
                 mask = (pred.labels == i).astype(np.float32)
                 y0, x0, y1, x1 = 0, 0, fh, fw
@@ -295,17 +355,18 @@ class RanetTracker(Tracker):
                                    interpolation=cv2.INTER_LINEAR)
                 self._template_inputs[i] = (image, torch.from_numpy(small).view(1, 1, h, w))
                 masks[i] = mask
+                self._given[i] = (kept, mask)
             if cfg.online_steps > 0:
-                self._adapt(frame, masks)
+                self._adapt([(i, frame, masks[i], None) for i in sorted(masks)],
+                            cfg.online_steps)
                 todo = set(self._templates) | set(given)  # every kernel from the new model
             else:
                 todo = set(given)
             self._embed_templates(todo, masks)
         elif self._update_due():
-            masks = {i: (pred.labels == i).astype(np.float32) for i in pred.object_ids}
-            masks = {i: m for i, m in masks.items() if m.any()}
-            if masks:
-                self._adapt(frame, masks, self.config.online_update_steps)
+            sources = self._update_sources(frame, pred)
+            if sources:
+                self._adapt(sources, self.config.online_update_steps)
                 self._embed_templates(set(self._templates), {})
         for k, i in enumerate(pred.object_ids, start=1):
             self._prev[i] = pred.probs[k].astype(np.float32, copy=False)
@@ -326,10 +387,35 @@ class RanetTracker(Tracker):
                 self._templates[i] = (kernel, m, mask)
 
     # -- online adaptation --------------------------------------------------------------
-    def _online_pair(self, frame: np.ndarray, mask: np.ndarray, rng: np.random.Generator
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _update_sources(self, frame: np.ndarray, pred: Prediction
+                        ) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray | None]]:
+        """The ``(object id, frame, mask, valid)`` sources of an online update from the
+        tracker's own prediction of ``frame`` (see ``online_confident``)."""
+        cfg = self.config
+        out: list[tuple[int, np.ndarray, np.ndarray, np.ndarray | None]] = []
+        for k, i in enumerate(pred.object_ids, start=1):
+            own = pred.labels == i
+            if not own.any():
+                continue
+            if cfg.online_confident <= 0:
+                out.append((i, frame, own.astype(np.float32), None))
+                continue
+            fg = own & (pred.probs[k] >= cfg.online_confident)
+            if not fg.any():
+                continue
+            dist = cv2.distanceTransform((~own).astype(np.uint8), cv2.DIST_L2, 3)
+            valid = fg | (dist > cfg.online_far * np.sqrt(own.sum()))
+            if i in self._given:
+                out.append((i, *self._given[i], None))
+            out.append((i, frame, fg.astype(np.float32), valid.astype(np.float32)))
+        return out
+
+    def _online_pair(self, frame: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
+                     valid: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """One target view of the given ``frame`` / ``mask`` as the tracker would see
-        it: ``(image (H, W, 3) uint8, target mask, M(t-1))`` at the input size.
+        it: ``(image (H, W, 3) uint8, target mask, M(t-1), valid)`` at the input size
+        (``valid``: the warped ``(H, W)`` map of labelled pixels, ``None`` if not given).
 
         The frame and mask are warped by a random affine about the object (exact
         correspondences), M(t-1) is the mask under a nearby affine, eroded or dilated,
@@ -346,21 +432,26 @@ class RanetTracker(Tracker):
         img = cv2.warpAffine(frame, a, (fw, fh), flags=cv2.INTER_LINEAR, borderMode=border)
         tgt = cv2.warpAffine(mask, a, (fw, fh), flags=cv2.INTER_LINEAR, borderMode=border)
         prev = cv2.warpAffine(mask, p, (fw, fh), flags=cv2.INTER_LINEAR, borderMode=border)
-        prev = morph_mask((prev > 0.5).astype(np.float32), rng, cfg.online_prev_morph)
+        arrays = [img, tgt, prev]
+        if valid is not None:
+            arrays.append(cv2.warpAffine(valid, a, (fw, fh), flags=cv2.INTER_LINEAR,
+                                         borderMode=border))
+        prev = arrays[2] = morph_mask((prev > 0.5).astype(np.float32), rng, cfg.online_prev_morph)
         y0, x0, y1, x1 = 0, 0, fh, fw
         if cfg.bbox_crop:
             box = crop_box(prev > 0.5, cfg.bbox_scale, h / w, cfg.min_box)
             if box is not None:
                 y0, x0, y1, x1 = box
-        out = []
-        for arr in (img, tgt, prev):
-            out.append(cv2.resize(np.ascontiguousarray(arr[y0:y1, x0:x1]), (w, h),
-                                  interpolation=cv2.INTER_LINEAR))
-        img, tgt, prev = out
-        tgt = (tgt > 0.5).astype(np.float32)
+        out = [cv2.resize(np.ascontiguousarray(arr[y0:y1, x0:x1]), (w, h),
+                          interpolation=cv2.INTER_LINEAR) for arr in arrays]
+        out[1] = (out[1] > 0.5).astype(np.float32)
+        out[2] = out[2].astype(np.float32)
+        if valid is not None:
+            out[3] = (out[3] > 0.5).astype(np.float32)
         if cfg.online_flip and rng.random() < 0.5:
-            img, tgt, prev = (np.ascontiguousarray(v[:, ::-1]) for v in (img, tgt, prev))
-        return img, tgt, prev.astype(np.float32)
+            out = [np.ascontiguousarray(v[:, ::-1]) for v in out]
+        img, tgt, prev = out[:3]
+        return img, tgt, prev, (out[3] if valid is not None else None)
 
     def _update_due(self) -> bool:
         """Whether an online update on the tracker's own masks is due at this frame."""
@@ -370,11 +461,11 @@ class RanetTracker(Tracker):
         last = max((a["frame"] for a in self.adaptations), default=self.frame_index)
         return self.frame_index - last >= every
 
-    def _adapt(self, frame: np.ndarray, masks: dict[int, np.ndarray],
-               steps: int | None = None) -> None:
-        """Fine-tune a copy of the model for ``steps`` (default ``online_steps``) on pairs
-        made from ``frame`` and the objects' ``masks`` (``{id: (H, W) float32}``), the
-        templates being those of the given frames; it replaces ``self.model``."""
+    def _adapt(self, sources: list[tuple[int, np.ndarray, np.ndarray, np.ndarray | None]],
+               steps: int) -> None:
+        """Fine-tune a copy of the model for ``steps`` on pairs made from ``sources``,
+        ``(object id, frame, (H, W) float32 mask, (H, W) valid map or None)`` taken in
+        turn, the templates being those of the given frames; it replaces ``self.model``."""
         from gazevos.losses.ranet import segmentation_loss  # only when adapting
 
         cfg = self.config
@@ -383,13 +474,12 @@ class RanetTracker(Tracker):
         model = copy.deepcopy(self.model)
         model.train()
         opt = torch.optim.Adam(model.parameters(), lr=cfg.online_lr)
-        ids = sorted(masks)
         losses = []
-        steps = cfg.online_steps if steps is None else steps
         for step in range(steps):
-            objs = [ids[(step * cfg.online_batch + b) % len(ids)]
-                    for b in range(cfg.online_batch)]
-            pairs = [self._online_pair(frame, masks[i], rng) for i in objs]
+            picked = [sources[(step * cfg.online_batch + b) % len(sources)]
+                      for b in range(cfg.online_batch)]
+            objs = [src[0] for src in picked]
+            pairs = [self._online_pair(f, mk, rng, v) for _, f, mk, v in picked]
             imgs = torch.from_numpy(np.stack([p[0] for p in pairs])).permute(0, 3, 1, 2)
             tgt = torch.from_numpy(np.stack([p[1] for p in pairs])).unsqueeze(1)
             prev = torch.from_numpy(np.stack([p[2] for p in pairs])).unsqueeze(1)
@@ -400,7 +490,11 @@ class RanetTracker(Tracker):
             pick = torch.tensor([uniq.index(i) for i in objs])
             feats, emb = model.embed(normalise_image(imgs))
             logits = model.segment(feats, emb, kernel[pick], m[pick], prev)
-            loss = segmentation_loss(cfg.online_loss, logits, tgt)
+            valid = None
+            if any(p[3] is not None for p in pairs):
+                valid = torch.from_numpy(np.stack([np.ones_like(p[1]) if p[3] is None
+                                                   else p[3] for p in pairs])).unsqueeze(1)
+            loss = segmentation_loss(cfg.online_loss, logits, tgt, valid)
             if not torch.isfinite(loss):
                 raise GazevosError(f"online adaptation loss became {loss.item()} at step "
                                    f"{step}; lower online_lr")
@@ -409,7 +503,8 @@ class RanetTracker(Tracker):
             opt.step()
             losses.append(float(loss.item()))
         self.model = model.eval()
-        self.adaptations.append({"seconds": time.perf_counter() - t0, "objects": len(ids),
+        self.adaptations.append({"seconds": time.perf_counter() - t0,
+                                 "objects": len({src[0] for src in sources}),
                                  "frame": self.frame_index,
                                  "steps": steps, "loss_first": losses[0],
                                  "loss_last": losses[-1]})
