@@ -296,6 +296,9 @@ def test_keep_near_components_by_hand() -> None:
     assert out[15, 27] == pytest.approx(0.7)
     assert keep_near_components(prob, prev, 0.8, keep=0.9)[15, 27] == 0.0
     assert np.array_equal(keep_near_components(prob, prev, radius=10.0), prob)  # all near
+    # clip: the kept object loses its pixels beyond 0.3 x 10 px of prev (its far corner)
+    clipped = keep_near_components(prob, prev, radius=10.0, clip=0.3)
+    assert clipped[19, 21] == pytest.approx(0.9) and clipped[21, 23] == 0.0
     # every component far (the object jumped): unchanged; empty previous mask: unchanged
     far = np.zeros_like(prev)
     far[40:50, 80:90] = 0.8

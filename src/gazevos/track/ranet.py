@@ -109,6 +109,8 @@ class RanetTrackerConfig:
             the bbox crop and feed back through M(t-1)); 0: off.
         near_keep: a component survives when at least this share of its pixels lies
             within that distance.
+        near_clip: > 0 (with ``near_radius``): also zero every pixel farther than
+            ``near_clip`` x sqrt(previous area) from the previous mask.
         online_seed: seed of the random pairs (each adaptation reseeds, so a video's
             result does not depend on the videos before it).
         threads: torch threads (0: leave as is).
@@ -137,6 +139,7 @@ class RanetTrackerConfig:
     online_loss: str = "iou"
     near_radius: float = 0.0
     near_keep: float = 0.5
+    near_clip: float = 0.0
     online_seed: int = 0
     online_every: int = 0
     online_update_steps: int = 10
@@ -175,7 +178,7 @@ def crop_box(mask: np.ndarray, scale: float, aspect: float, min_frac: float = 0.
 
 
 def keep_near_components(prob: np.ndarray, prev: np.ndarray, radius: float,
-                         keep: float = 0.5) -> np.ndarray:
+                         keep: float = 0.5, clip: float = 0.0) -> np.ndarray:
     """Drop the components of ``prob > 0.5`` that lie far from the previous mask.
 
     Args:
@@ -183,11 +186,13 @@ def keep_near_components(prob: np.ndarray, prev: np.ndarray, radius: float,
         prev: ``(H, W)`` previous probability (or mask) of the same object.
         radius: the "near" distance, as a multiple of sqrt(area of ``prev > 0.5``).
         keep: a component survives when at least this share of its pixels is near.
+        clip: > 0: also zero every pixel farther than ``clip`` x sqrt(area) from the
+            previous mask, whatever its component.
 
     Returns:
-        ``(H, W)`` float32: ``prob`` with the dropped components set to 0.  Unchanged
-        when ``prev`` is empty or when every component would be dropped (the object
-        jumped: better a jump than a lost object).
+        ``(H, W)`` float32: ``prob`` with the dropped components (and clipped pixels)
+        set to 0.  Unchanged when ``prev`` is empty or when every component would be
+        dropped (the object jumped: better a jump than a lost object).
     """
     old = prev > 0.5
     area = int(old.sum())
@@ -204,10 +209,13 @@ def keep_near_components(prob: np.ndarray, prev: np.ndarray, radius: float,
     hits = np.bincount(flat, weights=near, minlength=n)
     drop = hits < keep * np.maximum(sizes, 1)
     drop[0] = False
-    if not drop.any() or drop[1:].all():
+    if drop[1:].all():
         return prob
     out = prob.astype(np.float32, copy=True)
-    out[drop[lab]] = 0.0
+    if drop.any():
+        out[drop[lab]] = 0.0
+    if clip > 0:
+        out[dist > clip * np.sqrt(area)] = 0.0
     return out
 
 
@@ -331,7 +339,8 @@ class RanetTracker(Tracker):
             full[y0:y1, x0:x1] = cv2.resize(probs[n], (x1 - x0, y1 - y0),
                                             interpolation=cv2.INTER_LINEAR)
             if cfg.near_radius > 0 and i in warped:
-                full = keep_near_components(full, warped[i], cfg.near_radius, cfg.near_keep)
+                full = keep_near_components(full, warped[i], cfg.near_radius, cfg.near_keep,
+                                            cfg.near_clip)
             out[i] = full
         return out
 
