@@ -1,4 +1,4 @@
-"""Bench: ``mast`` tracker step time at 480p, per setting and per number of objects.
+"""Bench: ``mast`` (or ``--tracker ranet``) step time at 480p, per setting and objects.
 
 Tracks the first ``--frames`` frames of a DAVIS dev sequence with 1, 2 and 3 objects (the
 real mask split into vertical bands) and prints the mean ``Tracker.step`` time after the
@@ -9,6 +9,10 @@ CPU time is the steadier figure: with 1 thread it is the time the step would tak
 otherwise idle core).
 
     python bench/mast_speed.py --checkpoint CKPT [--threads 2] [--set scale=0.375 ...]
+    python bench/mast_speed.py --tracker ranet [--objects 1] [--set flip_test=true ...]
+
+The first step's time is printed too (for ``ranet`` it includes the per-video online
+adaptation).
 """
 
 from __future__ import annotations
@@ -37,7 +41,9 @@ def split_objects(mask: np.ndarray, k: int) -> np.ndarray:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tracker", default="mast")
     ap.add_argument("--checkpoint", default=None)
+    ap.add_argument("--objects", type=int, nargs="*", default=[1, 2, 3])
     ap.add_argument("--sequence", default="dog")
     ap.add_argument("--frames", type=int, default=50)
     ap.add_argument("--skip", type=int, default=21, help="frames not timed (memory filling)")
@@ -59,18 +65,21 @@ def main() -> int:
                                       open_frames(DAVIS / "JPEGImages" / "480p" / args.sequence),
                                       strict=False)]
     mask = read_mask(DAVIS / "Annotations" / "480p" / args.sequence / "00000.png") > 0
-    for k in (1, 2, 3):
-        trk = build_tracker("mast", checkpoint=args.checkpoint, **overrides)
+    for k in args.objects:
+        trk = build_tracker(args.tracker, checkpoint=args.checkpoint, **overrides)
         first = split_objects(mask, k)
         times, cpu = [], []
         for i, img in enumerate(frames):
             t0, c0 = time.perf_counter(), time.process_time()
             trk.step(img, mask=first if i == 0 else None)
+            if i == 0:
+                first_s = time.perf_counter() - t0
             if i >= args.skip:
                 times.append(time.perf_counter() - t0)
                 cpu.append(time.process_time() - c0)
         ms = 1000 * float(np.mean(times))
-        print(f"objects {k}: {ms:.0f} ms/frame wall ({1000 / ms:.2f} frames/s), "
+        print(f"{args.tracker}, objects {k}: first step {first_s:.1f} s; then "
+              f"{ms:.0f} ms/frame wall ({1000 / ms:.2f} frames/s), "
               f"{1000 * float(np.mean(cpu)):.0f} ms CPU/frame, settings "
               f"{overrides or 'default'}, {args.threads} threads, load {os.getloadavg()[0]:.1f}",
               flush=True)

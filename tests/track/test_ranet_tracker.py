@@ -324,6 +324,25 @@ def test_near_radius_drops_a_far_blob_in_the_tracker(monkeypatch: pytest.MonkeyP
     assert (pred.labels[12, 15] > 0) and (pred.labels[54, 80] == 0)
 
 
+def test_flip_test_averages_the_mirrored_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    frames, labels = _video()
+    out = {}
+    for flip in (False, True):
+        trk = _tracker(flip_test=flip, bbox_crop=False)
+        trk.step(frames[0], labels[0].copy())
+        h, w = trk.size
+
+        def ramp(feats, emb, kernel, m, prev):  # noqa: ANN001, ANN202
+            x = torch.linspace(-4.0, 4.0, w)     # the answer depends on x only
+            return x.view(1, 1, 1, w).expand(kernel.shape[0], 1, h, w)
+
+        monkeypatch.setattr(trk.model, "segment", ramp)
+        out[flip] = trk._propagate(frames[1])[1]
+    assert out[False][5, -1] > 0.95 and out[False][5, 0] < 0.05
+    # mirrored pass flipped back: sigmoid(x) and sigmoid(-x) average to 0.5 everywhere
+    assert np.allclose(out[True], 0.5, atol=1e-5)
+
+
 def test_online_update_sources_confident_and_anchored() -> None:
     frames, labels = _video()
     trk = _tracker(online_confident=0.9, online_far=0.5)

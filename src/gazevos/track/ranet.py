@@ -111,6 +111,8 @@ class RanetTrackerConfig:
             within that distance.
         near_clip: > 0 (with ``near_radius``): also zero every pixel farther than
             ``near_clip`` x sqrt(previous area) from the previous mask.
+        flip_test: also segment the mirrored crop and average the two probabilities
+            (test-time augmentation; twice the per-frame cost).
         online_seed: seed of the random pairs (each adaptation reseeds, so a video's
             result does not depend on the videos before it).
         threads: torch threads (0: leave as is).
@@ -140,6 +142,7 @@ class RanetTrackerConfig:
     near_radius: float = 0.0
     near_keep: float = 0.5
     near_clip: float = 0.0
+    flip_test: bool = False
     online_seed: int = 0
     online_every: int = 0
     online_update_steps: int = 10
@@ -324,14 +327,12 @@ class RanetTracker(Tracker):
             priors.append(cv2.resize(np.ascontiguousarray(src[y0:y1, x0:x1]), (w, h),
                                      interpolation=cv2.INTER_LINEAR))
         with torch.inference_mode():
-            feats, emb = self.model.embed(self._to_input(frame[y0:y1, x0:x1]))
-            k = len(ids)
-            kernel = torch.cat([self._templates[i][0] for i in ids])
-            m = torch.cat([self._templates[i][1] for i in ids])
-            feats = [f.expand(k, -1, -1, -1) for f in feats]
+            image = self._to_input(frame[y0:y1, x0:x1])
             prev = torch.from_numpy(np.stack(priors)).unsqueeze(1)
-            logits = self.model.segment(feats, emb.expand(k, -1, -1, -1), kernel, m, prev)
-            probs = torch.sigmoid(logits)[:, 0].numpy()
+            probs = self._segment(image, ids, prev)
+            if cfg.flip_test:
+                probs = 0.5 * (probs + self._segment(image.flip(-1), ids, prev.flip(-1))
+                               [:, :, ::-1])
         out: dict[int, np.ndarray] = {}
         fh, fw = frame.shape[:2]
         for n, i in enumerate(ids):
@@ -343,6 +344,18 @@ class RanetTracker(Tracker):
                                             cfg.near_clip)
             out[i] = full
         return out
+
+    def _segment(self, image: torch.Tensor, ids: list[int], prev: torch.Tensor
+                 ) -> np.ndarray:
+        """``(K, H, W)`` probabilities of objects ``ids`` in the network input ``image``
+        ``(1, 3, H, W)`` given their M(t-1) ``prev (K, 1, H, W)``."""
+        feats, emb = self.model.embed(image)
+        k = len(ids)
+        kernel = torch.cat([self._templates[i][0] for i in ids])
+        m = torch.cat([self._templates[i][1] for i in ids])
+        feats = [f.expand(k, -1, -1, -1) for f in feats]
+        logits = self.model.segment(feats, emb.expand(k, -1, -1, -1), kernel, m, prev)
+        return torch.sigmoid(logits)[:, 0].numpy()
 
     def _memorize(self, frame: np.ndarray, pred: Prediction, given: set[int]) -> None:
         if given:
