@@ -101,8 +101,9 @@ def test_registry_builds_from_checkpoint(tmp_path: Path) -> None:
     torch.manual_seed(0)
     path = tmp_path / "ranet.pt"
     torch.save(to_checkpoint(RANet(TINY), input_size=(64, 96)), path)
-    trk = build_tracker("ranet", checkpoint=path)
+    trk = build_tracker("ranet", checkpoint=path, input_size=(0, 0))  # its training size
     assert isinstance(trk, RanetTracker) and trk.size == (64, 96)
+    assert build_tracker("ranet", checkpoint=path).size == (352, 608)  # the default
     trk = build_tracker("ranet", checkpoint=path, nms=True, input_size=(32, 64))
     assert trk.model.config.nms and trk.size == (32, 64)
     with pytest.raises(GazevosError, match="multiples of 32"):
@@ -154,7 +155,8 @@ def _frame_iou(pred: np.ndarray, gt: np.ndarray) -> float:
 def test_online_adaptation_is_on_by_default_and_flow_off() -> None:
     cfg = RanetTrackerConfig()
     assert (cfg.online_steps, cfg.online_lr, cfg.online_batch) == (50, 3e-4, 2)
-    assert not cfg.prev_flow
+    assert not cfg.prev_flow and not cfg.flip_test and cfg.online_every == 0
+    assert (cfg.near_radius, tuple(cfg.input_size)) == (0.25, (352, 608))
 
 
 def test_options_off_leave_the_model_and_output_unchanged() -> None:
@@ -330,11 +332,11 @@ def test_flip_test_averages_the_mirrored_pass(monkeypatch: pytest.MonkeyPatch) -
     for flip in (False, True):
         trk = _tracker(flip_test=flip, bbox_crop=False)
         trk.step(frames[0], labels[0].copy())
-        h, w = trk.size
 
         def ramp(feats, emb, kernel, m, prev):  # noqa: ANN001, ANN202
+            k, _, h, w = prev.shape
             x = torch.linspace(-4.0, 4.0, w)     # the answer depends on x only
-            return x.view(1, 1, 1, w).expand(kernel.shape[0], 1, h, w)
+            return x.view(1, 1, 1, w).expand(k, 1, h, w)
 
         monkeypatch.setattr(trk.model, "segment", ramp)
         out[flip] = trk._propagate(frames[1])[1]
@@ -388,3 +390,15 @@ def test_ranet_tracker_never_imports_training_code() -> None:
     code = ("import sys, gazevos.track.ranet; "
             "bad = [m for m in sys.modules if m.startswith('gazevos.train')]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("preset", ["ranet_no_online", "ranet_release", "ranet_nobox",
+                                    "ranet_noprev", "ranet_noprev_nobox"])
+def test_tracker_presets_load(preset: str) -> None:
+    from gazevos.config import load_config
+
+    cfg = load_config(RanetTrackerConfig, preset)
+    if preset == "ranet_release":
+        assert tuple(cfg.input_size) == (0, 0)
+    if preset == "ranet_no_online":
+        assert cfg.online_steps == 0 and cfg.near_radius == 0.25

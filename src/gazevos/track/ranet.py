@@ -57,7 +57,11 @@ class RanetTrackerConfig:
 
     Attributes:
         input_size: ``(H, W)`` network input, sides divisible by 32; ``(0, 0)``: the
-            checkpoint's training size (480x864 for the released weights).
+            checkpoint's training size (224x384 for the shipped model, 480x864 for the
+            released weights: preset ``ranet_release``).  The default 352x608 (the
+            shipped model run at 1.6x its training size) raised held-out dev J&F from
+            0.600 to 0.641 (fold 1) and from 0.567 (fold 2's model before its box/morph
+            fine-tune) / 0.624 at 288x512 to 0.621 (BENCHMARKS.md, RANet session 4).
         prev_mask: feed M(t-1) to the decoder (else the template mask).
         prev_threshold: > 0: feed M(t-1) binarised at this probability (training feeds
             binary masks); 0: feed the probabilities.
@@ -106,7 +110,9 @@ class RanetTrackerConfig:
         near_radius: > 0: drop the connected components of each object's new mask that
             lie mostly farther than ``near_radius`` x sqrt(area of its previous mask)
             from that previous mask (the distant false positives that otherwise enlarge
-            the bbox crop and feed back through M(t-1)); 0: off.
+            the bbox crop and feed back through M(t-1)); 0: off.  The default 0.25 raised
+            held-out dev J&F from 0.573 to 0.600 (fold 1) and 0.459 to 0.567 (fold 2)
+            at 224x384 (BENCHMARKS.md, RANet session 4).
         near_keep: a component survives when at least this share of its pixels lies
             within that distance.
         near_clip: > 0 (with ``near_radius``): also zero every pixel farther than
@@ -118,7 +124,7 @@ class RanetTrackerConfig:
         threads: torch threads (0: leave as is).
     """
 
-    input_size: tuple[int, ...] = (0, 0)
+    input_size: tuple[int, ...] = (352, 608)
     prev_mask: bool = True
     prev_threshold: float = 0.0
     bbox_crop: bool = True
@@ -139,7 +145,7 @@ class RanetTrackerConfig:
     online_prev_shift: float = 0.1
     online_prev_morph: float = 0.1
     online_loss: str = "iou"
-    near_radius: float = 0.0
+    near_radius: float = 0.25
     near_keep: float = 0.5
     near_clip: float = 0.0
     flip_test: bool = False
