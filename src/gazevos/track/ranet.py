@@ -58,10 +58,11 @@ class RanetTrackerConfig:
     Attributes:
         input_size: ``(H, W)`` network input, sides divisible by 32; ``(0, 0)``: the
             checkpoint's training size (224x384 for the shipped model, 480x864 for the
-            released weights: preset ``ranet_release``).  The default 352x608 (the
-            shipped model run at 1.6x its training size) raised held-out dev J&F from
-            0.600 to 0.641 (fold 1) and from 0.567 (fold 2's model before its box/morph
-            fine-tune) / 0.624 at 288x512 to 0.621 (BENCHMARKS.md, RANet session 4).
+            released weights: preset ``ranet_release``).  The default 352x608 runs the
+            shipped model at 1.6x its training size: held-out dev J&F on fold 1 (the
+            shipped model) 0.600 at 224x384, 0.616 at 288x512, 0.641 at 352x608; fold 2
+            flat from 288x512 on (0.624, 0.621); 6.5 frames/s for one object on 2 cores
+            (BENCHMARKS.md, RANet session 4).
         prev_mask: feed M(t-1) to the decoder (else the template mask).
         prev_threshold: > 0: feed M(t-1) binarised at this probability (training feeds
             binary masks); 0: feed the probabilities.
