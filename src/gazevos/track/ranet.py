@@ -61,7 +61,8 @@ class RanetTrackerConfig:
             released weights: preset ``ranet_release``).  The default 352x608 runs the
             shipped model at 1.6x its training size: held-out dev J&F on fold 1 (the
             shipped model) 0.600 at 224x384, 0.616 at 288x512, 0.641 at 352x608; fold 2
-            flat from 288x512 on (0.624, 0.621); 6.5 frames/s for one object on 2 cores
+            flat from 288x512 on (0.624, 0.621; all with seed 0, which varies by up to 0.06);
+            6.5 frames/s for one object on 2 cores
             (BENCHMARKS.md, RANet session 4).
         prev_mask: feed M(t-1) to the decoder (else the template mask).
         prev_threshold: > 0: feed M(t-1) binarised at this probability (training feeds
