@@ -282,7 +282,8 @@ class RanetTracker(Tracker):
         self._template_inputs: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         self._prev: dict[int, np.ndarray] = {}
         self._prev_gray: np.ndarray | None = None
-        #: per object: the frame where it was last given and its mask there
+        #: per object: the frame where it was last given and its mask there (kept only
+        #: when ``online_confident`` > 0, for the anchored updates)
         self._given: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.model = self.base_model
 
@@ -329,9 +330,9 @@ class RanetTracker(Tracker):
         h, w = self.size
         priors = []
         for i in ids:
-            src = warped[i] if self.config.prev_mask else self._templates[i][2]
-            if self.config.prev_mask and self.config.prev_threshold > 0:
-                src = (src > self.config.prev_threshold).astype(np.float32)
+            src = warped[i] if cfg.prev_mask else self._templates[i][2]
+            if cfg.prev_mask and cfg.prev_threshold > 0:
+                src = (src > cfg.prev_threshold).astype(np.float32)
             priors.append(cv2.resize(np.ascontiguousarray(src[y0:y1, x0:x1]), (w, h),
                                      interpolation=cv2.INTER_LINEAR))
         with torch.inference_mode():
@@ -373,7 +374,8 @@ class RanetTracker(Tracker):
             crop = cfg.template_crop and cfg.bbox_crop
             full = None if crop else self._to_input(frame)
             masks = {}
-            kept = frame.copy()  # the caller may reuse its frame buffer
+            # kept for the anchored updates only (the caller may reuse its frame buffer)
+            kept = frame.copy() if cfg.online_confident > 0 else None
             for i in sorted(given):
                 mask = (pred.labels == i).astype(np.float32)
                 y0, x0, y1, x1 = 0, 0, fh, fw
@@ -385,7 +387,8 @@ class RanetTracker(Tracker):
                                    interpolation=cv2.INTER_LINEAR)
                 self._template_inputs[i] = (image, torch.from_numpy(small).view(1, 1, h, w))
                 masks[i] = mask
-                self._given[i] = (kept, mask)
+                if kept is not None:
+                    self._given[i] = (kept, mask)
             if cfg.online_steps > 0:
                 self._adapt([(i, frame, masks[i], None) for i in sorted(masks)],
                             cfg.online_steps)
