@@ -86,6 +86,29 @@ def test_forward_shape_and_gradients(mods: dict) -> None:
         assert grad is not None and grad.abs().sum() > 0, name
 
 
+def test_rank_takes_stacked_templates() -> None:
+    torch.manual_seed(0)
+    model = RANet(TINY).eval()
+    th, tw = TINY.template_grid
+    emb = torch.nn.functional.normalize(torch.randn(1, 8, 4, 6), dim=1)
+    kernel = torch.nn.functional.normalize(torch.randn(1, 8, th, tw), dim=1)
+    target = emb[:, :, 1, 2]  # a second template whose only object pixel IS target (1, 2)
+    k2 = kernel.clone()
+    k2[:, :, 0, 0] = target
+    none = torch.zeros(1, 1, th, tw)
+    obj = none.clone()
+    obj[..., 0, 0] = 1.0
+    with torch.no_grad():
+        fg, bg = model.rank(torch.cat([kernel, k2], 2), torch.cat([none, obj], 2), emb)
+        _, bg1 = model.rank(kernel, none, emb)
+    assert fg.shape == bg.shape == (1, TINY.num_ranked, 4, 6)
+    # one fg template pixel in all: its map (correlation 1 at (1, 2)) first, zeros after
+    corr = (emb * target[..., None, None]).sum(1)[0]  # that pixel's correlation map
+    torch.testing.assert_close(fg[0, 0] / fg[0, 0, 1, 2], corr / corr[1, 2])
+    assert fg[0, 0].argmax() == 1 * 6 + 2 and fg[0, 1:].abs().sum() == 0
+    assert bg.abs().sum() > 0 and bg1.abs().sum() > 0
+
+
 def test_previous_mask_changes_the_output() -> None:
     torch.manual_seed(0)
     model = RANet(TINY).eval()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -13,12 +14,7 @@ from gazevos.eval.synthetic import Square, moving_squares
 from gazevos.models.ranet import RANet, RANetConfig, normalise_image, to_checkpoint
 from gazevos.track import build_tracker
 from gazevos.track.base import Prediction
-from gazevos.track.ranet import (
-    RanetTracker,
-    RanetTrackerConfig,
-    crop_box,
-    keep_near_components,
-)
+from gazevos.track.ranet import RanetTracker, RanetTrackerConfig
 
 TINY = RANetConfig(stem=4, widths=(4, 4, 8, 8), feature_dim=8, template_grid=(2, 3),
                    num_ranked=4, decoder_scale=0.0625, ranking_width=4)
@@ -38,18 +34,6 @@ def _spy_prev_masks(trk, monkeypatch: pytest.MonkeyPatch) -> list[torch.Tensor]:
 
     monkeypatch.setattr(trk.model, "segment", spy)
     return seen
-
-def test_crop_box_by_hand() -> None:
-    m = np.zeros((100, 200), dtype=bool)
-    m[40:60, 50:90] = True  # 20 x 40, centre (50, 70)
-    assert crop_box(m, 1.5, 0.5) == (35, 40, 65, 100)  # 30 x 60
-    assert crop_box(m, 1.5, 1.0) == (20, 40, 80, 100)  # widened to 60 x 60
-    assert crop_box(m, 1.0, 0.5, min_frac=0.5) == (25, 20, 75, 120)  # at least 50 x 100
-    m2 = np.zeros((100, 200), dtype=bool)
-    m2[0:10, 190:200] = True
-    assert crop_box(m2, 1.5, 0.5) == (0, 180, 13, 200)  # 15 x 30, clipped to the frame
-    assert crop_box(np.zeros((4, 4), dtype=bool), 1.5, 0.5) is None
-
 
 def _video() -> tuple[np.ndarray, np.ndarray]:
     return moving_squares(5, (64, 96), (Square(16, (8, 8), (1.0, 2.0)),
@@ -284,30 +268,6 @@ def test_online_updates_on_own_masks_every_n_frames() -> None:
         off.step(f)
     assert len(off.adaptations) == 1
 
-def test_keep_near_components_by_hand() -> None:
-    prev = np.zeros((60, 100), dtype=np.float32)
-    prev[10:20, 10:20] = 1.0                      # area 100: "near" = radius x 10 px
-    prob = np.zeros_like(prev)
-    prob[12:22, 14:24] = 0.9                      # the object, moved 2 / 4 px
-    prob[40:50, 80:90] = 0.8                      # a blob ~ 60 px away
-    prob[10:20, 26:29] = 0.7                      # a strip 7-9 px right of prev
-    out = keep_near_components(prob, prev, radius=0.8)   # within 8 px
-    assert out[15, 18] == pytest.approx(0.9) and out[45, 85] == 0.0
-    # the strip: its columns lie 7, 8 and 9 px (DIST_L2 mask 3: ~7, ~8, ~9) from prev,
-    # two of three within 8 px -> kept at near_keep 0.5, dropped at 0.9
-    assert out[15, 27] == pytest.approx(0.7)
-    assert keep_near_components(prob, prev, 0.8, keep=0.9)[15, 27] == 0.0
-    assert np.array_equal(keep_near_components(prob, prev, radius=10.0), prob)  # all near
-    # clip: the kept object loses its pixels beyond 0.3 x 10 px of prev (its far corner)
-    clipped = keep_near_components(prob, prev, radius=10.0, clip=0.3)
-    assert clipped[19, 21] == pytest.approx(0.9) and clipped[21, 23] == 0.0
-    # every component far (the object jumped): unchanged; empty previous mask: unchanged
-    far = np.zeros_like(prev)
-    far[40:50, 80:90] = 0.8
-    assert np.array_equal(keep_near_components(far, prev, 0.8), far)
-    assert np.array_equal(keep_near_components(prob, np.zeros_like(prev), 0.8), prob)
-
-
 def test_near_radius_drops_a_far_blob_in_the_tracker(monkeypatch: pytest.MonkeyPatch
                                                       ) -> None:
     frames, labels = _video()
@@ -402,3 +362,76 @@ def test_tracker_presets_load(preset: str) -> None:
         assert tuple(cfg.input_size) == (0, 0)
     if preset == "ranet_no_online":
         assert cfg.online_steps == 0 and cfg.near_radius == 0.25
+
+
+def test_memory_template_is_stacked_below_the_given_one(monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    frames, labels = _video()
+    trk = _tracker(memory_every=2)
+    kernels: list[tuple[int, ...]] = []
+    segment = trk.model.segment
+
+    def spy(feats, emb, kernel, m, prev):  # noqa: ANN001, ANN202
+        kernels.append(tuple(kernel.shape))
+        assert m.shape[-2:] == kernel.shape[-2:]
+        return segment(feats, emb, kernel, m, prev)
+
+    monkeypatch.setattr(trk.model, "segment", spy)
+    trk.step(frames[0], labels[0].copy())
+    assert trk._memory == {}
+    trk.step(frames[1])  # frame 1: not a memory frame
+    assert trk._memory == {}
+    pred = trk.step(frames[2])  # frame 2: remembered from this frame's crop
+    assert set(trk._memory) == set(pred.object_ids)
+    box, emb = trk._last
+    y0, x0, y1, x1 = box
+    own = (pred.labels[y0:y1, x0:x1] == 1).astype(np.float32)
+    small = torch.from_numpy(cv2.resize(own, (96, 64), interpolation=cv2.INTER_LINEAR))
+    kernel, m = trk.model.template(emb, small.view(1, 1, 64, 96))
+    assert torch.allclose(trk._memory[1][0], kernel) and torch.allclose(trk._memory[1][1], m)
+    trk.step(frames[3])
+    th, tw = TINY.template_grid
+    # frames 1, 2: the given template only; frame 3: given + memory stacked (object 1)
+    assert kernels == [(1, 8, th, tw), (1, 8, th, tw), (1, 8, 2 * th, tw)]
+    trk.step(frames[4], labels[4].copy())  # new masks given: the memory is dropped
+    assert trk._memory == {}
+
+
+def test_memory_off_by_default_and_changes_the_output() -> None:
+    assert RanetTrackerConfig().memory_every == 0
+    frames, labels = _video()
+    outs = []
+    for every in (0, 1):
+        trk = _tracker(memory_every=every)
+        trk.step(frames[0], labels[0].copy())
+        outs.append(np.stack([trk.step(f).probs for f in frames[1:]]))
+    np.testing.assert_array_equal(outs[0][0], outs[1][0])  # frame 1: no memory yet
+    assert not np.allclose(outs[0][1:], outs[1][1:])
+
+
+def test_online_average_is_the_mean_of_the_last_steps(monkeypatch: pytest.MonkeyPatch
+                                                      ) -> None:
+    frames, labels = _video()
+    first = (labels[0] == 1).astype(np.uint8)
+    finals = {}
+    snaps: list[list[torch.Tensor]] = []  # the weights after each Adam step
+    step = torch.optim.Adam.step
+
+    def spy(opt, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
+        out = step(opt, *a, **k)
+        snaps.append([p.detach().clone() for g in opt.param_groups for p in g["params"]])
+        return out
+
+    monkeypatch.setattr(torch.optim.Adam, "step", spy)
+    for n in (0, 1, 3):
+        snaps.clear()
+        trk = _tracker(online_steps=5, online_average=n)
+        trk.step(frames[0], first)
+        finals[n] = [p.detach().clone() for p in trk.model.parameters()]
+        assert len(snaps) == 5
+        want = snaps[-1] if n <= 1 else [torch.stack(ps).mean(0) for ps in zip(*snaps[-n:],
+                                                                                 strict=True)]
+        for got, exp in zip(finals[n], want, strict=True):
+            torch.testing.assert_close(got, exp)
+    assert all(torch.equal(a, b) for a, b in zip(finals[0], finals[1], strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(finals[0], finals[3], strict=True))

@@ -49,6 +49,9 @@ from gazevos.track.baselines import (
     sampling_map,
     warp_with_map,
 )
+from gazevos.track.regions import crop_box, keep_near_components
+
+__all__ = ["RanetTracker", "RanetTrackerConfig", "crop_box", "keep_near_components"]
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,15 @@ class RanetTrackerConfig:
             ``near_clip`` x sqrt(previous area) from the previous mask.
         flip_test: also segment the mirrored crop and average the two probabilities
             (test-time augmentation; twice the per-frame cost).
+        online_average: > 0: the adapted weights are the average of those after each of
+            the last this many adaptation steps (stochastic weight averaging), which
+            damps the step-to-step noise of the small-batch adaptation; 0: the last
+            step's weights.
+        memory_every: > 0: every this many frames, the tracker's own (argmax) mask of the
+            frame, with that frame's features, becomes a second template of each object
+            beside its given frame (stacked below it in the RAM, so the ranking picks
+            maps from either; a short-term memory for objects whose appearance drifts
+            from the given frame); 0: the given frames only.
         online_seed: seed of the random pairs (each adaptation reseeds, so a video's
             result does not depend on the videos before it).
         threads: torch threads (0: leave as is).
@@ -151,83 +163,14 @@ class RanetTrackerConfig:
     near_keep: float = 0.5
     near_clip: float = 0.0
     flip_test: bool = False
+    online_average: int = 0
+    memory_every: int = 0
     online_seed: int = 0
     online_every: int = 0
     online_update_steps: int = 10
     online_confident: float = 0.0
     online_far: float = 0.25
     threads: int = 0
-
-
-def crop_box(mask: np.ndarray, scale: float, aspect: float, min_frac: float = 0.0
-             ) -> tuple[int, int, int, int] | None:
-    """Enlarged box around a binary mask, as ``(y0, x0, y1, x1)`` (exclusive ends).
-
-    The tight box is scaled by ``scale`` about its centre, widened so that
-    ``height / width == aspect`` (the larger side wins), at least ``min_frac`` of the
-    frame in each side, then clipped to the frame.  ``None`` for an empty mask.
-
-    Args:
-        mask: ``(H, W)`` bool.
-        scale: enlargement (1.5 in RANet).
-        aspect: network input height / width.
-        min_frac: minimum side as a fraction of the frame side.
-    """
-    ys = np.flatnonzero(mask.any(1))
-    xs = np.flatnonzero(mask.any(0))
-    if ys.size == 0:
-        return None
-    h, w = mask.shape
-    cy, cx = (ys[0] + ys[-1] + 1) / 2.0, (xs[0] + xs[-1] + 1) / 2.0
-    bh = max((ys[-1] - ys[0] + 1) * scale, min_frac * h)
-    bw = max((xs[-1] - xs[0] + 1) * scale, min_frac * w)
-    bh = max(bh, aspect * bw)
-    bw = bh / aspect
-    y0, y1 = int(np.floor(cy - bh / 2)), int(np.ceil(cy + bh / 2))
-    x0, x1 = int(np.floor(cx - bw / 2)), int(np.ceil(cx + bw / 2))
-    return max(0, y0), max(0, x0), min(h, y1), min(w, x1)
-
-
-def keep_near_components(prob: np.ndarray, prev: np.ndarray, radius: float,
-                         keep: float = 0.5, clip: float = 0.0) -> np.ndarray:
-    """Drop the components of ``prob > 0.5`` that lie far from the previous mask.
-
-    Args:
-        prob: ``(H, W)`` new object probability.
-        prev: ``(H, W)`` previous probability (or mask) of the same object.
-        radius: the "near" distance, as a multiple of sqrt(area of ``prev > 0.5``).
-        keep: a component survives when at least this share of its pixels is near.
-        clip: > 0: also zero every pixel farther than ``clip`` x sqrt(area) from the
-            previous mask, whatever its component.
-
-    Returns:
-        ``(H, W)`` float32: ``prob`` with the dropped components (and clipped pixels)
-        set to 0.  Unchanged when ``prev`` is empty or when every component would be
-        dropped (the object jumped: better a jump than a lost object).
-    """
-    old = prev > 0.5
-    area = int(old.sum())
-    fg = (prob > 0.5).astype(np.uint8)
-    if area == 0 or radius <= 0:
-        return prob
-    n, lab = cv2.connectedComponents(fg, connectivity=8)
-    if n <= 1:
-        return prob
-    dist = cv2.distanceTransform((~old).astype(np.uint8), cv2.DIST_L2, 3)
-    near = (dist <= radius * np.sqrt(area)).ravel()
-    flat = lab.ravel()
-    sizes = np.bincount(flat, minlength=n)
-    hits = np.bincount(flat, weights=near, minlength=n)
-    drop = hits < keep * np.maximum(sizes, 1)
-    drop[0] = False
-    if drop[1:].all():
-        return prob
-    out = prob.astype(np.float32, copy=True)
-    if drop.any():
-        out[drop[lab]] = 0.0
-    if clip > 0:
-        out[dist > clip * np.sqrt(area)] = 0.0
-    return out
 
 
 class RanetTracker(Tracker):
@@ -285,6 +228,10 @@ class RanetTracker(Tracker):
         #: per object: the frame where it was last given and its mask there (kept only
         #: when ``online_confident`` > 0, for the anchored updates)
         self._given: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        #: per object: the memory template ``(kernel, m)`` of a recent frame
+        self._memory: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        #: the last propagated frame's crop box and embedding
+        self._last: tuple[tuple[int, int, int, int], torch.Tensor] | None = None
         self.model = self.base_model
 
     def reset(self) -> None:
@@ -339,6 +286,7 @@ class RanetTracker(Tracker):
             image = self._to_input(frame[y0:y1, x0:x1])
             prev = torch.from_numpy(np.stack(priors)).unsqueeze(1)
             probs = self._segment(image, ids, prev)
+            self._last = ((y0, x0, y1, x1), self._emb)
             if cfg.flip_test:
                 probs = 0.5 * (probs + self._segment(image.flip(-1), ids, prev.flip(-1))
                                [:, :, ::-1])
@@ -359,9 +307,15 @@ class RanetTracker(Tracker):
         """``(K, H, W)`` probabilities of objects ``ids`` in the network input ``image``
         ``(1, 3, H, W)`` given their M(t-1) ``prev (K, 1, H, W)``."""
         feats, emb = self.model.embed(image)
+        self._emb = emb
         k = len(ids)
         kernel = torch.cat([self._templates[i][0] for i in ids])
         m = torch.cat([self._templates[i][1] for i in ids])
+        if self._memory:  # stack each object's memory template below its given one
+            # (an object without one yet repeats its given template)
+            mk = torch.cat([self._memory.get(i, self._templates[i][:2])[0] for i in ids])
+            mm = torch.cat([self._memory.get(i, self._templates[i][:2])[1] for i in ids])
+            kernel, m = torch.cat([kernel, mk], 2), torch.cat([m, mm], 2)
         feats = [f.expand(k, -1, -1, -1) for f in feats]
         logits = self.model.segment(feats, emb.expand(k, -1, -1, -1), kernel, m, prev)
         return torch.sigmoid(logits)[:, 0].numpy()
@@ -396,15 +350,36 @@ class RanetTracker(Tracker):
             else:
                 todo = set(given)
             self._embed_templates(todo, masks)
+            self._memory.clear()  # from the old model, or of an outdated mask
         elif self._update_due():
             sources = self._update_sources(frame, pred)
             if sources:
                 self._adapt(sources, self.config.online_update_steps)
                 self._embed_templates(set(self._templates), {})
+                self._memory.clear()
+        elif (self.config.memory_every > 0 and self._last is not None
+              and self.frame_index % self.config.memory_every == 0):
+            self._remember(pred)
         for k, i in enumerate(pred.object_ids, start=1):
             self._prev[i] = pred.probs[k].astype(np.float32, copy=False)
         if self._dis is not None:
             self._prev_gray = flow_gray(frame, self._flow.flow_scale)
+
+    def _remember(self, pred: Prediction) -> None:
+        """Make each object's memory template from ``pred`` (the frame just propagated)
+        and the embedding of that frame's crop."""
+        assert self._last is not None
+        (y0, x0, y1, x1), emb = self._last
+        h, w = self.size
+        with torch.inference_mode():
+            for i in pred.object_ids:
+                own = (pred.labels[y0:y1, x0:x1] == i).astype(np.float32)
+                if not own.any():
+                    self._memory.pop(i, None)  # nothing to remember; keep no stale one
+                    continue
+                small = cv2.resize(own, (w, h), interpolation=cv2.INTER_LINEAR)
+                self._memory[i] = self.model.template(
+                    emb, torch.from_numpy(small).view(1, 1, h, w))
 
     def _embed_templates(self, ids: set[int], masks: dict[int, np.ndarray]) -> None:
         """(Re-)embed the templates of ``ids`` from their stored inputs with the current
@@ -508,6 +483,8 @@ class RanetTracker(Tracker):
         model.train()
         opt = torch.optim.Adam(model.parameters(), lr=cfg.online_lr)
         losses = []
+        avg: list[torch.Tensor] | None = None  # running mean of the weights (online_average)
+        n_avg = 0
         for step in range(steps):
             picked = [sources[(step * cfg.online_batch + b) % len(sources)]
                       for b in range(cfg.online_batch)]
@@ -535,6 +512,19 @@ class RanetTracker(Tracker):
             loss.backward()
             opt.step()
             losses.append(float(loss.item()))
+            if cfg.online_average > 0 and step >= steps - cfg.online_average:
+                with torch.no_grad():
+                    if avg is None:
+                        avg = [p.detach().clone() for p in model.parameters()]
+                        n_avg = 1
+                    else:
+                        n_avg += 1
+                        for a, p in zip(avg, model.parameters(), strict=True):
+                            a += (p.detach() - a) / n_avg
+        if avg is not None:
+            with torch.no_grad():
+                for a, p in zip(avg, model.parameters(), strict=True):
+                    p.copy_(a)
         self.model = model.eval()
         self.adaptations.append({"seconds": time.perf_counter() - t0,
                                  "objects": len({src[0] for src in sources}),

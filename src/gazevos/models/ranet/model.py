@@ -228,10 +228,19 @@ class RANet(nn.Module):
     # -- RAM ------------------------------------------------------------------------------
     def rank(self, kernel: torch.Tensor, m: torch.Tensor, emb: torch.Tensor
              ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Ranked fg and bg similarity maps, each ``(B, num_ranked, h, w)``."""
+        """Ranked fg and bg similarity maps, each ``(B, num_ranked, h, w)``.
+
+        Args:
+            kernel: ``(B, D, th', tw')`` template features; ``th'`` may be a multiple of
+                the configured grid's ``th`` (several templates stacked vertically, each
+                pooled to ``template_grid``: every one of their pixels is a candidate).
+            m: ``(B, 1, th', tw')`` object fraction of each template pixel.
+            emb: ``(B, D, h, w)`` target embedding.
+        """
         cfg = self.config
         b = emb.shape[0]
-        grid = tuple(cfg.template_grid)
+        grid = tuple(cfg.template_grid)  # the target is pooled to this (ranking input)
+        layout = tuple(kernel.shape[-2:])  # the template pixels' arrangement
         corr = correlate(kernel, emb)  # (B, P, h, w)
         mw = m.reshape(b, -1)
         fg = mw > 0
@@ -244,13 +253,13 @@ class RANet(nn.Module):
         for weight, valid in ((mw, fg), (bg.to(mw.dtype), bg)):
             cw = corr * weight.view(b, -1, 1, 1)
             t = F.adaptive_max_pool2d(cw, grid)  # (B, P_templ, th, tw)
-            t = t.reshape(b, t.shape[1], -1).transpose(1, 2).reshape(b, -1, *grid)
+            t = t.reshape(b, t.shape[1], -1).transpose(1, 2).reshape(b, -1, *layout)
             r = F.relu(self.Ranking(t)).reshape(b, -1) * valid.to(t.dtype) * cfg.rank_scale
             score = cw.flatten(2).amax(2) + r
             if disc is not None:
                 score = score + cfg.discriminant_weight * disc
             if cfg.nms:
-                score = nms_boost(score, valid, grid, cfg.nms_window, cfg.nms_boost)
+                score = nms_boost(score, valid, layout, cfg.nms_window, cfg.nms_boost)
             maps, idx = select_ranked(cw, score.detach(), valid, cfg.num_ranked)
             if cfg.rank_gate:
                 rs = r.gather(1, idx.clamp(min=0)) * (idx >= 0).to(r.dtype)
