@@ -435,3 +435,21 @@ def test_online_average_is_the_mean_of_the_last_steps(monkeypatch: pytest.Monkey
             torch.testing.assert_close(got, exp)
     assert all(torch.equal(a, b) for a, b in zip(finals[0], finals[1], strict=True))
     assert not all(torch.equal(a, b) for a, b in zip(finals[0], finals[3], strict=True))
+
+
+def test_online_soup_averages_copies_adapted_with_their_own_pairs() -> None:
+    frames, labels = _video()
+    first = (labels[0] == 1).astype(np.uint8)
+
+    def adapted(**kw: object) -> list[torch.Tensor]:
+        trk = _tracker(online_steps=3, **kw)
+        trk.step(frames[0], first)
+        assert len(trk.adaptations) == 1
+        return [p.detach().clone() for p in trk.model.parameters()]
+
+    # copy r draws its pairs with seed online_seed + 1000 r (+ the frame index)
+    w0, w1, soup = adapted(), adapted(online_seed=1000), adapted(online_soup=2)
+    assert not all(torch.equal(a, b) for a, b in zip(w0, w1, strict=True))
+    for a, b, s in zip(w0, w1, soup, strict=True):
+        torch.testing.assert_close(s, (a + b) / 2)
+    assert all(torch.equal(a, b) for a, b in zip(w0, adapted(online_soup=1), strict=True))

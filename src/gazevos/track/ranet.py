@@ -128,6 +128,9 @@ class RanetTrackerConfig:
             the last this many adaptation steps (stochastic weight averaging), which
             damps the step-to-step noise of the small-batch adaptation; 0: the last
             step's weights.
+        online_soup: adapt this many copies, each from the same model with its own
+            random pairs, and average their weights (a "model soup": damps the seed
+            dependence of one adaptation, at this many times its cost); 1: one copy.
         memory_every: > 0: every this many frames, the tracker's own (argmax) mask of the
             frame, with that frame's features, becomes a second template of each object
             beside its given frame (stacked below it in the RAM, so the ranking picks
@@ -164,6 +167,7 @@ class RanetTrackerConfig:
     near_clip: float = 0.0
     flip_test: bool = False
     online_average: int = 0
+    online_soup: int = 1
     memory_every: int = 0
     online_seed: int = 0
     online_every: int = 0
@@ -471,20 +475,39 @@ class RanetTracker(Tracker):
 
     def _adapt(self, sources: list[tuple[int, np.ndarray, np.ndarray, np.ndarray | None]],
                steps: int) -> None:
-        """Fine-tune a copy of the model for ``steps`` on pairs made from ``sources``,
+        """Fine-tune copies of the model for ``steps`` on pairs made from ``sources``,
         ``(object id, frame, (H, W) float32 mask, (H, W) valid map or None)`` taken in
-        turn, the templates being those of the given frames; it replaces ``self.model``."""
+        turn, the templates being those of the given frames; the copy (the mean of the
+        ``online_soup`` copies' weights) replaces ``self.model``."""
+        cfg = self.config
+        t0 = time.perf_counter()
+        soup: list[torch.Tensor] = []
+        runs = []  # the losses of each copy
+        for r in range(max(1, cfg.online_soup)):
+            rng = np.random.default_rng(cfg.online_seed + 1000 * r + self.frame_index)
+            model, run_losses = self._fine_tune(sources, steps, rng)
+            _mean_into(soup, model, r + 1)
+            runs.append(run_losses)
+        losses = runs[0]
+        _load_params(model, soup)
+        self.model = model.eval()
+        self.adaptations.append({"seconds": time.perf_counter() - t0,
+                                 "objects": len({src[0] for src in sources}),
+                                 "frame": self.frame_index,
+                                 "steps": steps, "loss_first": losses[0],
+                                 "loss_last": losses[-1]})
+
+    def _fine_tune(self, sources: list[tuple[int, np.ndarray, np.ndarray, np.ndarray | None]],
+                   steps: int, rng: np.random.Generator) -> tuple[RANet, list[float]]:
+        """One fine-tuned copy of ``self.model`` (see :meth:`_adapt`) and its losses."""
         from gazevos.losses.ranet import segmentation_loss  # only when adapting
 
         cfg = self.config
-        t0 = time.perf_counter()
-        rng = np.random.default_rng(cfg.online_seed + self.frame_index)
         model = copy.deepcopy(self.model)
         model.train()
         opt = torch.optim.Adam(model.parameters(), lr=cfg.online_lr)
         losses = []
-        avg: list[torch.Tensor] | None = None  # running mean of the weights (online_average)
-        n_avg = 0
+        avg: list[torch.Tensor] = []  # running mean of the weights (online_average)
         for step in range(steps):
             picked = [sources[(step * cfg.online_batch + b) % len(sources)]
                       for b in range(cfg.online_batch)]
@@ -513,21 +536,25 @@ class RanetTracker(Tracker):
             opt.step()
             losses.append(float(loss.item()))
             if cfg.online_average > 0 and step >= steps - cfg.online_average:
-                with torch.no_grad():
-                    if avg is None:
-                        avg = [p.detach().clone() for p in model.parameters()]
-                        n_avg = 1
-                    else:
-                        n_avg += 1
-                        for a, p in zip(avg, model.parameters(), strict=True):
-                            a += (p.detach() - a) / n_avg
-        if avg is not None:
-            with torch.no_grad():
-                for a, p in zip(avg, model.parameters(), strict=True):
-                    p.copy_(a)
-        self.model = model.eval()
-        self.adaptations.append({"seconds": time.perf_counter() - t0,
-                                 "objects": len({src[0] for src in sources}),
-                                 "frame": self.frame_index,
-                                 "steps": steps, "loss_first": losses[0],
-                                 "loss_last": losses[-1]})
+                _mean_into(avg, model, step - (steps - cfg.online_average) + 1)
+        if avg:
+            _load_params(model, avg)
+        return model, losses
+
+
+def _mean_into(mean: list[torch.Tensor], model: torch.nn.Module, n: int) -> None:
+    """Fold ``model``'s parameters into the running ``mean`` as its ``n``-th member
+    (``n`` = 1 starts it; an empty list is filled)."""
+    with torch.no_grad():
+        if n == 1 or not mean:
+            mean[:] = [p.detach().clone() for p in model.parameters()]
+            return
+        for a, p in zip(mean, model.parameters(), strict=True):
+            a += (p.detach() - a) / n
+
+
+def _load_params(model: torch.nn.Module, params: list[torch.Tensor]) -> None:
+    """Copy ``params`` (in ``model.parameters()`` order) into ``model``."""
+    with torch.no_grad():
+        for a, p in zip(params, model.parameters(), strict=True):
+            p.copy_(a)
