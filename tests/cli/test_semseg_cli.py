@@ -20,7 +20,7 @@ from gazevos.models.semseg.checkpoint import load_model
 TINY_YAML = """arch: tiny
 size: [32, 48]
 crop: [0, 0]
-steps: 40
+steps: 200
 learning_rate: 0.01
 save_every: 20
 """

@@ -127,15 +127,19 @@ class RanetTrackerConfig:
         online_average: > 0: the adapted weights are the average of those after each of
             the last this many adaptation steps (stochastic weight averaging), which
             damps the step-to-step noise of the small-batch adaptation; 0: the last
-            step's weights.
+            step's weights.  25 gave held-out dev J&F 0.614 over three seeds vs 0.617
+            for 0 (BENCHMARKS.md, RANet session 5).
         online_soup: adapt this many copies, each from the same model with its own
             random pairs, and average their weights (a "model soup": damps the seed
             dependence of one adaptation, at this many times its cost); 1: one copy.
+            2 gave held-out dev J&F 0.619 over two seeds vs 0.617 for 1 (session 5).
         memory_every: > 0: every this many frames, the tracker's own (argmax) mask of the
             frame, with that frame's features, becomes a second template of each object
             beside its given frame (stacked below it in the RAM, so the ranking picks
             maps from either; a short-term memory for objects whose appearance drifts
-            from the given frame); 0: the given frames only.
+            from the given frame); 0: the given frames only.  1 and 5 lowered fold 1's
+            held-out J&F from 0.641 to 0.622 / 0.617 (own-mask errors enter the
+            template; session 5).
         online_seed: seed of the random pairs (each adaptation reseeds, so a video's
             result does not depend on the videos before it).
         threads: torch threads (0: leave as is).
