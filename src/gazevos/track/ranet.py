@@ -293,11 +293,11 @@ class RanetTracker(Tracker):
         with torch.inference_mode():
             image = self._to_input(frame[y0:y1, x0:x1])
             prev = torch.from_numpy(np.stack(priors)).unsqueeze(1)
-            probs = self._segment(image, ids, prev)
-            self._last = ((y0, x0, y1, x1), self._emb)
+            probs, emb = self._segment(image, ids, prev)
+            self._last = ((y0, x0, y1, x1), emb)
             if cfg.flip_test:
-                probs = 0.5 * (probs + self._segment(image.flip(-1), ids, prev.flip(-1))
-                               [:, :, ::-1])
+                flipped, _ = self._segment(image.flip(-1), ids, prev.flip(-1))
+                probs = 0.5 * (probs + flipped[:, :, ::-1])
         out: dict[int, np.ndarray] = {}
         fh, fw = frame.shape[:2]
         for n, i in enumerate(ids):
@@ -311,22 +311,22 @@ class RanetTracker(Tracker):
         return out
 
     def _segment(self, image: torch.Tensor, ids: list[int], prev: torch.Tensor
-                 ) -> np.ndarray:
+                 ) -> tuple[np.ndarray, torch.Tensor]:
         """``(K, H, W)`` probabilities of objects ``ids`` in the network input ``image``
-        ``(1, 3, H, W)`` given their M(t-1) ``prev (K, 1, H, W)``."""
+        ``(1, 3, H, W)`` given their M(t-1) ``prev (K, 1, H, W)``, and the image's
+        ``(1, D, h, w)`` embedding."""
         feats, emb = self.model.embed(image)
-        self._emb = emb
         k = len(ids)
         kernel = torch.cat([self._templates[i][0] for i in ids])
         m = torch.cat([self._templates[i][1] for i in ids])
         if self._memory:  # stack each object's memory template below its given one
             # (an object without one yet repeats its given template)
-            mk = torch.cat([self._memory.get(i, self._templates[i][:2])[0] for i in ids])
-            mm = torch.cat([self._memory.get(i, self._templates[i][:2])[1] for i in ids])
-            kernel, m = torch.cat([kernel, mk], 2), torch.cat([m, mm], 2)
+            mem = [self._memory.get(i, self._templates[i][:2]) for i in ids]
+            kernel = torch.cat([kernel, torch.cat([t[0] for t in mem])], 2)
+            m = torch.cat([m, torch.cat([t[1] for t in mem])], 2)
         feats = [f.expand(k, -1, -1, -1) for f in feats]
         logits = self.model.segment(feats, emb.expand(k, -1, -1, -1), kernel, m, prev)
-        return torch.sigmoid(logits)[:, 0].numpy()
+        return torch.sigmoid(logits)[:, 0].numpy(), emb
 
     def _memorize(self, frame: np.ndarray, pred: Prediction, given: set[int]) -> None:
         if given:
@@ -485,15 +485,16 @@ class RanetTracker(Tracker):
         ``online_soup`` copies' weights) replaces ``self.model``."""
         cfg = self.config
         t0 = time.perf_counter()
-        soup: list[torch.Tensor] = []
-        runs = []  # the losses of each copy
+        soup: list[torch.Tensor] = []  # running mean of the copies' weights
+        losses: list[float] = []  # the first copy's
         for r in range(max(1, cfg.online_soup)):
             rng = np.random.default_rng(cfg.online_seed + 1000 * r + self.frame_index)
             model, run_losses = self._fine_tune(sources, steps, rng)
-            _mean_into(soup, model, r + 1)
-            runs.append(run_losses)
-        losses = runs[0]
-        _load_params(model, soup)
+            losses = losses or run_losses
+            if cfg.online_soup > 1:
+                _mean_into(soup, model, r + 1)
+        if soup:
+            _load_params(model, soup)
         self.model = model.eval()
         self.adaptations.append({"seconds": time.perf_counter() - t0,
                                  "objects": len({src[0] for src in sources}),
