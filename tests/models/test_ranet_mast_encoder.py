@@ -110,5 +110,5 @@ def test_load_mast_encoder_is_strict(tmp_path: Path) -> None:
 
 
 def test_unknown_encoder_is_refused() -> None:
-    with pytest.raises(ValueError, match="resnet or mast"):
+    with pytest.raises(ValueError, match="resnet, mast or u2netp"):
         RANet(dataclasses.replace(TINY, encoder="vgg"))

@@ -237,3 +237,20 @@ def test_box_crop_pairs_frame_the_object_like_the_tracker(tmp_path: Path) -> Non
             rows = np.flatnonzero(m.any(1))
             assert rows.size == pytest.approx(24 * 64 / 36, abs=1.5)
             assert 0 < rows[0] and rows[-1] < 63  # whole object inside, off the border
+
+
+def test_init_encoder_starts_from_u2netp_weights(tmp_path: Path, data: Path,
+                                                  tiny_yaml: Path) -> None:
+    from gazevos.models.u2netp import U2Netp
+
+    torch.manual_seed(4)
+    net = U2Netp()
+    torch.save(net.state_dict(), tmp_path / "u2.pt")
+    cfg = _cfg(tiny_yaml, learning_rate=0.0, model={"encoder": "u2netp"})
+    train_ranet(data, ["a"], [], tmp_path / "m", cfg, RunOptions(progress=False),
+                init_encoder=tmp_path / "u2.pt")
+    ck = read_checkpoint(tmp_path / "m" / "last.pt")
+    assert ck["model_config"]["encoder"] == "u2netp"
+    want = net.state_dict()
+    for k in ("stages.0.conv_in.0.weight", "stages.4.dec.0.0.bias"):
+        assert torch.equal(ck["state_dict"][f"base_model.{k}"], want[k]), k

@@ -70,8 +70,9 @@ def mast(inputs: tuple[str, ...], out_dir: str, config: str | None, loss: str | 
 @click.option("--init", "init", type=click.Path(dir_okay=False), default=None,
               help="Start from these RANet weights (fine-tune, e.g. the shipped model).")
 @click.option("--init-encoder", type=click.Path(dir_okay=False), default=None,
-              help="Start the encoder from this MAST checkpoint (e.g. the shipped mast.pt); "
-                   "needs 'model: {encoder: mast}' in the config.")
+              help="Start the encoder from these weights: a MAST checkpoint (e.g. the shipped "
+                   "mast.pt) with 'model: {encoder: mast}', or the U2-Netp ONNX export "
+                   "(u2netp.onnx) with 'model: {encoder: u2netp}' in the config.")
 def ranet(root: str, sequences_file: str, val_file: str | None, out_dir: str,
           config: str | None, loss: str | None, discriminant: bool | None, nms: bool | None,
           steps: int | None, learning_rate: float | None, resume_from: str | None,

@@ -32,6 +32,7 @@ from gazevos.models.checkpoint import load_state_strict, weights_of
 from gazevos.models.ranet.checkpoint import config_from_dict, read_checkpoint, to_checkpoint
 from gazevos.models.ranet.mast_encoder import load_mast_encoder
 from gazevos.models.ranet.model import RANet, RANetConfig, normalise_image
+from gazevos.models.ranet.u2net_encoder import load_u2netp_encoder
 from gazevos.train import checkpointing
 from gazevos.train.checkpointing import RunOptions, optimise, save_atomic
 from gazevos.train.ranet_data import PairConfig, PairSampler, load_sequences, stack_pairs
@@ -116,8 +117,9 @@ def train_ranet(root: str | os.PathLike[str], train_names: Sequence[str],
         out_dir: folder for ``last.pt``, ``model.pt``, ``log.csv``, ``config.yaml``.
         cfg: hyper-parameters.
         opts: resume / chunking options (``init``: a gazevos RANet checkpoint).
-        init_encoder: a MAST checkpoint whose encoder weights start the RANet's MAST
-            encoder (``cfg.model.encoder == "mast"``; fresh runs only, loaded strictly).
+        init_encoder: encoder weights to start from (fresh runs only, loaded strictly):
+            a MAST checkpoint for ``cfg.model.encoder == "mast"``, or the U^2-Netp ONNX
+            export / state dict for ``"u2netp"``.
 
     Returns:
         Path of ``model.pt`` (the best validated weights, else the latest).
@@ -129,7 +131,7 @@ def train_ranet(root: str | os.PathLike[str], train_names: Sequence[str],
     state, resume_path = checkpointing.read_resume_state(out, opts, read_checkpoint)
     init_state = read_checkpoint(opts.init) if opts.init else None
     if init_encoder is not None and init_state is not None:
-        raise GazevosError("give either --init (RANet weights) or --init-encoder (MAST "
+        raise GazevosError("give either --init (RANet weights) or --init-encoder (encoder "
                            "weights), not both")
     src = state or init_state
     if src is not None:  # the architecture comes with the weights; RAM switches from cfg
@@ -152,6 +154,9 @@ def train_ranet(root: str | os.PathLike[str], train_names: Sequence[str],
     model = RANet(cfg.model)
     if src is not None:
         load_state_strict(model, src["state_dict"], str(resume_path or opts.init))
+    elif init_encoder is not None and (cfg.model.encoder == "u2netp"
+                                       or str(init_encoder).lower().endswith(".onnx")):
+        load_u2netp_encoder(model, init_encoder)
     elif init_encoder is not None:
         load_mast_encoder(model, init_encoder)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)

@@ -4,7 +4,9 @@ Architecture (module names follow the public release so its weights load by name
 
 * ``base_model``: instance-norm ResNet (:class:`ResNetIN`), five maps f0..f4 (stride 2..32);
   or, with ``encoder="mast"``, the MAST encoder plus three strided blocks
-  (:class:`~gazevos.models.ranet.mast_encoder.MastBackbone`);
+  (:class:`~gazevos.models.ranet.mast_encoder.MastBackbone`); or, with
+  ``encoder="u2netp"``, U^2-Netp's first five stages on the halved input
+  (:class:`~gazevos.models.ranet.u2net_encoder.U2NetpBackbone`);
 * ``L3``/``L4``/``L5``/``L_g``: per-pixel embedding at stride 16 from f2 (max-pooled),
   f3 and f4 (upsampled), L2-normalised, ``feature_dim`` channels;
 * RAM (:mod:`gazevos.models.ranet.ram`): template features average-pooled to
@@ -29,6 +31,7 @@ from torch import nn
 from gazevos.models.ranet.encoder import ResNetIN
 from gazevos.models.ranet.mast_encoder import MastBackbone
 from gazevos.models.ranet.ram import correlate, discriminant_score, nms_boost, select_ranked
+from gazevos.models.ranet.u2net_encoder import U2NetpBackbone
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,9 @@ class RANetConfig:
     Attributes:
         encoder: ``resnet`` (instance-norm ResNet, the release) or ``mast`` (the MAST
             encoder for strides 2 and 4, then instance-norm blocks of widths
-            ``widths[1:]`` for strides 8-32; can start from a MAST checkpoint).
+            ``widths[1:]`` for strides 8-32; can start from a MAST checkpoint) or
+            ``u2netp`` (U^2-Netp stages 1-5 on the halved input, 64 channels at every
+            stride; can start from the salient-object net's weights).
         block, stem, widths, depths: the instance-norm ResNet encoder.
         mast_widths, mast_depths, mast_dim: the MAST encoder (``encoder="mast"``).
         feature_dim: per-pixel embedding size (release: 512).
@@ -142,14 +147,16 @@ class RANet(nn.Module):
     def __init__(self, config: RANetConfig | None = None) -> None:
         super().__init__()
         cfg = self.config = config or RANetConfig()
-        self.base_model: ResNetIN | MastBackbone
+        self.base_model: ResNetIN | MastBackbone | U2NetpBackbone
         if cfg.encoder == "resnet":
             self.base_model = ResNetIN(cfg.block, cfg.stem, cfg.widths, cfg.depths)
         elif cfg.encoder == "mast":
             self.base_model = MastBackbone(cfg.mast_widths, cfg.mast_depths, cfg.mast_dim,
                                            cfg.widths[1:])
+        elif cfg.encoder == "u2netp":
+            self.base_model = U2NetpBackbone()
         else:
-            raise ValueError(f"encoder must be resnet or mast, got {cfg.encoder!r}")
+            raise ValueError(f"encoder must be resnet, mast or u2netp, got {cfg.encoder!r}")
         c0, c1, c2, c3, c4 = self.base_model.channels
         fd = cfg.feature_dim
 
