@@ -254,3 +254,20 @@ def test_init_encoder_starts_from_u2netp_weights(tmp_path: Path, data: Path,
     want = net.state_dict()
     for k in ("stages.0.conv_in.0.weight", "stages.4.dec.0.0.bias"):
         assert torch.equal(ck["state_dict"][f"base_model.{k}"], want[k]), k
+
+
+def test_encoder_lr_scale_slows_only_the_encoder(tiny_yaml: Path) -> None:
+    from gazevos.models.ranet import RANet
+    from gazevos.train.ranet import param_groups
+
+    cfg = _cfg(tiny_yaml)
+    model = RANet(cfg.model)
+    assert len(param_groups(model, 1e-2, 1.0)) == 1
+    opt = torch.optim.Adam(param_groups(model, 1e-2, 0.1), lr=1e-2)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+    opt.step()  # Adam's first step moves every weight by lr (times its group's scale)
+    for n, p in model.named_parameters():
+        want = 1e-3 if n.startswith("base_model.") else 1e-2
+        assert torch.allclose(before[n] - p.detach(), torch.full_like(p, want), atol=1e-6), n

@@ -51,6 +51,8 @@ class RanetTrainConfig:
         frame_scale: frames are resized by this factor when loaded.
         batch_size: pairs per step and process.
         learning_rate: Adam learning rate.
+        encoder_lr_scale: the encoder (``base_model``) learns at ``learning_rate`` times
+            this (e.g. 0.1 to keep more of a pretrained encoder; 1.0: one rate for all).
         steps: maximum optimisation steps.
         save_every: checkpoint period (steps).
         val_every: validation period (steps; 0: no validation).
@@ -65,6 +67,7 @@ class RanetTrainConfig:
     frame_scale: float = 0.5
     batch_size: int = 4
     learning_rate: float = 3e-4
+    encoder_lr_scale: float = 1.0
     steps: int = 5000
     save_every: int = 50
     val_every: int = 50
@@ -102,6 +105,17 @@ def validation_iou(model: RANet, batch: dict[str, np.ndarray], chunk: int = 8) -
             ious.append(torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(inter)))
     model.train()
     return float(torch.cat(ious).mean())
+
+
+def param_groups(model: RANet, lr: float, encoder_scale: float) -> list[dict]:
+    """Adam parameter groups: one group, or the encoder at ``lr * encoder_scale`` and
+    the rest at ``lr`` when ``encoder_scale != 1``."""
+    if encoder_scale == 1.0:
+        return [{"params": list(model.parameters())}]
+    enc = list(model.base_model.parameters())
+    ids = {id(p) for p in enc}
+    rest = [p for p in model.parameters() if id(p) not in ids]
+    return [{"params": enc, "lr": lr * encoder_scale}, {"params": rest, "lr": lr}]
 
 
 def train_ranet(root: str | os.PathLike[str], train_names: Sequence[str],
@@ -159,7 +173,8 @@ def train_ranet(root: str | os.PathLike[str], train_names: Sequence[str],
         load_u2netp_encoder(model, init_encoder)
     elif init_encoder is not None:
         load_mast_encoder(model, init_encoder)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
+    opt = torch.optim.Adam(param_groups(model, cfg.learning_rate, cfg.encoder_lr_scale),
+                           lr=cfg.learning_rate)
     step, best, bad, stopped, best_step = 0, -1.0, 0, False, 0
     best_state = None
     if state is not None:
