@@ -271,3 +271,14 @@ def test_encoder_lr_scale_slows_only_the_encoder(tiny_yaml: Path) -> None:
     for n, p in model.named_parameters():
         want = 1e-3 if n.startswith("base_model.") else 1e-2
         assert torch.allclose(before[n] - p.detach(), torch.full_like(p, want), atol=1e-6), n
+
+
+@pytest.mark.parametrize(("preset", "encoder", "box_crop"),
+                         [("ranet_train_box", "resnet", 0.5), ("ranet_train_mast", "mast", 0.0),
+                          ("ranet_train_u2netp", "u2netp", 0.5)])
+def test_training_presets_load(preset: str, encoder: str, box_crop: float) -> None:
+    from gazevos.config import load_config
+
+    cfg = load_config(RanetTrainConfig, preset)
+    assert cfg.model.encoder == encoder
+    assert cfg.pairs.box_crop == box_crop
