@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 
 from gazevos.models.u2netp import U2Netp
 
@@ -34,3 +35,21 @@ def write_u2netp_export() -> Callable[..., None]:
         onnx.save(helper.make_model(graph), str(path))
 
     return write
+
+
+@pytest.fixture
+def dead_ranet_parameters() -> Callable[[torch.nn.Module], list[str]]:
+    """``check(model)``: one training pass of a RANet on a 2 x 64 x 96 pair (target = the
+    mirrored template); returns the names of parameters that got no gradient."""
+
+    def check(model: torch.nn.Module) -> list[str]:
+        img = torch.randn(2, 3, 64, 96, generator=torch.Generator().manual_seed(0))
+        mask = torch.zeros(2, 1, 64, 96)
+        mask[:, :, 16:40, 20:60] = 1.0
+        out = model(img, mask, img.flip(-1), mask)
+        assert out.shape == (2, 1, 64, 96)
+        out.square().mean().backward()
+        return [n for n, p in model.named_parameters()
+                if p.grad is None or not p.grad.abs().sum()]
+
+    return check
