@@ -81,6 +81,21 @@ class RSU(nn.Module):
         return [m[0] for m in mods]
 
 
+def run_stages(stages: nn.ModuleList, x: torch.Tensor) -> list[torch.Tensor]:
+    """Encoder stages with a 2x2 max pool (ceil mode) before each but the first.
+
+    Shapes: ``(B, C, H, W)`` -> one map per stage, ``(B, 64, ceil(H / 2**i), ...)``.
+    """
+    feats: list[torch.Tensor] = []
+    h = x
+    for i, stage in enumerate(stages):
+        if i > 0:
+            h = F.max_pool2d(h, 2, 2, ceil_mode=True)
+        h = stage(h)
+        feats.append(h)
+    return feats
+
+
 class U2Netp(nn.Module):
     """U^2-Netp: ``(B, 3, H, W)`` ImageNet-normalised RGB -> saliency logits ``(B, 1, H, W)``.
 
@@ -102,14 +117,7 @@ class U2Netp(nn.Module):
 
     def encode(self, x: torch.Tensor, depth: int = 6) -> list[torch.Tensor]:
         """The first ``depth`` encoder maps, ``(B, 64, H / 2**i, W / 2**i)`` for stage i."""
-        feats: list[torch.Tensor] = []
-        h = x
-        for i, stage in enumerate(self.stages[:depth]):
-            if i > 0:
-                h = F.max_pool2d(h, 2, 2, ceil_mode=True)
-            h = stage(h)
-            feats.append(h)
-        return feats
+        return run_stages(self.stages[:depth], x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         enc = self.encode(x)

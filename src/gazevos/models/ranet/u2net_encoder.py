@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gazevos.errors import GazevosError
-from gazevos.models.u2netp import U2Netp
+from gazevos.models.u2netp import U2Netp, run_stages
 
 if TYPE_CHECKING:
     from gazevos.models.ranet.model import RANet
@@ -44,14 +44,7 @@ class U2NetpBackbone(nn.Module):
         self.channels = (64,) * DEPTH
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        h = F.avg_pool2d(x, 2)
-        feats: list[torch.Tensor] = []
-        for i, stage in enumerate(self.stages):
-            if i > 0:
-                h = F.max_pool2d(h, 2, 2, ceil_mode=True)
-            h = stage(h)
-            feats.append(h)
-        return feats
+        return run_stages(self.stages, F.avg_pool2d(x, 2))
 
 
 def load_u2netp_encoder(model: RANet, path: str | Path) -> None:
@@ -64,7 +57,7 @@ def load_u2netp_encoder(model: RANet, path: str | Path) -> None:
     Raises:
         GazevosError: the model has no U^2-Netp encoder, or the file is not U^2-Netp.
     """
-    from gazevos.models.checkpoint import load_state_strict
+    from gazevos.models.checkpoint import load_state_strict, torch_load
     from gazevos.models.u2netp import read_u2netp_onnx
 
     if not isinstance(model.base_model, U2NetpBackbone):
@@ -73,11 +66,7 @@ def load_u2netp_encoder(model: RANet, path: str | Path) -> None:
     if str(path).lower().endswith(".onnx"):
         state = read_u2netp_onnx(path)
     else:
-        try:
-            state = torch.load(str(path), map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - any read error is a bad file
-            raise GazevosError(f"not a readable torch file ({exc.__class__.__name__})",
-                               path) from exc
+        state = torch_load(path)
         if not isinstance(state, dict):
             raise GazevosError("not a U2-Netp state dict", path)
     prefix = "stages."
