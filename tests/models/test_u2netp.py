@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from gazevos.errors import GazevosError
-from gazevos.models.u2netp import RSU, U2Netp, read_u2netp_onnx
+from gazevos.models.u2netp import RSU, U2Netp, max_pool2x2, read_u2netp_onnx
 
 
 @pytest.mark.parametrize(("height", "dilated"), [(7, False), (4, False), (4, True)])
@@ -21,6 +21,20 @@ def test_rsu_keeps_size_and_sets_channels(height: int, dilated: bool) -> None:
     assert block(x).shape == (2, 6, 37, 50)
     # conv_in + height encoder convs + (height - 1) decoder convs
     assert len(block.convs()) == 2 * height
+
+
+@pytest.mark.parametrize("size", [(6, 8), (7, 8), (6, 9), (1, 5), (11, 19)])
+def test_max_pool2x2_equals_torch_ceil_mode_pool(size: tuple[int, int]) -> None:
+    x = torch.randn(2, 3, *size, requires_grad=True)
+    y = torch.randn(2, 3, *size).requires_grad_(True)
+    with torch.no_grad():
+        y.copy_(x)
+    got, want = max_pool2x2(x), torch.nn.functional.max_pool2d(y, 2, 2, ceil_mode=True)
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+    w = torch.randn_like(got)
+    (got * w).sum().backward()
+    (want * w).sum().backward()
+    torch.testing.assert_close(x.grad, y.grad, rtol=0, atol=0)  # to each window's maximum
 
 
 def test_rsu_dilations() -> None:

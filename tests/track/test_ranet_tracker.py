@@ -437,6 +437,23 @@ def test_online_average_is_the_mean_of_the_last_steps(monkeypatch: pytest.Monkey
     assert not all(torch.equal(a, b) for a, b in zip(finals[0], finals[3], strict=True))
 
 
+@pytest.mark.parametrize("scale", [0.0, 0.5])
+def test_online_encoder_lr_scale_slows_or_freezes_the_encoder(scale: float) -> None:
+    frames, labels = _video()
+    first = (labels[0] == 1).astype(np.uint8)
+    start = _tracker().model.state_dict()  # same seed: the weights every tracker starts from
+    trk = _tracker(online_steps=1, online_encoder_lr_scale=scale)
+    trk.step(frames[0], first)
+    moved = {n: (p - start[n]).abs().max().item() for n, p in trk.model.state_dict().items()
+             if p.is_floating_point()}
+    enc = max(v for n, v in moved.items() if n.startswith("base_model."))
+    rest = max(v for n, v in moved.items() if not n.startswith("base_model."))
+    # Adam's first step moves every weight with a gradient by its group's lr
+    assert rest == pytest.approx(3e-4, rel=1e-3)
+    assert enc == pytest.approx(3e-4 * scale, rel=1e-3, abs=1e-9)
+    assert trk.step(frames[1]).labels.shape == labels[1].shape
+
+
 def test_online_soup_averages_copies_adapted_with_their_own_pairs() -> None:
     frames, labels = _video()
     first = (labels[0] == 1).astype(np.uint8)

@@ -258,12 +258,11 @@ def test_init_encoder_starts_from_u2netp_weights(tmp_path: Path, data: Path,
 
 def test_encoder_lr_scale_slows_only_the_encoder(tiny_yaml: Path) -> None:
     from gazevos.models.ranet import RANet
-    from gazevos.train.ranet import param_groups
 
     cfg = _cfg(tiny_yaml)
     model = RANet(cfg.model)
-    assert len(param_groups(model, 1e-2, 1.0)) == 1
-    opt = torch.optim.Adam(param_groups(model, 1e-2, 0.1), lr=1e-2)
+    assert len(model.param_groups(1e-2, 1.0)) == 1
+    opt = torch.optim.Adam(model.param_groups(1e-2, 0.1), lr=1e-2)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     for p in model.parameters():
         p.grad = torch.ones_like(p)

@@ -88,6 +88,9 @@ class RanetTrackerConfig:
             30-50 s per given object on one loaded CPU thread (BENCHMARKS.md, RANet
             session 3).
         online_lr: its learning rate.
+        online_encoder_lr_scale: the encoder (``base_model``) adapts at ``online_lr``
+            times this; 0 freezes it (the backward pass then stops at its output, which
+            also shortens the adaptation).
         online_batch: pairs per step (objects drawn in turn when several are given).
         online_scale, online_rotate, online_shift: the target's random affine about the
             object: zoom up to ``1 + online_scale`` (or its inverse), rotation up to
@@ -158,6 +161,7 @@ class RanetTrackerConfig:
     flow_scale: float = 0.5
     online_steps: int = 50
     online_lr: float = 3e-4
+    online_encoder_lr_scale: float = 1.0
     online_batch: int = 2
     online_scale: float = 0.15
     online_rotate: float = 10.0
@@ -510,7 +514,7 @@ class RanetTracker(Tracker):
         cfg = self.config
         model = copy.deepcopy(self.model)
         model.train()
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.online_lr)
+        opt = torch.optim.Adam(model.param_groups(cfg.online_lr, cfg.online_encoder_lr_scale))
         losses = []
         avg: list[torch.Tensor] = []  # running mean of the weights (online_average)
         for step in range(steps):

@@ -107,17 +107,6 @@ def validation_iou(model: RANet, batch: dict[str, np.ndarray], chunk: int = 8) -
     return float(torch.cat(ious).mean())
 
 
-def param_groups(model: RANet, lr: float, encoder_scale: float) -> list[dict]:
-    """Adam parameter groups: one group, or the encoder at ``lr * encoder_scale`` and
-    the rest at ``lr`` when ``encoder_scale != 1``."""
-    if encoder_scale == 1.0:
-        return [{"params": list(model.parameters())}]
-    enc = list(model.base_model.parameters())
-    ids = {id(p) for p in enc}
-    rest = [p for p in model.parameters() if id(p) not in ids]
-    return [{"params": enc, "lr": lr * encoder_scale}, {"params": rest, "lr": lr}]
-
-
 def train_ranet(root: str | os.PathLike[str], train_names: Sequence[str],
                 val_names: Sequence[str], out_dir: str | os.PathLike[str],
                 cfg: RanetTrainConfig, opts: RunOptions,
@@ -173,7 +162,7 @@ def train_ranet(root: str | os.PathLike[str], train_names: Sequence[str],
         load_u2netp_encoder(model, init_encoder)
     elif init_encoder is not None:
         load_mast_encoder(model, init_encoder)
-    opt = torch.optim.Adam(param_groups(model, cfg.learning_rate, cfg.encoder_lr_scale),
+    opt = torch.optim.Adam(model.param_groups(cfg.learning_rate, cfg.encoder_lr_scale),
                            lr=cfg.learning_rate)
     step, best, bad, stopped, best_step = 0, -1.0, 0, False, 0
     best_state = None

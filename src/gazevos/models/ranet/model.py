@@ -92,7 +92,8 @@ OFFICIAL_CONFIG = RANetConfig(block="bottleneck", stem=64, widths=(64, 128, 256,
 
 def norm_relu_conv(cin: int, cout: int, ksize: int = 3, up: int = 1) -> nn.Sequential:
     """InstanceNorm (no affine) -> ReLU -> conv (-> bilinear x``up``); keys ``.2.*``."""
-    layers: list[nn.Module] = [nn.InstanceNorm2d(cin), nn.ReLU(),
+    # in place: the norm's output is a fresh tensor (and its backward needs only its input)
+    layers: list[nn.Module] = [nn.InstanceNorm2d(cin), nn.ReLU(inplace=True),
                                nn.Conv2d(cin, cout, ksize, padding=(ksize - 1) // 2)]
     if up != 1:
         layers.append(nn.Upsample(scale_factor=up, mode="bilinear", align_corners=True))
@@ -296,6 +297,25 @@ class RANet(nn.Module):
         """Logits ``(B, 1, H, W)`` of the target frame (given its :meth:`embed` output)."""
         fg, bg = self.rank(kernel, m, emb)
         return self.decode(feats, fg, bg, prev)
+
+    def param_groups(self, lr: float, encoder_scale: float = 1.0) -> list[dict]:
+        """Optimiser parameter groups: one group at ``lr``, or the encoder
+        (``base_model``) at ``lr * encoder_scale`` and the rest at ``lr``.
+
+        ``encoder_scale == 0`` freezes the encoder: its parameters get
+        ``requires_grad=False`` (so backward stops at its output) and are left out.
+        """
+        if encoder_scale == 1.0:
+            return [{"params": list(self.parameters()), "lr": lr}]
+        enc = list(self.base_model.parameters())
+        ids = {id(p) for p in enc}
+        groups = [{"params": [p for p in self.parameters() if id(p) not in ids], "lr": lr}]
+        if encoder_scale == 0.0:
+            for p in enc:
+                p.requires_grad_(False)
+        else:
+            groups.insert(0, {"params": enc, "lr": lr * encoder_scale})
+        return groups
 
     def forward(self, template_img: torch.Tensor, template_mask: torch.Tensor,
                 target_img: torch.Tensor, prev_mask: torch.Tensor) -> torch.Tensor:
