@@ -14,9 +14,11 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from gazevos.models.norm import InstanceNorm2d
+
 
 def _inorm(ch: int) -> nn.InstanceNorm2d:
-    return nn.InstanceNorm2d(ch, affine=True, track_running_stats=False)
+    return InstanceNorm2d(ch, affine=True, track_running_stats=False)
 
 
 class BasicBlockIN(nn.Module):

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gazevos.models.norm import InstanceNorm2d
 from gazevos.models.ranet.encoder import ResNetIN
 from gazevos.models.ranet.mast_encoder import MastBackbone
 from gazevos.models.ranet.ram import correlate, discriminant_score, nms_boost, select_ranked
@@ -93,7 +94,7 @@ OFFICIAL_CONFIG = RANetConfig(block="bottleneck", stem=64, widths=(64, 128, 256,
 def norm_relu_conv(cin: int, cout: int, ksize: int = 3, up: int = 1) -> nn.Sequential:
     """InstanceNorm (no affine) -> ReLU -> conv (-> bilinear x``up``); keys ``.2.*``."""
     # in place: the norm's output is a fresh tensor (and its backward needs only its input)
-    layers: list[nn.Module] = [nn.InstanceNorm2d(cin), nn.ReLU(inplace=True),
+    layers: list[nn.Module] = [InstanceNorm2d(cin), nn.ReLU(inplace=True),
                                nn.Conv2d(cin, cout, ksize, padding=(ksize - 1) // 2)]
     if up != 1:
         layers.append(nn.Upsample(scale_factor=up, mode="bilinear", align_corners=True))
@@ -106,12 +107,12 @@ class ResBlock2(nn.Module):
     def __init__(self, cin: int, planes: int, dilation: int = 1) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(cin, planes, 1, bias=False)
-        self.bn1 = nn.InstanceNorm2d(planes)
+        self.bn1 = InstanceNorm2d(planes)
         self.conv2 = nn.Conv2d(planes, planes, 3, padding=dilation, dilation=dilation,
                                bias=False)
-        self.bn2 = nn.InstanceNorm2d(planes)
+        self.bn2 = InstanceNorm2d(planes)
         self.conv3 = nn.Conv2d(planes, cin, 1, bias=False)
-        self.bn3 = nn.InstanceNorm2d(cin)
+        self.bn3 = InstanceNorm2d(cin)
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
