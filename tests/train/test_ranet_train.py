@@ -272,12 +272,15 @@ def test_encoder_lr_scale_slows_only_the_encoder(tiny_yaml: Path) -> None:
         assert torch.allclose(before[n] - p.detach(), torch.full_like(p, want), atol=1e-6), n
 
 
-@pytest.mark.parametrize(("preset", "encoder", "box_crop"),
-                         [("ranet_train_box", "resnet", 0.5), ("ranet_train_mast", "mast", 0.0),
-                          ("ranet_train_u2netp", "u2netp", 0.5)])
-def test_training_presets_load(preset: str, encoder: str, box_crop: float) -> None:
+@pytest.mark.parametrize(("preset", "encoder", "box_crop", "encoder_lr"),
+                         [("ranet_train_box", "resnet", 0.5, 1.0),
+                          ("ranet_train_mast", "mast", 0.0, 1.0),
+                          ("ranet_train_u2netp", "u2netp", 0.5, 0.1)])
+def test_training_presets_load(preset: str, encoder: str, box_crop: float,
+                               encoder_lr: float) -> None:
     from gazevos.config import load_config
 
     cfg = load_config(RanetTrainConfig, preset)
     assert cfg.model.encoder == encoder
     assert cfg.pairs.box_crop == box_crop
+    assert cfg.encoder_lr_scale == encoder_lr

@@ -90,7 +90,9 @@ class RanetTrackerConfig:
         online_lr: its learning rate.
         online_encoder_lr_scale: the encoder (``base_model``) adapts at ``online_lr``
             times this; 0 freezes it (the backward pass then stops at its output, which
-            also shortens the adaptation).
+            also shortens the adaptation).  Freezing lowered fold 2's held-out J&F from
+            0.599 to 0.454 (session 6 model, seed 1; BENCHMARKS.md, RANet session 7):
+            the per-video gain needs the encoder to adapt.
         online_batch: pairs per step (objects drawn in turn when several are given).
         online_scale, online_rotate, online_shift: the target's random affine about the
             object: zoom up to ``1 + online_scale`` (or its inverse), rotation up to

@@ -52,7 +52,8 @@ class RanetTrainConfig:
         batch_size: pairs per step and process.
         learning_rate: Adam learning rate.
         encoder_lr_scale: the encoder (``base_model``) learns at ``learning_rate`` times
-            this (e.g. 0.1 to keep more of a pretrained encoder; 1.0: one rate for all).
+            this (e.g. 0.1 to keep more of a pretrained encoder, the
+            ``ranet_train_u2netp`` preset's setting; 1.0: one rate for all; 0: frozen).
         steps: maximum optimisation steps.
         save_every: checkpoint period (steps).
         val_every: validation period (steps; 0: no validation).
