@@ -66,7 +66,8 @@ class RanetTrackerConfig:
             shipped model) 0.600 at 224x384, 0.616 at 288x512, 0.641 at 352x608; fold 2
             flat from 288x512 on (0.624, 0.621; all with seed 0, which varies by up to 0.06);
             6.5 frames/s for one object on 2 cores
-            (BENCHMARKS.md, RANet session 4).
+            (BENCHMARKS.md, RANet session 4).  The U^2-Netp model shipped since session 7
+            runs at 5.2-6.3 frames/s there; 288x512 cost it 0.05 on fold 1 (session 7).
         prev_mask: feed M(t-1) to the decoder (else the template mask).
         prev_threshold: > 0: feed M(t-1) binarised at this probability (training feeds
             binary masks); 0: feed the probabilities.
