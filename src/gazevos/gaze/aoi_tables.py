@@ -1,0 +1,142 @@
+"""All per-recording AOI tables (:mod:`gazevos.gaze.aoi`) from an ``annotate`` output folder.
+
+:func:`recording_tables` reads ``summary.json`` (the objects), ``gaze_samples`` and
+``fixations`` (Parquet, else CSV) and ``masks/`` (one frame at a time) and returns tidy
+tables:
+
+* ``object_states``: frame, time, duration, object_id, object, state, area_px;
+* ``aoi_metrics``: object_id, object, mode (strict/tolerant), metric, value;
+* ``visits``: unit (fixations/samples), mode, object_id, object, start, end, duration, n_merged;
+* ``aoi_transitions``: from_object, from_name, to_object, to_name, count, probability;
+* ``entropy``: metric, value (stationary/transition entropy and their normalised forms).
+
+Frame times come from the recording when it is given (``frame_times``); otherwise they are
+estimated from the gaze table: a frame starts at the time of its first sample, frames
+without samples are interpolated linearly by index (an estimate: exact frame times need the
+recording).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gazevos.errors import GazevosError
+from gazevos.gaze.aoi import (
+    AoiConfig,
+    gaze_entropy,
+    name_objects,
+    object_metrics,
+    object_states,
+    transition_counts,
+    visits_table,
+)
+from gazevos.gaze.metrics import write_tables
+
+#: Names of the tables :func:`recording_tables` returns (and :func:`write_recording_tables`
+#: writes as ``NAME.csv``/``NAME.parquet``).
+TABLES = ("object_states", "aoi_metrics", "visits", "aoi_transitions", "entropy")
+
+
+def read_table(folder: str | os.PathLike[str], stem: str) -> pd.DataFrame:
+    """``folder/stem.parquet`` (or ``.csv`` when there is no Parquet file)."""
+    base = Path(folder) / stem
+    if base.with_suffix(".parquet").is_file():
+        return pd.read_parquet(base.with_suffix(".parquet"))
+    if base.with_suffix(".csv").is_file():
+        return pd.read_csv(base.with_suffix(".csv"))
+    raise GazevosError(f"no {stem}.parquet or {stem}.csv (not an annotate output folder?)",
+                       folder)
+
+
+def read_summary(folder: str | os.PathLike[str]) -> dict:
+    """The ``summary.json`` of an annotate output folder."""
+    path = Path(folder) / "summary.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise GazevosError(f"cannot read the run summary ({exc.__class__.__name__})",
+                           path) from None
+
+
+def object_names(summary: dict) -> dict[int, str]:
+    """``object id -> name`` from an annotate summary."""
+    return {int(o["id"]): str(o["name"]) for o in summary.get("objects", [])}
+
+
+def estimate_frame_times(samples: pd.DataFrame, n_frames: int) -> np.ndarray:
+    """Frame start times from the gaze table (see the module docstring)."""
+    s = samples[samples["frame"] >= 0]
+    first = s.groupby("frame")["time"].min()
+    first = first[first.index < n_frames]
+    if len(first) < 2:
+        raise GazevosError("too few gaze samples on frames to estimate the frame times")
+    idx = np.arange(n_frames)
+    return _extrapolate(idx.astype(float), first.index.to_numpy(float), first.to_numpy(float))
+
+
+def _extrapolate(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    """Linear interpolation that extends the end segments' slopes beyond ``xp``."""
+    y = np.interp(x, xp, fp)
+    lo, hi = x < xp[0], x > xp[-1]
+    y[lo] = fp[0] + (x[lo] - xp[0]) * (fp[1] - fp[0]) / (xp[1] - xp[0])
+    y[hi] = fp[-1] + (x[hi] - xp[-1]) * (fp[-1] - fp[-2]) / (xp[-1] - xp[-2])
+    return y
+
+
+def recording_tables(folder: str | os.PathLike[str], frame_times: np.ndarray | None = None,
+                     config: AoiConfig | None = None) -> dict[str, pd.DataFrame]:
+    """The AOI tables of one annotated recording (see the module docstring).
+
+    Args:
+        folder: an ``annotate`` output folder.
+        frame_times: the recording's frame timestamps (None: estimated from the samples).
+        config: metric settings.
+    """
+    from gazevos.io import read_mask
+
+    cfg = config or AoiConfig()
+    folder = Path(folder)
+    summary = read_summary(folder)
+    names = object_names(summary)
+    ids = sorted(names)
+    samples = read_table(folder, "gaze_samples")
+    fixations = read_table(folder, "fixations")
+    n_frames = int(summary.get("frames", 0))
+    masks = folder / "masks"
+    if frame_times is None:
+        frame_times = estimate_frame_times(samples, n_frames)
+    frame_times = np.asarray(frame_times, dtype=np.float64)[:n_frames]
+    if len(frame_times) != n_frames:
+        raise GazevosError(f"{len(frame_times)} frame times for {n_frames} frames", folder)
+    for i in range(n_frames):
+        if not (masks / f"{i:05d}.png").is_file():
+            raise GazevosError(f"mask of frame {i} is missing", masks)
+    states = object_states((read_mask(masks / f"{i:05d}.png") for i in range(n_frames)), ids,
+                           frame_times, cfg)
+    t0 = float(frame_times[0]) if n_frames else 0.0
+    metrics = object_metrics(samples, fixations, states, t0, ids, cfg)
+    visits = visits_table(samples, fixations, cfg)
+    fx = fixations[fixations["hit"] != "invalid"].sort_values("start", kind="stable")
+    trans = transition_counts(fx["object_id"].to_numpy(np.int64), cfg.include_background,
+                              cfg.include_self)
+    ent = gaze_entropy(trans)
+    return {
+        "object_states": name_objects(states, names),
+        "aoi_metrics": name_objects(metrics, names),
+        "visits": name_objects(visits, names),
+        "aoi_transitions": name_objects(trans, names, ("from_object", "to_object")),
+        "entropy": pd.DataFrame({"metric": list(ent), "value": list(ent.values())}),
+    }
+
+
+def write_recording_tables(tables: dict[str, pd.DataFrame], out_dir: str | os.PathLike[str]
+                           ) -> list[Path]:
+    """Write :func:`recording_tables` as CSV + Parquet into ``out_dir`` (created)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return write_tables(out, {k: v.reset_index(drop=True) for k, v in tables.items()})
