@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -22,6 +23,32 @@ config_option = click.option(
     "--config", "config", type=click.Path(dir_okay=False), default=None,
     help="YAML preset for the tracker's settings.")
 force_option = click.option("--force", is_flag=True, help="Overwrite a non-empty output folder.")
+
+
+class FiniteFloat(click.FloatRange):
+    """A float option that refuses NaN and +-inf (``click.FloatRange`` lets NaN through,
+    since every comparison with NaN is false), optionally within a range.
+
+    ``FiniteFloat()`` is any finite float; the range arguments are those of
+    :class:`click.FloatRange` (``min_open``/``max_open`` make a bound exclusive).
+    """
+
+    name = "finite float"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        """Parse ``value``; refuse what is not a finite number, then check the range."""
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return super().convert(number, param, ctx)
+
+
+def finite_float(min: float | None = None, max: float | None = None,  # noqa: A002
+                 min_open: bool = False, max_open: bool = False) -> FiniteFloat:
+    """A :class:`FiniteFloat` type: a finite float within ``[min, max]`` (bounds optional;
+    ``min_open``/``max_open``: exclusive)."""
+    return FiniteFloat(min=min, max=max, min_open=min_open, max_open=max_open)
 
 
 def out_option(help: str) -> Callable[[F], F]:  # noqa: A002 - click's own name
