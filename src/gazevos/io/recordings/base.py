@@ -53,6 +53,9 @@ class Recording:
             position in pixels), when the export has them.
         fov_deg: horizontal field of view to assume when there are no intrinsics.
         meta: anything else worth reporting (device name, export version, ...).
+        notes: one-sentence remarks the user must see (parts of the recording that are
+            missing or were skipped); ``gazevos annotate`` prints them and the report
+            lists them.
     """
 
     format: str
@@ -65,3 +68,4 @@ class Recording:
     fixations: pd.DataFrame | None = None
     fov_deg: float | None = None
     meta: dict[str, object] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
