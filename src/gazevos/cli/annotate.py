@@ -10,6 +10,7 @@ import pandas as pd
 from gazevos.cli.options import (
     checkpoint_option,
     config_option,
+    finite_float,
     force_option,
     out_option,
     tracker_option,
@@ -21,7 +22,7 @@ from gazevos.gaze.fixations import METHODS
 _defaults = AnnotateConfig()
 
 tolerance_option = click.option(
-    "--tolerance-deg", type=click.FloatRange(min=0.0), default=_defaults.tolerance_deg,
+    "--tolerance-deg", type=finite_float(min=0.0, max=45.0), default=_defaults.tolerance_deg,
     show_default=True, help="A sample within this visual angle of an object counts as on it.")
 fixations_option = click.option(
     "--fixations", type=click.Choice(METHODS), default=_defaults.fixations, show_default=True,
@@ -32,7 +33,7 @@ correction_option = click.option(
     help="Fit a gaze correction (offset, or offset and scale) that moves the fixations onto "
          "the tracked objects, and apply it.")
 min_confidence_option = click.option(
-    "--min-confidence", type=click.FloatRange(0.0, 1.0), default=_defaults.min_confidence,
+    "--min-confidence", type=finite_float(0.0, 1.0), default=_defaults.min_confidence,
     show_default=True, help="Samples with a lower device confidence are flagged, not used.")
 no_video_option = click.option("--no-video", is_flag=True, help="Do not write overlay.mp4.")
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
@@ -119,8 +120,8 @@ def annotate(recording: str, objects: str | None, names: str | None, boxes: tupl
               help="Output folder; the generated recording goes to OUT/sample.")
 @click.option("--resolution", default="640x360", show_default=True, metavar="WxH",
               help="Size of the generated scene video.")
-@click.option("--seconds", type=click.FloatRange(min=1.0), default=6.0, show_default=True,
-              help="Length of the generated recording.")
+@click.option("--seconds", type=finite_float(min=1.0, max=600.0), default=6.0,
+              show_default=True, help="Length of the generated recording.")
 @tracker_option
 @correction_option
 @no_video_option
