@@ -36,7 +36,8 @@ def test_propagate_frame_folder(clip: tuple[Path, Path, np.ndarray], tmp_path: P
     out = tmp_path / "out"
     assert main(["propagate", str(folder), "--mask", str(mask), "--out", str(out)]) == 0
     assert "wrote 5 masks" in capsys.readouterr().out
-    assert sorted(p.name for p in out.iterdir()) == [f"img{t}.png" for t in range(5)]
+    assert sorted(p.name for p in out.iterdir()) == [*(f"img{t}.png" for t in range(5)),
+                                                     "manifest.json"]
     np.testing.assert_array_equal(read_mask(out / "img0.png"), labels[0])
     last = read_mask(out / "img4.png")
     for k in (1, 2):
@@ -57,7 +58,8 @@ def test_propagate_video(clip: tuple[Path, Path, np.ndarray], tmp_path: Path) ->
             w.write(np.asarray(Image.open(p)))
     out = tmp_path / "out"
     assert main(["propagate", str(video), "--mask", str(mask), "--out", str(out)]) == 0
-    assert sorted(p.name for p in out.iterdir()) == [f"{t:05d}.png" for t in range(5)]
+    assert sorted(p.name for p in out.iterdir()) == [*(f"{t:05d}.png" for t in range(5)),
+                                                     "manifest.json"]
 
 
 @pytest.mark.parametrize("case", ["missing_video", "mask_size", "empty_mask",
@@ -101,5 +103,5 @@ def test_propagate_failure_midway_leaves_nothing(clip: tuple[Path, Path, np.ndar
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert "img3.png: cannot read image" in err.strip().splitlines()[-1]
-    assert list(out.iterdir()) == []
+    assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

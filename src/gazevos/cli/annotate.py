@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 import pandas as pd
 
@@ -85,8 +83,9 @@ def _print_result(result: AnnotateResult) -> None:
 @no_video_option
 @force_option
 @click.option("--resume", is_flag=True,
-              help="Reuse the masks of an earlier run into --out with the same recording, "
-                   "objects and tracker if its tracking finished; redo the rest.")
+              help="Continue an interrupted run into --out from its last saved tracking "
+                   "state; or reuse the masks of a finished run with the same recording, "
+                   "objects and tracker and redo the rest (e.g. other gaze settings).")
 @quiet_option
 def annotate(recording: str, objects: str | None, names: str | None, boxes: tuple[str, ...],
              points: tuple[str, ...], out_dir: str, recording_format: str | None, tracker: str,
@@ -133,28 +132,33 @@ def demo(out_dir: str, resolution: str, seconds: float, tracker: str, correct_ca
     scene video with three moving objects (a mug and a book marked by boxes on frame 0, a
     ball that rolls in later, marked by a point) and a gaze track that looks at them in turn.
     """
-    from gazevos.gaze.annotate import annotate as run
+    from gazevos.gaze.annotate import annotate_in, prepare_annotation
     from gazevos.gaze.demo import demo_report, make_demo_sample
     from gazevos.gaze.prompts import build_prompts
-    from gazevos.io import prepare_output_dir
+    from gazevos.io.rundir import run_folder
 
     w, sep, h = resolution.lower().partition("x")
     if not (sep and w.isdigit() and h.isdigit() and int(w) >= 96 and int(h) >= 54):
         raise GazevosError(f"--resolution must be WxH with W >= 96 and H >= 54, got "
                            f"'{resolution}'")
-    out = prepare_output_dir(out_dir, force=force)
-    if not quiet:
-        click.echo(f"writing a synthetic recording to {Path(out) / 'sample'} ...")
-    sample = make_demo_sample(Path(out) / "sample", width=int(w), height=int(h),
-                              duration=seconds)
-    prompts = build_prompts(boxes=sample.boxes, points=sample.points)
+    cfg = AnnotateConfig(correct_calibration=correct_calibration, video=not no_video)
+    key = {"resolution": [int(w), int(h)], "seconds": seconds, "tracker": tracker,
+           "settings": cfg.__dict__}
+    with run_folder(out_dir, "demo", key, force=force) as run:
+        final = run.final
+        if not quiet:
+            click.echo(f"writing a synthetic recording to {final / 'sample'} ...")
+        sample = make_demo_sample(run.stage / "sample", width=int(w), height=int(h),
+                                  duration=seconds)
+        prompts = build_prompts(boxes=sample.boxes, points=sample.points)
+        job = prepare_annotation(sample.root, prompts, tracker, cfg)
+        result = annotate_in(run, job, progress=not quiet)
+        check = demo_report(sample, result.metrics, run.stage / "masks")
+    result.out_dir = final
+    _print_result(result)
     args = " ".join([*(f'--box "{b}"' for b in sample.boxes),
                      *(f'--point "{p}"' for p in sample.points)])
-    click.echo(f"gazevos annotate {sample.root} {args} --out {out} --force")
-    cfg = AnnotateConfig(correct_calibration=correct_calibration, video=not no_video)
-    result = run(sample.root, prompts, out, tracker=tracker, config=cfg, force=True,
-                 progress=not quiet)
-    _print_result(result)
-    check = demo_report(sample, result.metrics, Path(out) / "masks")
+    click.echo(f"the same job by hand: gazevos annotate {final / 'sample'} {args} "
+               f"--out annotate-output")
     click.echo("against what the sample is known to hold (true masks, scripted gaze):")
     click.echo(check.round(3).to_string(index=False))

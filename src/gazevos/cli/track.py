@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-import time
-from pathlib import Path
-
 import click
 import numpy as np
-from tqdm import tqdm
 
 from gazevos.cli.options import (
     checkpoint_option,
@@ -19,9 +13,12 @@ from gazevos.cli.options import (
     tracker_option,
 )
 from gazevos.errors import GazevosError
-from gazevos.io import open_frames, prepare_output_dir, read_mask, write_mask
+from gazevos.io import open_frames, read_mask, write_mask
+from gazevos.io.frames import Frame
 from gazevos.io.masks import object_ids
 from gazevos.track import build_tracker
+
+STATE = ".track-state.pt"
 
 
 @click.command()
@@ -33,9 +30,18 @@ from gazevos.track import build_tracker
 @checkpoint_option
 @config_option
 @force_option
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted run into --out from its last saved state.")
 def propagate(frames: str, mask_path: str, out_dir: str, tracker: str, checkpoint: str | None,
-              config: str | None, force: bool) -> None:
-    """Propagate the objects of MASK through FRAMES (a video file or a folder of frames)."""
+              config: str | None, force: bool, resume: bool) -> None:
+    """Propagate the objects of MASK through FRAMES (a video file or a folder of frames).
+
+    The masks appear in --out only when every frame is done; an interrupted run is
+    continued with --resume from its last saved state.
+    """
+    from gazevos.io.rundir import fingerprint, run_folder
+    from gazevos.track.resumable import track_pass, tracker_identity
+
     source = open_frames(frames)
     mask = read_mask(mask_path)
     if mask.shape != (source.height, source.width):
@@ -44,21 +50,21 @@ def propagate(frames: str, mask_path: str, out_dir: str, tracker: str, checkpoin
     if not object_ids(mask):
         raise GazevosError("mask holds no object (all background)", mask_path)
     trk = build_tracker(tracker, checkpoint=checkpoint, config=config)
-    out = prepare_output_dir(out_dir, force=force)
-    # Masks go to a hidden sibling folder first and are moved in only when every frame is
-    # done, so a failure part-way (a corrupt frame, Ctrl-C) leaves nothing half-written.
-    partial = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    start = time.perf_counter()
-    n = 0
-    try:
-        for frame in tqdm(source, total=len(source) or None, desc="propagate", unit="frame"):
-            pred = trk.step(frame.image, mask=mask if frame.index == 0 else None)
-            labels = mask if frame.index == 0 else pred.labels
-            write_mask(partial / f"{frame.name}.png", np.asarray(labels))
-            n += 1
-        for f in sorted(partial.iterdir()):
-            f.replace(out / f.name)
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
-    dt = time.perf_counter() - start
-    click.echo(f"wrote {n} masks to {out} ({n / max(dt, 1e-9):.1f} frames/s)")
+    expected = len(source)
+    key = {"frames": fingerprint(frames), "mask": fingerprint(mask_path),
+           "tracker": tracker_identity(trk)}
+    with run_folder(out_dir, "propagate", key, force=force, resume=resume) as run:
+        stage = run.stage
+
+        def writer(frame: Frame, labels: np.ndarray) -> None:
+            write_mask(stage / f"{frame.name}.png", mask if frame.index == 0 else labels)
+
+        done = track_pass(source, trk, lambda f: (mask, None) if f.index == 0 else (None, None),
+                          writer, state_path=stage / STATE, key=key, desc="propagate")
+        if expected and done.frames < expected:
+            raise GazevosError(f"the video ended after {done.frames} frames; its header says "
+                               f"{expected} (a truncated or damaged file)", frames)
+        (stage / STATE).unlink(missing_ok=True)
+    speed = (done.frames - done.resumed_at) / max(done.seconds, 1e-9)
+    click.echo(f"wrote {done.frames} masks to {run.final} ({speed:.1f} frames/s"
+               + (f"; resumed at frame {done.resumed_at})" if done.resumed_at else ")"))

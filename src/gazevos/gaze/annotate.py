@@ -29,8 +29,10 @@ Output folder layout (``DIR``)::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -39,7 +41,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from gazevos.errors import GazevosError
 from gazevos.gaze.correction import Correction, CorrectionConfig, fit_correction
@@ -49,10 +50,13 @@ from gazevos.gaze.mapping import GazeObjectMapper, MappingConfig, aggregate_fixa
 from gazevos.gaze.metrics import aoi_metrics, transition_matrix, write_table
 from gazevos.gaze.prompts import ObjectPrompt, check_prompts, prompts_label_map
 from gazevos.gaze.sync import SyncConfig, check_frame_count, sync_gaze
-from gazevos.io import open_frames, prepare_output_dir, read_mask, write_mask
+from gazevos.io import open_frames, read_mask, write_mask
 from gazevos.io.atomic import atomic_write
+from gazevos.io.frames import Frame
 from gazevos.io.recordings import Recording, read_recording
+from gazevos.io.rundir import RunDir, fingerprint, normalise_key, run_folder
 from gazevos.track import DEFAULT_TRACKER, Tracker, build_tracker
+from gazevos.track.resumable import track_pass, tracker_identity
 
 #: calibration-correction modes of :attr:`AnnotateConfig.correct_calibration`
 CORRECTIONS = ("none", "offset", "offset-scale", "offset-scale-xy")
@@ -119,19 +123,55 @@ class AnnotateResult:
 
 
 # ----------------------------------------------------------------------------- helpers
+def recording_fingerprint(rec: Recording) -> str:
+    """A content fingerprint of what was read from a recording: the scene video's file
+    fingerprint and the bytes of the frame times, gaze, device fixations and intrinsics
+    (so a changed export changes it, and moving the folder does not)."""
+    h = hashlib.sha256()
+    if rec.video_path is not None:
+        h.update(fingerprint(rec.video_path).encode())
+    h.update(np.ascontiguousarray(rec.frame_times, dtype=np.float64).tobytes())
+    h.update(repr(tuple(rec.resolution)).encode())
+    for df in (rec.gaze, rec.fixations):
+        if df is not None:
+            h.update(",".join(map(str, df.columns)).encode())
+            h.update(np.ascontiguousarray(df.to_numpy(np.float64)).tobytes())
+    if rec.intrinsics is not None:
+        h.update(np.ascontiguousarray(rec.intrinsics.camera_matrix, np.float64).tobytes())
+        h.update(np.ascontiguousarray(rec.intrinsics.dist_coeffs, np.float64).tobytes())
+        h.update(rec.intrinsics.model.encode())
+    return h.hexdigest()
+
+
 def _run_key(rec: Recording, prompts: Sequence[ObjectPrompt], tracker: Tracker,
-             n_frames: int) -> dict[str, Any]:
-    """What the masks depend on: recording, frames, objects, tracker and its settings."""
-    key = {"recording": str(Path(rec.root).resolve()), "video": str(rec.video_path),
-           "n_frames": n_frames, "tracker": type(tracker).name,
-           "tracker_config": repr(getattr(tracker, "config", None)),
-           "prompts": [asdict(p) for p in prompts]}
-    return json.loads(json.dumps(key, default=str))  # as it reads back from tracking.json
+             n_frames: int, cfg: AnnotateConfig) -> dict[str, Any]:
+    """What the outputs depend on: ``track`` (recording, frames, objects, tracker: what
+    the masks depend on) and ``settings`` (the gaze and report settings)."""
+    objects = []
+    for p in prompts:
+        d = asdict(p)
+        if p.mask_path is not None:
+            d["mask_fingerprint"] = fingerprint(p.mask_path)
+        objects.append(d)
+    track = {"recording": recording_fingerprint(rec), "video": str(rec.video_path),
+             "n_frames": n_frames, "tracker": tracker_identity(tracker), "prompts": objects}
+    return normalise_key({"track": track, "settings": asdict(cfg)})
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     with atomic_write(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, default=str))
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    """Hard-link (or, across file systems, copy) the files of ``src`` into ``dst``."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in src.iterdir():
+        if f.is_file():
+            try:
+                os.link(f, dst / f.name)
+            except OSError:
+                shutil.copy2(f, dst / f.name)
 
 
 def mask_reader(masks_dir: str | os.PathLike[str]) -> Callable[[int], np.ndarray | None]:
@@ -148,12 +188,16 @@ def mask_reader(masks_dir: str | os.PathLike[str]) -> Callable[[int], np.ndarray
 # ----------------------------------------------------------------------------- tracking
 def track_objects(video: str | os.PathLike[str], prompts: Sequence[ObjectPrompt],
                   tracker: Tracker, masks_dir: str | os.PathLike[str],
-                  n_frames: int | None = None, progress: bool = True) -> tuple[int, float]:
+                  n_frames: int | None = None, progress: bool = True,
+                  state_path: str | os.PathLike[str] | None = None, key: Any = None,
+                  checkpoint_seconds: float = 30.0) -> tuple[int, float]:
     """Track prompted objects through a video, writing one palette PNG per frame.
 
     Prompts are turned into masks on their frame and given to the tracker there, so
     objects can start at any frame.  Frames before the first prompt get empty masks.
-    Only one frame is in memory at a time.
+    Only one frame is in memory at a time.  With ``state_path`` the pass saves its state
+    every ``checkpoint_seconds`` and continues from a state saved there for the same
+    ``key`` (:func:`gazevos.track.resumable.track_pass`).
 
     Args:
         video: the scene video.
@@ -162,9 +206,12 @@ def track_objects(video: str | os.PathLike[str], prompts: Sequence[ObjectPrompt]
         masks_dir: output folder (``00000.png``, ``00001.png``, ...).
         n_frames: stop after this many frames (None: the whole video).
         progress: show a tqdm bar.
+        state_path: the resumable pass state (None: not resumable).
+        key: what the pass depends on (a state saved for another key is ignored).
+        checkpoint_seconds: how often the state is saved.
 
     Returns:
-        ``(frames, seconds)`` of the pass.
+        ``(frames, seconds)`` of the pass (over all resumed invocations).
     """
     by_frame: dict[int, list[ObjectPrompt]] = {}
     for p in prompts:
@@ -172,27 +219,27 @@ def track_objects(video: str | os.PathLike[str], prompts: Sequence[ObjectPrompt]
     source = open_frames(video)
     masks_dir = Path(masks_dir)
     masks_dir.mkdir(parents=True, exist_ok=True)
-    tracker.reset()
-    start = time.perf_counter()
-    n = 0
-    total = n_frames if n_frames is not None else (len(source) or None)
-    for frame in tqdm(source, total=total, desc="track", unit="frame", disable=not progress):
-        if n_frames is not None and frame.index >= n_frames:
-            break
+
+    def prompter(frame: Frame) -> tuple[np.ndarray | None, list[int] | None]:
         given = by_frame.get(frame.index)
-        if given:
-            lm = prompts_label_map(given, frame.image)
-            ids = [p.object_id for p in given if (lm == p.object_id).any()]
-            lost = [p.name for p in given if p.object_id not in ids]
-            if lost:
-                raise GazevosError(f"object '{lost[0]}' is hidden by another object given on "
-                                   f"frame {frame.index}")
-            pred = tracker.step(frame.image, mask=lm, objects=ids)
-        else:
-            pred = tracker.step(frame.image)
-        write_mask(masks_dir / f"{frame.index:05d}.png", np.asarray(pred.labels))
-        n += 1
-    return n, time.perf_counter() - start
+        if not given:
+            return None, None
+        lm = prompts_label_map(given, frame.image)
+        ids = [p.object_id for p in given if (lm == p.object_id).any()]
+        lost = [p.name for p in given if p.object_id not in ids]
+        if lost:
+            raise GazevosError(f"object '{lost[0]}' is hidden by another object given on "
+                               f"frame {frame.index}")
+        return lm, ids
+
+    def writer(frame: Frame, labels: np.ndarray) -> None:
+        write_mask(masks_dir / f"{frame.index:05d}.png", labels)
+
+    total = n_frames if n_frames is not None else (len(source) or None)
+    done = track_pass(source, tracker, prompter, writer, state_path=state_path, key=key,
+                      n_frames=total, checkpoint_seconds=checkpoint_seconds,
+                      progress=progress)
+    return done.frames, done.seconds
 
 
 # ----------------------------------------------------------------------------- gaze
@@ -262,11 +309,19 @@ def gaze_tables(rec: Recording, masks_dir: str | os.PathLike[str], geometry: Cam
 
 
 # ----------------------------------------------------------------------------- main
+TRACK_STATE = ".track-state.pt"
+
+
 def annotate(recording: str | os.PathLike[str] | Recording, prompts: Sequence[ObjectPrompt],
              out_dir: str | os.PathLike[str], tracker: str | Tracker = DEFAULT_TRACKER,
              config: AnnotateConfig | None = None, force: bool = False, resume: bool = False,
-             progress: bool = True, recording_format: str | None = None) -> AnnotateResult:
+             progress: bool = True, recording_format: str | None = None,
+             manifest_extra: dict[str, Any] | None = None,
+             checkpoint_seconds: float = 30.0) -> AnnotateResult:
     """Annotate a recording end to end (see the module docstring).
+
+    The run follows the output contract of :mod:`gazevos.io.rundir`: it writes into a
+    staging folder moved into place when complete, ``manifest.json`` last.
 
     Args:
         recording: a recording folder (any supported format) or a read :class:`Recording`.
@@ -274,14 +329,53 @@ def annotate(recording: str | os.PathLike[str] | Recording, prompts: Sequence[Ob
         out_dir: output folder; must be empty unless ``force`` or ``resume``.
         tracker: a tracker name (:data:`gazevos.track.TRACKERS`) or a built tracker.
         config: :class:`AnnotateConfig`.
-        force: write into a non-empty folder, redoing everything.
-        resume: reuse the masks of a previous run with the same recording, prompts and
-            tracker when its tracking pass finished; redo the rest.
+        force: replace a previous run in ``out_dir`` when this one completes.
+        resume: continue an interrupted run of the same recording, objects, tracker and
+            settings from its last saved tracking state; or, when ``out_dir`` holds a
+            complete run with the same recording, objects and tracker, reuse its masks and
+            redo the rest (other gaze settings).
         progress: show tqdm progress bars.
         recording_format: the recording's format (None: detect).
+        manifest_extra: stored in ``manifest.json`` under ``"extra"``.
+        checkpoint_seconds: how often the tracking pass saves its state for ``resume``.
 
     Raises:
         GazevosError: unreadable recording, video/timestamp mismatch, bad prompts, ...
+    """
+    job = prepare_annotation(recording, prompts, tracker, config, recording_format)
+    with run_folder(out_dir, "annotate", job.key, force=force, resume=resume,
+                    extra=manifest_extra) as run:
+        result = annotate_in(run, job, resume=resume, progress=progress,
+                             checkpoint_seconds=checkpoint_seconds)
+    result.out_dir = run.final
+    return result
+
+
+@dataclass
+class AnnotationJob:
+    """A checked annotation job (:func:`prepare_annotation`), ready to run."""
+
+    rec: Recording
+    prompts: list[ObjectPrompt]
+    tracker: Tracker
+    tracker_name: str
+    cfg: AnnotateConfig
+    n_frames: int
+    notes: list[str]
+    geometry: CameraGeometry
+    key: dict[str, Any]
+    started: float
+
+
+def prepare_annotation(recording: str | os.PathLike[str] | Recording,
+                       prompts: Sequence[ObjectPrompt], tracker: str | Tracker = DEFAULT_TRACKER,
+                       config: AnnotateConfig | None = None,
+                       recording_format: str | None = None) -> AnnotationJob:
+    """Read and check everything before any output is written: the recording, its video
+    and timestamps, the prompts against the video, the settings; build the tracker.
+
+    Raises:
+        GazevosError: whatever is wrong, before anything is written.
     """
     cfg = config or AnnotateConfig()
     t_start = time.perf_counter()
@@ -299,44 +393,65 @@ def annotate(recording: str | os.PathLike[str] | Recording, prompts: Sequence[Ob
     geometry = CameraGeometry.from_recording(rec)
     trk = tracker if isinstance(tracker, Tracker) else build_tracker(tracker)
     tracker_name = tracker if isinstance(tracker, str) else type(tracker).name
-    out = prepare_output_dir(out_dir, force=force, resume=resume)
-    names = {p.object_id: p.name for p in prompts}
+    key = _run_key(rec, prompts, trk, n_frames, cfg)
+    return AnnotationJob(rec, list(prompts), trk, tracker_name, cfg, n_frames, notes,
+                         geometry, key, t_start)
 
-    key = _run_key(rec, prompts, trk, n_frames)
+
+def annotate_in(run: RunDir, job: AnnotationJob, resume: bool = False, progress: bool = True,
+                checkpoint_seconds: float = 30.0) -> AnnotateResult:
+    """Run ``job`` into ``run.stage`` (tracking resumed or reused as :func:`annotate`
+    describes); the caller commits the run."""
+    rec, prompts, cfg, n_frames = job.rec, job.prompts, job.cfg, job.n_frames
+    names = {p.object_id: p.name for p in prompts}
+    key = job.key
+    out = run.stage
     done_file = out / "tracking.json"
-    done: dict[str, Any] = {}
-    if resume and done_file.is_file():
+    prev = run.previous
+    reused = False
+    track_s = 0.0
+    if (resume and not run.resumed and prev is not None
+            and prev.get("command") == "annotate"
+            and prev.get("key", {}).get("track") == key["track"]
+            and (run.final / MASKS_DIR).is_dir()):
+        _link_tree(run.final / MASKS_DIR, out / MASKS_DIR)
+        reused = True
         try:
-            done = json.loads(done_file.read_text())
+            track_s = float(json.loads((run.final / "tracking.json").read_text())
+                            .get("seconds", 0.0))
         except (OSError, ValueError):
-            done = {}
-    resumed = done.get("key") == key and all(
-        (out / MASKS_DIR / f"{i:05d}.png").is_file() for i in range(n_frames))
-    if resumed:
-        track_s = float(done.get("seconds", 0.0))
+            track_s = 0.0
+    elif run.resumed and done_file.is_file():
+        track_s = float(json.loads(done_file.read_text()).get("seconds", 0.0))
     else:
-        done_file.unlink(missing_ok=True)
-        n, track_s = track_objects(rec.video_path, prompts, trk, out / MASKS_DIR, n_frames,
-                                   progress)
+        n, track_s = track_objects(rec.video_path, prompts, job.tracker, out / MASKS_DIR,
+                                   n_frames, progress, state_path=out / TRACK_STATE,
+                                   key=key["track"],
+                                   checkpoint_seconds=checkpoint_seconds)
         if n != n_frames:
-            raise GazevosError(f"the video ended after {n} frames; its header and the frame "
-                               f"timestamps say {n_frames}", rec.video_path)
-        _write_json(done_file, {"key": key, "frames": n, "seconds": track_s,
+            raise GazevosError(f"the video ended after {n} frames; its header and the "
+                               f"frame timestamps say {n_frames}", rec.video_path)
+        _write_json(done_file, {"frames": n, "seconds": track_s,
                                 "fps": n / max(track_s, 1e-9)})
+        (out / TRACK_STATE).unlink(missing_ok=True)
+    if reused:
+        _write_json(done_file, {"frames": n_frames, "seconds": track_s,
+                                "fps": n_frames / max(track_s, 1e-9), "reused": True})
 
     t_gaze = time.perf_counter()
-    tables = gaze_tables(rec, out / MASKS_DIR, geometry, names, cfg)
+    tables = gaze_tables(rec, out / MASKS_DIR, job.geometry, names, cfg)
     files = [f"{MASKS_DIR}/"]
     for stem, df, index in (("gaze_samples", tables.samples, False),
                             ("fixations", tables.fixations, False),
                             ("metrics", tables.metrics, False),
                             ("transitions", tables.transitions, True)):
         files += [p.name for p in write_table(df, out / stem, index=index)]
-    result = AnnotateResult(out, n_frames, track_s, 0.0, resumed, tables.samples,
+    result = AnnotateResult(out, n_frames, track_s, 0.0, reused, tables.samples,
                             tables.fixations, tables.metrics, tables.transitions,
-                            tables.correction, files, notes + tables.notes,
+                            tables.correction, files, job.notes + tables.notes,
                             {"track": track_s, "gaze": time.perf_counter() - t_gaze})
     from gazevos.report.annotation import write_outputs
 
-    write_outputs(result, rec, prompts, tracker_name, geometry, cfg, progress, t_start)
+    write_outputs(result, rec, prompts, job.tracker_name, job.geometry, cfg, progress,
+                  job.started)
     return result

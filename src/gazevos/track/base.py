@@ -103,6 +103,23 @@ class Tracker(ABC):
     name: ClassVar[str] = "base"
     #: the frozen config dataclass of this tracker (None: no settings)
     config_cls: ClassVar[type | None] = None
+    #: attributes that cannot be pickled (OpenCV objects): left out of a saved state and
+    #: rebuilt by :meth:`_rebuild_transient` when it is loaded
+    transient: ClassVar[tuple[str, ...]] = ()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for name in self.transient:
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._rebuild_transient()
+
+    def _rebuild_transient(self) -> None:
+        """Recreate the :attr:`transient` attributes after loading a saved state."""
+        return None
 
     @classmethod
     def from_options(cls, checkpoint: str | Path | None = None, config: str | Path | None = None,

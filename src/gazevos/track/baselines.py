@@ -167,6 +167,10 @@ class FlowTracker(Tracker):
 
     name = "flow"
     config_cls = FlowConfig
+    transient = ("_dis",)
+
+    def _rebuild_transient(self) -> None:
+        self._dis = make_dis(self.config)  # DIS keeps no state between calls
 
     def __init__(self, config: FlowConfig | None = None) -> None:
         super().__init__()

@@ -137,6 +137,12 @@ class ClassicTracker(Tracker):
 
     name = "classic"
     config_cls = ClassicConfig
+    transient = ("_dis", "_check_dis")
+
+    def _rebuild_transient(self) -> None:
+        # DIS keeps no state between calls: fresh objects with the settings are equal
+        self._dis = self._make_dis()
+        self._check_dis = self._make_dis(self.config.flow_check_preset)
 
     def __init__(self, config: ClassicConfig | None = None,
                  extractor: FeatureExtractor | None = None) -> None:

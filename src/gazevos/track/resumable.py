@@ -1,0 +1,147 @@
+"""A tracking pass over a video that can be interrupted and resumed mid-way, exactly.
+
+:func:`track_pass` steps a tracker through the frames of a source and hands each frame's
+label map to a writer.  Every ``checkpoint_seconds`` it saves the tracker's whole state
+(its memory, adapted weights, random generator: the tracker object itself, pickled with
+:func:`torch.save`) together with the index of the next frame, atomically.  A pass started
+again with the same state file skips the frames already done (decoding them only) and
+continues from the saved state, so its outputs equal those of an uninterrupted pass.
+
+Trackers whose attributes cannot be pickled (OpenCV objects) name them in
+:attr:`gazevos.track.base.Tracker.transient` and rebuild them on load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from gazevos.errors import GazevosError
+from gazevos.io.atomic import atomic_write
+from gazevos.io.frames import Frame
+from gazevos.track.base import Tracker
+
+STATE_FORMAT = 1
+
+#: ``frame -> (mask, objects)`` given to the tracker on that frame (``(None, None)``: none)
+Prompter = Callable[[Frame], tuple[np.ndarray | None, list[int] | None]]
+#: ``(frame, labels)`` -> None: store one frame's ``(H, W)`` uint8 label map
+Writer = Callable[[Frame, np.ndarray], None]
+
+
+@dataclass
+class PassResult:
+    """What :func:`track_pass` did.
+
+    Attributes:
+        frames: frames tracked and written, over all invocations.
+        seconds: wall time of tracking, over all invocations (saved in the state).
+        resumed_at: the frame this invocation started tracking at (0: from the start).
+    """
+
+    frames: int
+    seconds: float
+    resumed_at: int = 0
+
+
+def tracker_identity(tracker: Tracker) -> dict[str, Any]:
+    """Name, settings and a hash of the weights of a tracker (what its masks depend on)."""
+    h = hashlib.sha256()
+    for name, value in sorted(vars(tracker).items()):
+        if isinstance(value, torch.nn.Module):
+            for k, t in value.state_dict().items():
+                h.update(f"{name}.{k}".encode())
+                h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return {"name": type(tracker).name, "config": repr(getattr(tracker, "config", None)),
+            "weights": h.hexdigest()}
+
+
+def save_state(path: str | os.PathLike[str], tracker: Tracker, next_index: int,
+               seconds: float, key: Any = None) -> None:
+    """Save ``tracker`` and the pass position to ``path`` atomically."""
+    with atomic_write(path) as tmp:
+        torch.save({"format": STATE_FORMAT, "next_index": int(next_index),
+                    "seconds": float(seconds), "key": key, "tracker": tracker}, tmp)
+
+
+def load_state(path: str | os.PathLike[str], key: Any = None) -> dict[str, Any] | None:
+    """The saved pass state at ``path``, or None when absent, unreadable, of another
+    format or saved for another ``key``."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception:  # noqa: BLE001 - a damaged state file is only a lost checkpoint
+        return None
+    if (not isinstance(state, dict) or state.get("format") != STATE_FORMAT
+            or state.get("key") != key or not isinstance(state.get("tracker"), Tracker)):
+        return None
+    return state
+
+
+def track_pass(frames: Iterable[Frame], tracker: Tracker, prompter: Prompter, writer: Writer,
+               *, state_path: str | os.PathLike[str] | None = None, key: Any = None,
+               n_frames: int | None = None, checkpoint_seconds: float = 30.0,
+               progress: bool = True, desc: str = "track") -> PassResult:
+    """Track every frame, writing each label map; resumable from ``state_path``.
+
+    Args:
+        frames: the video's frames, in order from index 0.
+        tracker: a fresh tracker (reset here) — replaced by the saved one on resume.
+        prompter: the masks given on each frame.
+        writer: stores each frame's label map (called in frame order).
+        state_path: where to save the pass state (None: not resumable).  An existing
+            state for the same ``key`` is continued.
+        key: what the pass depends on; a state saved for another key is ignored.
+        n_frames: stop after this many frames (None: all); also the progress bar length.
+        checkpoint_seconds: save the state at most this often (0: after every frame).
+        progress: show a tqdm bar.
+        desc: bar label.
+
+    Returns:
+        a :class:`PassResult`.
+
+    Raises:
+        GazevosError: from the tracker, the prompter or the writer.
+    """
+    start_index, before = 0, 0.0
+    state = load_state(state_path, key) if state_path is not None else None
+    if state is not None:
+        tracker, start_index, before = state["tracker"], state["next_index"], state["seconds"]
+    else:
+        tracker.reset()
+    t0 = time.perf_counter()
+    last_save = t0
+    n = start_index
+    bar = tqdm(total=n_frames, initial=start_index, desc=desc, unit="frame",
+               disable=not progress)
+    try:
+        for frame in frames:
+            if n_frames is not None and frame.index >= n_frames:
+                break
+            if frame.index < start_index:
+                continue
+            if frame.index != n:
+                raise GazevosError(f"frame {frame.index} came where frame {n} was expected")
+            mask, objects = prompter(frame)
+            pred = tracker.step(frame.image, mask=mask, objects=objects)
+            writer(frame, np.asarray(pred.labels))
+            n += 1
+            bar.update(1)
+            now = time.perf_counter()
+            if state_path is not None and now - last_save >= checkpoint_seconds:
+                save_state(state_path, tracker, n, before + now - t0, key)
+                last_save = time.perf_counter()
+    finally:
+        bar.close()
+    return PassResult(n, before + time.perf_counter() - t0, start_index)
