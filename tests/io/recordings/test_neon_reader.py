@@ -70,7 +70,7 @@ def test_worn_as_text(tmp_path, builders):
 def test_native_without_library_says_how_to_install(tmp_path, builders, monkeypatch):
     folder = builders.neon_native(tmp_path / "native")
     monkeypatch.setattr(neon, "_import_neon_recording", lambda: None)
-    with pytest.raises(GazevosError, match=r"gazevos\[neon\]") as err:
+    with pytest.raises(GazevosError, match=r"pip install pupil-labs-neon-recording==") as err:
         read_recording(folder)
     assert str(err.value).startswith(str(folder))
 
@@ -89,12 +89,18 @@ def _fake_neon_library(t0: int) -> SimpleNamespace:
     class Rec:
         gaze = SimpleNamespace(time=np.array([t0 + 5_000_000, t0 + 250_000_000]),
                                point=np.array([[1.0, 2.0], [3.0, 4.0]]))
-        worn = Worn(worn=np.array([1, 0]))
+        worn = Worn(worn=np.array([255, 0]))  # the files hold 255 for worn
         scene = SimpleNamespace(time=np.array([t0 + i * 100_000_000 for i in range(12)]),
                                 width=64, height=48)
         calibration = SimpleNamespace(scene_camera_matrix=np.eye(3) * 2,
                                       scene_distortion_coefficients=np.arange(8.0))
         fixations = property(missing)  # the library raises SensorError for absent streams
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *_exc):
+            return None
 
     return SimpleNamespace(open=lambda _p: Rec(), __version__="fake",
                            NeonRecording=SimpleNamespace(SensorError=SensorError))

@@ -21,11 +21,14 @@ therefore flagged ``low_confidence`` by synchronisation.
 
 **Native Neon recording** (format ``neon_native``, as copied from the Companion phone or
 downloaded as "Native Recording Data"): read through Pupil Labs' ``pupil-labs-neon-recording``
-library, an optional dependency (``pip install 'gazevos[neon]'``).
+library (a dependency; its footprint is in ``docs/experiments/recordings.md``).  A recording
+whose scene video lacks parts is read as far as it exists; what is missing is said in
+:attr:`Recording.notes`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -50,8 +53,12 @@ from gazevos.io.recordings.base import CameraIntrinsics, Recording
 TS = "timestamp [ns]"
 LOOKS_FOR = "Pupil Cloud Neon/Invisible timeseries export (gaze.csv + world_timestamps.csv)"
 LOOKS_FOR_NATIVE = "native Neon recording (info.json + 'gaze ps1.raw' or gaze_200hz.raw)"
-NEON_EXTRA_HINT = ("reading native Neon recordings needs the optional 'neon' extra: "
-                   "pip install 'gazevos[neon]' (pupil-labs-neon-recording)")
+NEON_LIBRARY_HINT = ("reading native Neon recordings needs pupil-labs-neon-recording, a "
+                     "gazevos dependency that is not installed: "
+                     "pip install pupil-labs-neon-recording==2.1.6")
+SCENE = "Neon Scene Camera v1"
+#: The Neon scene camera's frame size, assumed when a native recording has no scene video.
+NEON_SCENE_RESOLUTION = (1600, 1200)
 
 
 def probe(path: Path) -> Path | None:
@@ -206,64 +213,154 @@ def _import_neon_recording():  # noqa: ANN202 - returns a module
     return nr
 
 
-def read_neon_native(path: str | os.PathLike[str]) -> Recording:
-    """Read a native Neon recording folder through ``pupil-labs-neon-recording``.
+def _part(path: Path, base: str) -> int | None:
+    """The part number N of ``"<base> psN.<ext>"``, or None for another name."""
+    rest = path.stem[len(base):]
+    if not path.stem.startswith(base) or not rest.startswith(" ps") or not rest[3:].isdigit():
+        return None
+    return int(rest[3:])
 
-    The scene video must be a single part (``Neon Scene Camera v1 ps1.mp4``); frame times are
-    the library's scene timestamps.  Times are seconds since the first scene frame
-    (``meta["time_zero_ns"]``); ``worn`` becomes ``confidence`` when present.
+
+def _scene_parts(root: Path) -> tuple[dict[int, Path], dict[int, Path]]:
+    """Scene-video parts: ``({N: psN.mp4}, {N: psN.time})`` of the files that exist."""
+    videos: dict[int, Path] = {}
+    times: dict[int, Path] = {}
+    for f in root.glob(f"{SCENE} ps*"):
+        n = _part(f, SCENE)
+        if n is not None and f.suffix == ".mp4":
+            videos[n] = f
+        elif n is not None and f.suffix == ".time":
+            times[n] = f
+    return videos, times
+
+
+def _part_list(parts: list[int]) -> str:
+    return ("part " if len(parts) == 1 else "parts ") + ", ".join(str(n) for n in parts)
+
+
+def _scene_note(videos: dict[int, Path], times: dict[int, Path],
+                gaze_time: np.ndarray, frame_time: np.ndarray) -> str | None:
+    """The sentence naming the scene-video parts whose ``.mp4`` is missing, or None.
+
+    A part is missing when its ``.time`` file exists but its video does not.  ``gaze_time``
+    and ``frame_time`` (s) count the gaze samples that fall outside the part that is read.
+    """
+    missing = sorted(set(times) - set(videos))
+    if not missing:
+        return None
+    frames = [times[n].stat().st_size // 8 for n in missing]
+    spans = []
+    for n in missing:
+        t = np.fromfile(times[n], dtype="<i8")
+        spans.append(float(t[-1] - t[0]) / 1e9 if t.size > 1 else 0.0)
+    kept = sorted(set(videos) & set(times))
+    what = (f"only {_part_list(kept)} ({', '.join(videos[n].name for n in kept)}) is read"
+            if kept else "the recording has no scene video at all")
+    if len(frame_time):
+        step = float(np.median(np.diff(frame_time))) if len(frame_time) > 1 else 0.0
+        out = int(((gaze_time < frame_time[0]) | (gaze_time > frame_time[-1] + step)).sum())
+        what += (f"; {out} of the {len(gaze_time)} gaze samples lie outside it and are "
+                 "flagged before_video/after_video")
+    return (f"scene video of {_part_list(missing)} is missing "
+            f"({', '.join(f'{SCENE} ps{n}.mp4' for n in missing)}: {sum(frames)} frames, "
+            f"{' + '.join(f'{d:.1f}' for d in spans)} s); {what}")
+
+
+def _other_missing(root: Path, videos: dict[int, Path], times: dict[int, Path]) -> list[str]:
+    """Sentences about scene videos without timestamps and files ``manifest.json`` lists
+    that the folder lacks (missing scene-video parts are left to :func:`_scene_note`)."""
+    notes = [f"{videos[n].name} has no timestamp file ({SCENE} ps{n}.time); that part is "
+             "not read" for n in sorted(set(videos) - set(times))]
+    manifest = root / "manifest.json"
+    if manifest.is_file():
+        try:
+            listed = json.loads(manifest.read_text(encoding="utf-8"))
+            names = [str(e["name"]) for e in listed if isinstance(e, dict) and "name" in e]
+        except (OSError, UnicodeDecodeError, ValueError, TypeError):
+            names = []
+        scene = {f"{SCENE} ps{n}.mp4" for n in times}
+        absent = [n for n in names if n not in scene and not (root / n).exists()]
+        if absent:
+            shown = ", ".join(absent[:6]) + (f" and {len(absent) - 6} more"
+                                             if len(absent) > 6 else "")
+            notes.append(f"manifest.json lists file(s) the folder lacks: {shown}")
+    return notes
+
+
+def read_neon_native(path: str | os.PathLike[str],
+                     resolution: tuple[int, int] | None = None) -> Recording:
+    """Read a native Neon recording folder (data format 2.x) with Pupil Labs'
+    ``pupil-labs-neon-recording`` library.
+
+    Gaze is the library's (``gaze_200hz`` when the folder has it, else the real-time
+    ``gaze psN`` parts); ``worn`` (0 or 255 in the files) becomes ``confidence`` 0 or 1.
+    The scene video must be one part (``Neon Scene Camera v1 psN.mp4`` with its ``.time``);
+    parts whose video is missing are named in :attr:`Recording.notes` and the rest is read.
+    Times are seconds since the first scene frame of the part read (``meta["time_zero_ns"]``,
+    UTC ns), or since the first gaze sample when there is no scene video.
+
+    Args:
+        path: the recording folder.
+        resolution: scene ``(width, height)`` when the folder has no scene video (default
+            for a Neon: its scene camera's 1600x1200).
 
     Raises:
-        GazevosError: the optional library is missing, or the folder cannot be read.
+        GazevosError: not a native Neon folder, several scene-video parts present, no gaze,
+            or the library cannot read the folder.
     """
     root = as_path(path)
     if probe_native(root) is None:
         raise GazevosError(f"not a native Neon recording: needs {LOOKS_FOR_NATIVE}", root)
     nr = _import_neon_recording()
     if nr is None:
-        raise GazevosError(NEON_EXTRA_HINT, root)
-    parts = sorted(root.glob("Neon Scene Camera v1 ps*.mp4"))
-    if len(parts) > 1:
-        raise GazevosError(f"scene video is split into {len(parts)} parts; only single-part "
-                           "recordings are supported (export it from Pupil Cloud instead)", root)
+        raise GazevosError(NEON_LIBRARY_HINT, root)
+    videos, times = _scene_parts(root)
+    missing = sorted(set(times) - set(videos))
+    usable = sorted(set(videos) & set(times))
+    if len(usable) > 1:
+        raise GazevosError(f"scene video is split into {len(usable)} parts "
+                           f"({', '.join(videos[n].name for n in usable)}); gazevos reads one "
+                           "scene video: export the recording from Pupil Cloud instead", root)
+    info = read_json(root / "info.json")
     try:
-        rec = nr.open(root)
-        gaze_ns = np.asarray(rec.gaze.time, dtype=np.int64)
-        xy = np.asarray(rec.gaze.point, dtype=np.float64).reshape(-1, 2)
-        conf: np.ndarray | float = 1.0
-        try:
-            worn = rec.worn
-            if len(worn) == len(gaze_ns):
-                conf = np.asarray(worn.worn, dtype=np.float64)
-        except (AttributeError, nr.NeonRecording.SensorError, OSError, ValueError):
-            pass
-        frame_ns = np.zeros(0, dtype=np.int64)
-        res = None
-        if parts:
-            scene = rec.scene
-            frame_ns = np.asarray(scene.time, dtype=np.int64)
-            res = (int(scene.width), int(scene.height))
-        calib = rec.calibration
-        fixations_raw = None
-        try:
-            fx = rec.fixations
-            fixations_raw = (np.asarray(fx.start_time, dtype=np.int64),
-                             np.asarray(fx.stop_time, dtype=np.int64),
-                             np.asarray(fx.mean_gaze_point, dtype=np.float64).reshape(-1, 2))
-        except (AttributeError, nr.NeonRecording.SensorError, KeyError, OSError, ValueError):
-            fixations_raw = None
+        with nr.open(root) as rec:
+            gaze_ns = np.asarray(rec.gaze.time, dtype=np.int64)
+            xy = np.asarray(rec.gaze.point, dtype=np.float64).reshape(-1, 2)
+            conf: np.ndarray | float = 1.0
+            try:
+                worn = np.asarray(rec.worn.worn, dtype=np.float64)
+                if len(worn) == len(gaze_ns):
+                    conf = (worn > 0).astype(np.float64)
+            except (AttributeError, nr.NeonRecording.SensorError, OSError, ValueError):
+                pass
+            frame_ns = np.zeros(0, dtype=np.int64)
+            vres = None
+            if usable:
+                scene = rec.scene
+                frame_ns = np.asarray(scene.time, dtype=np.int64)
+                vres = (int(scene.width), int(scene.height))
+            calib = rec.calibration
+            try:
+                fx = rec.fixations
+                fixations_raw = (np.asarray(fx.start_time, dtype=np.int64),
+                                 np.asarray(fx.stop_time, dtype=np.int64),
+                                 np.asarray(fx.mean_gaze_point, dtype=np.float64).reshape(-1, 2))
+            except (AttributeError, nr.NeonRecording.SensorError, KeyError, OSError,
+                    ValueError):
+                fixations_raw = None
     except GazevosError:
         raise
     except Exception as exc:  # noqa: BLE001 - the library raises many kinds; one line out
+        cause = exc.__cause__ if isinstance(exc, nr.NeonRecording.SensorError) else None
+        detail = " ".join(f"{exc} {cause or ''}".split())[:160]
         raise GazevosError(f"cannot read native Neon recording ({exc.__class__.__name__}: "
-                           f"{' '.join(str(exc).split())[:160]})", root) from exc
+                           f"{detail})", root) from exc
     if len(gaze_ns) == 0:
         raise GazevosError("native Neon recording has no gaze samples", root)
+    neon = "module_serial_number" in info or "Neon" in str(info.get("android_device_name", ""))
+    res, res_source = resolve_resolution(vres, resolution, NEON_SCENE_RESOLUTION if neon else None,
+                                         root, "Neon scene camera (1600x1200)")
     zero = int(frame_ns[0]) if len(frame_ns) else int(gaze_ns.min())
-    video_path = parts[0] if parts else None
-    if res is None:
-        raise GazevosError("native Neon recording has no scene video; cannot tell the "
-                           "scene resolution", root)
     intrinsics = None
     if calib is not None:
         intrinsics = CameraIntrinsics(
@@ -276,10 +373,19 @@ def read_neon_native(path: str | os.PathLike[str]) -> Recording:
         s, e, p = fixations_raw
         fixations = fixation_table(np.arange(len(s)), _rel_seconds(s, zero),
                                    _rel_seconds(e, zero), p[:, 0], p[:, 1])
+    meta: dict[str, object] = {
+        "device": "Pupil Neon", "time_zero_ns": zero, "resolution_source": res_source,
+        "scene_part": usable[0] if usable else None, "missing_scene_parts": missing,
+        "library": f"pupil-labs-neon-recording {getattr(nr, '__version__', '?')}"}
+    for key in ("recording_id", "start_time", "app_version", "pipeline_version",
+                "data_format_version"):
+        if key in info:
+            meta[key] = info[key]
+    frame_times = check_frame_times(_rel_seconds(frame_ns, zero), root)
+    gaze = gaze_table(_rel_seconds(gaze_ns, zero), xy[:, 0], xy[:, 1], conf, root)
+    scene_note = _scene_note(videos, times, gaze["time"].to_numpy(), frame_times)
+    notes = ([scene_note] if scene_note else []) + _other_missing(root, videos, times)
     return Recording(
-        format="neon_native", root=root, video_path=video_path,
-        frame_times=check_frame_times(_rel_seconds(frame_ns, zero), root), resolution=res,
-        gaze=gaze_table(_rel_seconds(gaze_ns, zero), xy[:, 0], xy[:, 1], conf, root),
-        intrinsics=intrinsics, fixations=fixations,
-        meta={"device": "Pupil Neon", "time_zero_ns": zero, "resolution_source": "video",
-              "library": f"pupil-labs-neon-recording {getattr(nr, '__version__', '?')}"})
+        format="neon_native", root=root, video_path=videos[usable[0]] if usable else None,
+        frame_times=frame_times, resolution=res, gaze=gaze, intrinsics=intrinsics,
+        fixations=fixations, meta=meta, notes=notes)
