@@ -155,3 +155,54 @@ def test_bad_inputs_are_one_line_errors(sample, tmp_path):
     with pytest.raises(GazevosError, match="calibration correction"):
         annotate(sample.root, prompts, tmp_path / "outc", tracker=TRACKER, progress=False,
                  config=AnnotateConfig(correct_calibration="rotate"))
+
+
+def test_an_interrupted_run_resumes_mid_pass_to_the_same_outputs(run, tmp_path, monkeypatch):
+    """Ctrl-C at frame 30 of 60, then --resume: the pass continues from its saved state and
+    the outputs equal the uninterrupted run's."""
+    import gazevos.gaze.annotate as mod
+    from gazevos.io.rundir import read_manifest, staging_path
+
+    sample, prompts, result = run
+    out = tmp_path / "out"
+    real_write = mod.write_mask
+
+    def write_then_stop(path, labels):
+        if path.name == "00030.png":
+            raise KeyboardInterrupt
+        real_write(path, labels)
+
+    monkeypatch.setattr(mod, "write_mask", write_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        annotate(sample.root, prompts, out, tracker=TRACKER, progress=False,
+                 checkpoint_seconds=0.0)
+    assert not out.exists()  # nothing half-done in place
+    stage = staging_path(out)
+    assert (stage / mod.TRACK_STATE).is_file()
+    # --resume continues from the state saved after frame 29
+    seen = []
+    monkeypatch.setattr(mod, "write_mask", lambda p, lab: (seen.append(p.name),
+                                                           real_write(p, lab)))
+    again = annotate(sample.root, prompts, out, tracker=TRACKER, progress=False, resume=True)
+    assert seen[0] == "00030.png" and len(seen) == 30  # only the second half was tracked
+    assert read_manifest(out)["complete"] is True
+    assert not (out / mod.TRACK_STATE).exists() and not stage.exists()
+    for i in range(60):
+        np.testing.assert_array_equal(read_mask(out / "masks" / f"{i:05d}.png"),
+                                      read_mask(result.out_dir / "masks" / f"{i:05d}.png"))
+    pd.testing.assert_frame_equal(again.metrics, result.metrics)
+    pd.testing.assert_frame_equal(again.samples, result.samples)
+
+
+def test_force_leaves_nothing_of_the_earlier_run(run, tmp_path):
+    sample, prompts, _ = run
+    out = tmp_path / "out"
+    annotate(sample.root, prompts, out, tracker=TRACKER, progress=False)
+    (out / "masks" / "99999.png").write_bytes(b"stale mask of another run")
+    one = [p for p in prompts if p.name == "mug"]
+    again = annotate(sample.root, one, out, tracker=TRACKER, progress=False, force=True,
+                     config=AnnotateConfig(video=False))
+    assert not (out / "masks" / "99999.png").exists()
+    assert not (out / "overlay.mp4").exists()  # not written by the new run: gone
+    assert list(again.metrics["object"]) == ["(no object)", "mug"]
+    assert len(list((out / "masks").iterdir())) == 60
