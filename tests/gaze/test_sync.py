@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,9 @@ from gazevos.errors import GazevosError
 from gazevos.gaze.sync import (
     FLAGS,
     SYNC_COLUMNS,
+    WARNING_PREFIX,
     GazeSynchroniser,
+    GazeWarning,
     SyncConfig,
     assign_frames,
     sync_gaze,
@@ -23,11 +26,13 @@ from gazevos.io.recordings.base import Recording
 from gazevos.io.video import VideoWriter
 
 
-def _recording(t, x, y, conf, frame_times, video: Path | None = None) -> Recording:
+def _recording(t, x, y, conf, frame_times, video: Path | None = None,
+               meta: dict | None = None) -> Recording:
     gaze = pd.DataFrame({"time": np.asarray(t, float), "x": np.asarray(x, float),
                          "y": np.asarray(y, float), "confidence": np.asarray(conf, float)})
     return Recording(format="generic", root=Path("."), video_path=video,
-                     frame_times=np.asarray(frame_times, float), resolution=(64, 48), gaze=gaze)
+                     frame_times=np.asarray(frame_times, float), resolution=(64, 48), gaze=gaze,
+                     meta=meta or {})
 
 
 def test_assign_frames_by_display_interval():
@@ -59,7 +64,8 @@ def test_flags_and_their_precedence():
         y=[10., 10.0, 10.0, 10.0, 47.99, 10.0, -0.1, 10.0, 0.0, 10.0],
         conf=[0.0, 0.0, 0.5, 0.5, 0.6, 1.0, 1.0, nan, 1.0, 1.0],
         frame_times=[0.0, 0.1, 0.2])
-    res = sync_gaze(rec)
+    with pytest.warns(GazeWarning, match="only 2 of 10 gaze samples"):
+        res = sync_gaze(rec)
     assert list(res.samples.columns) == list(SYNC_COLUMNS)
     assert list(res.samples["flag"]) == [
         "before_video",    # also missing: timing wins
@@ -140,3 +146,84 @@ def test_bleach_naruto_sync(pupil_core):
     assert np.all(ft[f] <= t) and np.all(t < ft[f + 1])
     # first sample 322066.439728 s lies in frame 0 = [322066.436653, 322066.468834)
     assert f[0] == 0
+
+
+# ----------------------------------------------------------------------------- usable gaze
+_FT = np.arange(50) / 10.0  # frames 0.0 .. 4.9 s, shown until 5.0 s
+
+
+def _gaze(n: int, t=None, x=10.0, y=10.0, conf=1.0) -> Recording:
+    t = np.linspace(1.0, 2.0, n) if t is None else t
+    return _recording(t, np.broadcast_to(x, (n,)), np.broadcast_to(y, (n,)),
+                      np.broadcast_to(conf, (n,)), _FT, meta={"gaze_file": "rec/gaze.csv"})
+
+
+@pytest.mark.parametrize(("rec", "reason"), [
+    (_gaze(300, t=np.linspace(10.0, 20.0, 300)),
+     "no gaze sample falls inside the video's time span (gaze 10.000-20.000 s, video "
+     "0.000-5.000 s)"),
+    (_gaze(300, x=np.nan), "all 300 gaze samples are NaN (no gaze position)"),
+    (_gaze(300, t=np.linspace(10.0, 20.0, 300), x=np.nan),
+     "all 300 gaze samples are NaN (no gaze position)"),
+    (_gaze(40, conf=0.5), "all 40 gaze samples have a confidence below the minimum 0.6"),
+    (_gaze(40, x=64.0), "all 40 gaze samples lie outside the 64x48 video frame (wrong "
+                        "coordinates or resolution?)"),
+    (_gaze(4, t=[-1.0, 1.0, 2.0, 9.0], conf=[1.0, 0.1, 0.2, 1.0]),
+     "none of the 4 gaze samples is usable (before_video 1, after_video 1, "
+     "low_confidence 2)"),
+    (_gaze(0), "the recording has no gaze samples"),
+])
+def test_no_usable_gaze_is_an_error_naming_the_gaze_file(rec, reason):
+    with pytest.raises(GazevosError) as err:
+        sync_gaze(rec)
+    assert str(err.value) == f"rec/gaze.csv: no usable gaze: {reason}"
+    assert err.value.path == "rec/gaze.csv"
+
+
+def test_without_a_gaze_file_the_recording_is_named():
+    rec = _gaze(5, x=np.nan)
+    rec.meta.clear()
+    rec.root = Path("/data/rec1")
+    with pytest.raises(GazevosError, match=r"^/data/rec1: no usable gaze: all 5 gaze"):
+        sync_gaze(rec)
+
+
+def test_unusable_gaze_is_only_a_warning_when_not_required():
+    with pytest.warns(GazeWarning) as seen:
+        res = sync_gaze(_gaze(3, x=np.nan), SyncConfig(require_usable=False))
+    text = "rec/gaze.csv: no usable gaze: all 3 gaze samples are NaN (no gaze position)"
+    assert [str(w.message) for w in seen] == [text]
+    assert res.warnings == [text] and res.notes == [WARNING_PREFIX + text]
+    assert res.counts["missing"] == 3
+
+
+def test_few_usable_samples_warn_with_the_figures():
+    # 10 samples: 4 ok, 3 NaN, 2 after the video, 1 low confidence -> 40 % usable
+    t = [1.0] * 8 + [6.0, 7.0]
+    x = [10.0] * 4 + [np.nan] * 3 + [10.0] * 3
+    conf = [1.0] * 7 + [0.1, 1.0, 1.0]
+    rec = _recording(t, x, [10.0] * 10, conf, _FT, meta={"gaze_file": "g.csv"})
+    with pytest.warns(GazeWarning) as seen:
+        res = sync_gaze(rec)
+    text = ("g.csv: only 4 of 10 gaze samples (40.0 %) are usable (after_video 2, missing 3, "
+            "low_confidence 1); the results rest on few samples")
+    assert [str(w.message) for w in seen] == [text]
+    assert res.warnings == [text] and res.notes == [WARNING_PREFIX + text]
+    assert res.counts["ok"] == 4
+
+
+def test_the_usable_threshold_is_a_setting():
+    rec = _recording([1.0, 1.1, 1.2, 9.0], [10.0] * 4, [10.0] * 4, [1.0] * 4, _FT)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 3 of 4 usable: nothing to say at 50 %
+        assert sync_gaze(rec).warnings == []
+        strict = load_config(SyncConfig, overrides={"min_usable_fraction": 0.9})
+    with pytest.warns(GazeWarning, match=r"only 3 of 4 gaze samples \(75.0 %\)"):
+        assert len(sync_gaze(rec, strict).warnings) == 1
+    exactly_half = _recording([1.0, 9.0], [10.0] * 2, [10.0] * 2, [1.0] * 2, _FT)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # under the threshold, not at it
+        assert sync_gaze(exactly_half).warnings == []
+    with pytest.raises(GazevosError, match="setting 'min_usable_fraction' must be >= 0 and "
+                                           "<= 1, got 1.5"):
+        load_config(SyncConfig, overrides={"min_usable_fraction": 1.5})

@@ -54,3 +54,16 @@ def test_timeline_draws_runs_and_fixations():
     assert abs(float(samples[1][2]) - 0.2 / 2.0 * plot_w) < 0.1
     fix = [r for r in rects if r[3] == cup and not r[4]]
     assert len(fix) == 1 and abs(float(fix[0][2]) - 0.4 / 2.0 * plot_w) < 0.1
+
+
+def test_warnings_come_first_escaped_and_only_when_given():
+    data = _data()
+    assert 'class="warning"' not in render_report(data)
+    data.warnings = ["only 4 of 10 gaze samples (40.0 %) are usable <b>", "second"]
+    data.notes = ["a plain note"]
+    html = render_report(data)
+    first = html.index('<p class="warning"><strong>Warning:</strong> only 4 of 10 gaze '
+                       "samples (40.0 %) are usable &lt;b&gt;</p>")
+    assert html.index("<h1>") < first < html.index("second") < html.index("<h2>Summary</h2>")
+    assert html.count('class="warning"') == 2
+    assert '<p class="note">a plain note</p>' in html

@@ -20,10 +20,21 @@ most :attr:`SyncConfig.frame_count_tolerance` (default 1: a recording stopped mi
 leave one extra timestamp or one extra frame at the end) is accepted: both are cut to the
 shorter length, on the assumption that they agree from the first frame on, and a note says
 so.  A larger difference is an error, since frame indices could then be shifted.
+
+Usable-gaze check: when no sample is ``ok`` the gaze cannot say anything, and
+:func:`sync_gaze` raises a :class:`~gazevos.errors.GazevosError` naming the gaze file and why
+(no sample inside the video's time span, all positions NaN, all below the confidence
+threshold, all outside the frame, or the count of each flag).  When fewer than
+:attr:`SyncConfig.min_usable_fraction` (default 50 %) of the samples are ``ok``, the results
+rest on few samples: a :class:`GazeWarning` is issued (the CLI prints it as
+``gazevos: warning: ...``) and the text is added to :attr:`SyncResult.warnings` and, with
+the prefix :data:`WARNING_PREFIX`, to :attr:`SyncResult.notes`, from where the report shows
+it at its top.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +42,7 @@ import av
 import numpy as np
 import pandas as pd
 
+from gazevos.config import setting
 from gazevos.errors import GazevosError
 from gazevos.io.recordings.base import Recording
 
@@ -38,6 +50,12 @@ from gazevos.io.recordings.base import Recording
 FLAGS = ("before_video", "after_video", "missing", "low_confidence", "outside_frame", "ok")
 #: Columns of :attr:`SyncResult.samples`.
 SYNC_COLUMNS = ("time", "x", "y", "confidence", "frame", "flag")
+#: Notes that start with this are warnings a person should see (the report shows them first).
+WARNING_PREFIX = "warning: "
+
+
+class GazeWarning(UserWarning):
+    """Gaze that can be used but is doubtful (e.g. few usable samples)."""
 
 
 @dataclass(frozen=True)
@@ -52,12 +70,16 @@ class SyncConfig:
         check_video: compare the frame count with the video at all.
         last_frame_duration: how long the last frame stays on screen (s); None: the median
             frame interval.
+        min_usable_fraction: below this share of ``ok`` samples a warning is issued.
+        require_usable: no ``ok`` sample at all is an error (False: only a warning).
     """
 
-    min_confidence: float = 0.6
-    frame_count_tolerance: int = 1
+    min_confidence: float = setting(0.6, ge=0.0, le=1.0)
+    frame_count_tolerance: int = setting(1, ge=-1)
     check_video: bool = True
-    last_frame_duration: float | None = None
+    last_frame_duration: float | None = setting(None, gt=0.0)
+    min_usable_fraction: float = setting(0.5, ge=0.0, le=1.0)
+    require_usable: bool = True
 
 
 @dataclass
@@ -70,13 +92,16 @@ class SyncResult:
             sample falls before or after the video) and ``flag`` (categorical, :data:`FLAGS`).
         frame_times: ``(F,)`` the frame times used (cut when a count mismatch was tolerated).
         counts: number of samples per flag (every flag present, zeros included).
-        notes: remarks, e.g. a tolerated frame-count difference.
+        notes: remarks, e.g. a tolerated frame-count difference; warnings are included too,
+            starting with :data:`WARNING_PREFIX`.
+        warnings: doubtful gaze (e.g. few usable samples), one sentence each.
     """
 
     samples: pd.DataFrame
     frame_times: np.ndarray
     counts: dict[str, int]
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         """One line: ``N samples: ok n, low_confidence n, ...``."""
@@ -172,8 +197,8 @@ def sync_gaze(recording: Recording, config: SyncConfig | None = None) -> SyncRes
         A :class:`SyncResult`; ``samples`` has as many rows as ``recording.gaze``.
 
     Raises:
-        GazevosError: no frame timestamps, or a video / timestamp count mismatch beyond the
-            tolerance.
+        GazevosError: no frame timestamps, a video / timestamp count mismatch beyond the
+            tolerance, or no usable gaze sample (see :func:`check_usable`).
     """
     cfg = config or SyncConfig()
     if len(recording.frame_times) == 0:
@@ -207,7 +232,67 @@ def sync_gaze(recording: Recording, config: SyncConfig | None = None) -> SyncRes
     samples = pd.DataFrame({"time": t, "x": x, "y": y, "confidence": conf, "frame": frame,
                             "flag": flag}, columns=list(SYNC_COLUMNS))
     counts = {name: int((code == i).sum()) for i, name in enumerate(FLAGS)}
-    return SyncResult(samples=samples, frame_times=frame_times, counts=counts, notes=notes)
+    result = SyncResult(samples=samples, frame_times=frame_times, counts=counts, notes=notes)
+    check_usable(result, recording, cfg)
+    return result
+
+
+def gaze_file(recording: Recording) -> Path:
+    """The file the gaze samples came from (``meta["gaze_file"]``), else the recording."""
+    path = recording.meta.get("gaze_file")
+    return Path(str(path)) if path else Path(recording.root)
+
+
+def _breakdown(counts: dict[str, int]) -> str:
+    """``before_video 3, missing 2`` for the flags other than ``ok`` that occur."""
+    return ", ".join(f"{k} {counts[k]}" for k in FLAGS if k != "ok" and counts[k])
+
+
+def unusable_reason(samples: pd.DataFrame, counts: dict[str, int], frame_times: np.ndarray,
+                    end: float, size: tuple[int, int], min_confidence: float) -> str:
+    """Why no sample of ``samples`` (the rows of :attr:`SyncResult.samples`) is usable, in
+    one sentence; ``end`` is the end of the last frame's display interval (s)."""
+    n = len(samples)
+    if n == 0:
+        return "the recording has no gaze samples"
+    t = samples["time"].to_numpy(np.float64)
+    if not (np.isfinite(samples["x"]) & np.isfinite(samples["y"])).any():
+        return f"all {n} gaze samples are NaN (no gaze position)"
+    if counts["before_video"] + counts["after_video"] == n:
+        return (f"no gaze sample falls inside the video's time span (gaze {t.min():.3f}-"
+                f"{t.max():.3f} s, video {frame_times[0]:.3f}-{end:.3f} s)")
+    if counts["low_confidence"] == n:
+        return f"all {n} gaze samples have a confidence below the minimum {min_confidence:g}"
+    if counts["outside_frame"] == n:
+        return (f"all {n} gaze samples lie outside the {size[0]}x{size[1]} video frame (wrong "
+                "coordinates or resolution?)")
+    return f"none of the {n} gaze samples is usable ({_breakdown(counts)})"
+
+
+def check_usable(result: SyncResult, recording: Recording, config: SyncConfig) -> None:
+    """Raise when no sample of ``result`` is usable; warn when few are (see the module
+    docstring).  ``result.warnings`` and ``result.notes`` get the warning text.
+
+    Raises:
+        GazevosError: no ``ok`` sample (and ``config.require_usable``), naming the gaze file.
+    """
+    n, ok = len(result.samples), result.counts["ok"]
+    path = gaze_file(recording)
+    if ok == 0:
+        end = frame_intervals_end(result.frame_times, config.last_frame_duration)
+        reason = unusable_reason(result.samples, result.counts, result.frame_times, end,
+                                 recording.resolution, config.min_confidence)
+        if config.require_usable:
+            raise GazevosError(f"no usable gaze: {reason}", path)
+        text = f"{path}: no usable gaze: {reason}"
+    elif ok < config.min_usable_fraction * n:
+        text = (f"{path}: only {ok} of {n} gaze samples ({100.0 * ok / n:.1f} %) are usable "
+                f"({_breakdown(result.counts)}); the results rest on few samples")
+    else:
+        return
+    result.warnings.append(text)
+    result.notes.append(WARNING_PREFIX + text)
+    warnings.warn(text, GazeWarning, stacklevel=3)
 
 
 class GazeSynchroniser:

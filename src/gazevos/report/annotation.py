@@ -19,6 +19,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from gazevos import __version__
+from gazevos.gaze.sync import WARNING_PREFIX
 from gazevos.io import open_frames, read_mask
 from gazevos.io.atomic import atomic_write
 from gazevos.io.video import VideoWriter
@@ -170,6 +171,13 @@ def named_transitions(matrix: pd.DataFrame, names: dict[int, str]) -> pd.DataFra
     return out
 
 
+def split_warnings(notes: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``(warnings, other notes)`` of a run's notes: a warning is a note starting with
+    :data:`~gazevos.gaze.sync.WARNING_PREFIX` (returned without it)."""
+    warns = [n[len(WARNING_PREFIX):] for n in notes if n.startswith(WARNING_PREFIX)]
+    return warns, [n for n in notes if not n.startswith(WARNING_PREFIX)]
+
+
 def write_outputs(result: AnnotateResult, rec: Recording, prompts: Sequence[ObjectPrompt],
                   tracker_name: str, geometry: CameraGeometry, cfg: AnnotateConfig,
                   progress: bool, t_start: float) -> None:
@@ -196,6 +204,7 @@ def write_outputs(result: AnnotateResult, rec: Recording, prompts: Sequence[Obje
     prompt_text = "; ".join(
         f"{p.name} ({p.kind} on frame {p.frame})" for p in prompts)
     w, h = rec.resolution
+    warns, notes = split_warnings(result.notes)
     items: list[tuple[str, object]] = [
         ("recording", str(rec.root)), ("format", f"{rec.format} ({rec.meta.get('device', '')})"),
         ("scene video", f"{w}x{h}, {result.n_frames} frames, {duration:.2f} s"),
@@ -221,7 +230,8 @@ def write_outputs(result: AnnotateResult, rec: Recording, prompts: Sequence[Obje
         metrics=display_metrics(result.metrics),
         transitions=named_transitions(result.transitions, names),
         images=pictures, files=list(result.files),
-        notes=[*result.notes,
+        warnings=warns,
+        notes=[*notes,
                "dwell_time: time of the valid gaze samples on the object (inside its mask or "
                "within the tolerance); fixations are assigned to the object most of their "
                "samples are on; a visit is a run of consecutive fixations on the same object; "
@@ -241,7 +251,7 @@ def write_outputs(result: AnnotateResult, rec: Recording, prompts: Sequence[Obje
                      "mask": None if p.mask_path is None else str(p.mask_path)}
                     for p in prompts],
         "correction": None if result.correction is None else result.correction.as_dict(),
-        "notes": result.notes, "sample_flags": flags,
+        "notes": notes, "warnings": warns, "sample_flags": flags,
         "fixations": len(result.fixations),
         "metrics": json.loads(result.metrics.to_json(orient="records")),
         "files": result.files}

@@ -33,6 +33,8 @@ vertical-align:middle;margin-right:.3em}
 .frames img{width:520px;max-width:100%;border:1px solid #ccc}.wide{overflow-x:auto}
 .frames figcaption{font-size:.8em;color:#555}
 .note{color:#555;font-size:.9em}svg text{font-family:system-ui,sans-serif}
+.warning{background:#fff4e5;border:1px solid #f0a030;border-left:6px solid #e07b00;
+padding:.5em .8em;margin:.6em 0;color:#5a3200}
 """
 
 
@@ -54,6 +56,8 @@ class ReportData:
         images: ``(caption, JPEG bytes)`` pictures (overlay frames).
         files: output files to link, relative to the report's folder.
         notes: extra sentences shown under the summary.
+        warnings: doubts about the results (e.g. few usable gaze samples), shown first,
+            right under the title.
     """
 
     title: str
@@ -69,6 +73,7 @@ class ReportData:
     images: list[tuple[str, bytes]] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def _hex(object_id: int) -> str:
@@ -183,7 +188,9 @@ def render_report(data: ReportData) -> str:
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            f"<title>{e(data.title)}</title><style>{_CSS}</style></head><body>",
-           f"<h1>{e(data.title)}</h1>", "<h2>Summary</h2><table>"]
+           f"<h1>{e(data.title)}</h1>"]
+    out += [f'<p class="warning"><strong>Warning:</strong> {e(w)}</p>' for w in data.warnings]
+    out.append("<h2>Summary</h2><table>")
     for label, value in data.summary:
         out.append(f'<tr><th class="l">{e(label)}</th><td class="l">{e(value)}</td></tr>')
     out.append("</table>")

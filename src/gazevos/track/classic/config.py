@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gazevos.config import setting
+
 
 @dataclass(frozen=True)
 class ClassicConfig:
     """Every tunable of the ``classic`` tracker.
 
     Sizes in pixels are on the work grid (the frame resized by ``work_scale``);
-    object sizes are the square root of the object's area on that grid.
+    object sizes are the square root of the object's area on that grid.  Each field's
+    limits (:func:`gazevos.config.setting`) are checked when a config is loaded.
 
     Attributes:
         work_scale: frames are resized by this factor before flow, features and
@@ -104,67 +107,67 @@ class ClassicConfig:
             (fitted on each video's first frame).
     """
 
-    work_scale: float = 0.5
-    min_work_height: int = 240
-    dis_preset: str = "medium"
-    dis_finest_scale: int = -1
-    dis_patch_stride: int = -1
-    dis_descent_iterations: int = -1
-    dis_refine_iterations: int = 0
+    work_scale: float = setting(0.5, ge=0.05, le=1.0)
+    min_work_height: int = setting(240, ge=1)
+    dis_preset: str = setting("medium", choices=("ultrafast", "fast", "medium"))
+    dis_finest_scale: int = setting(-1, ge=-1)
+    dis_patch_stride: int = setting(-1, ge=-1)
+    dis_descent_iterations: int = setting(-1, ge=-1)
+    dis_refine_iterations: int = setting(0, ge=-1)
     binarize_prior: bool = False
     flow_check: bool = True
-    flow_check_preset: str = "same"
-    flow_check_relative: float = 0.01
-    flow_check_absolute: float = 0.5
-    unreliable_prior: float = 0.5
-    mean_radii: tuple[int, ...] = (2, 6)
-    texture_radius: int = 3
+    flow_check_preset: str = setting("same", choices=("same", "ultrafast", "fast", "medium"))
+    flow_check_relative: float = setting(0.01, ge=0.0)
+    flow_check_absolute: float = setting(0.5, ge=0.0)
+    unreliable_prior: float = setting(0.5, ge=0.0, le=1.0)
+    mean_radii: tuple[int, ...] = setting((2, 6), ge=1)
+    texture_radius: int = setting(3, ge=1)
     use_position: bool = True
-    position_jitter: float = 0.25
-    boost_rounds: int = 40
-    boost_leaves: int = 15
-    boost_learning_rate: float = 0.2
-    boost_min_leaf: int = 20
-    boost_threads: int = 1
+    position_jitter: float = setting(0.25, ge=0.0)
+    boost_rounds: int = setting(40, ge=1)
+    boost_leaves: int = setting(15, ge=2)
+    boost_learning_rate: float = setting(0.2, gt=0.0)
+    boost_min_leaf: int = setting(20, ge=1)
+    boost_threads: int = setting(1, ge=0)
     balance_classes: bool = True
-    samples_per_class: int = 3000
-    far_background_fraction: float = 0.33
+    samples_per_class: int = setting(3000, ge=1)
+    far_background_fraction: float = setting(0.33, ge=0.0, le=1.0)
     recent_object_needs_prior: bool = True
-    recent_background_margin: float = 0.0
-    recent_frames: int = 4
-    sample_every: int = 5
-    retrain_every: int = 10
-    confident_object: float = 0.9
-    confident_background: float = 0.1
-    band_fraction: float = 0.12
-    band_motion_gain: float = 2.0
-    band_min: int = 6
-    band_max: int = 40
-    interior_stride: int = 1
-    train_band_factor: float = 2.0
-    classifier_blur: float = 0.0
-    prior_weight: float = 1.0
-    classifier_weight: float = 1.0
+    recent_background_margin: float = setting(0.0, ge=0.0)
+    recent_frames: int = setting(4, ge=0)
+    sample_every: int = setting(5, ge=1)
+    retrain_every: int = setting(10, ge=1)
+    confident_object: float = setting(0.9, ge=0.0, le=1.0)
+    confident_background: float = setting(0.1, ge=0.0, le=1.0)
+    band_fraction: float = setting(0.12, ge=0.0)
+    band_motion_gain: float = setting(2.0, ge=0.0)
+    band_min: int = setting(6, ge=0)
+    band_max: int = setting(40, ge=1)
+    interior_stride: int = setting(1, ge=1)
+    train_band_factor: float = setting(2.0, ge=0.0)
+    classifier_blur: float = setting(0.0, ge=0.0)
+    prior_weight: float = setting(1.0, ge=0.0)
+    classifier_weight: float = setting(1.0, ge=0.0)
     fusion_bias: float = 0.0
-    prior_blur: float = 1.5
-    prior_min: float = 0.1
-    prior_max: float = 0.8
-    classifier_floor: float = 0.01
-    keep_min_prior: float = 0.2
-    min_component_fraction: float = 0.1
-    hole_fraction: float = 0.05
-    lost_area_fraction: float = 0.1
-    reference_frames: int = 10
-    reacquire_near_probability: float = 0.6
-    reacquire_far_probability: float = 0.85
-    reacquire_near_radius: float = 2.0
-    reacquire_min_area: float = 0.3
-    reacquire_max_area: float = 3.0
-    reacquire_min_similarity: float = 0.5
-    histogram_bins: int = 8
-    reacquire_stride: int = 2
-    reacquire_prior: float = 0.7
-    seed: int = 0
-    learned_features: str = "none"
-    learned_scale: float = 0.5
-    learned_dims: int = 8
+    prior_blur: float = setting(1.5, ge=0.0)
+    prior_min: float = setting(0.1, gt=0.0, lt=1.0)
+    prior_max: float = setting(0.8, gt=0.0, lt=1.0)
+    classifier_floor: float = setting(0.01, gt=0.0, lt=0.5)
+    keep_min_prior: float = setting(0.2, ge=0.0, le=1.0)
+    min_component_fraction: float = setting(0.1, ge=0.0, le=1.0)
+    hole_fraction: float = setting(0.05, ge=0.0)
+    lost_area_fraction: float = setting(0.1, ge=0.0, le=1.0)
+    reference_frames: int = setting(10, ge=1)
+    reacquire_near_probability: float = setting(0.6, ge=0.0, le=1.0)
+    reacquire_far_probability: float = setting(0.85, ge=0.0, le=1.0)
+    reacquire_near_radius: float = setting(2.0, ge=0.0)
+    reacquire_min_area: float = setting(0.3, ge=0.0)
+    reacquire_max_area: float = setting(3.0, ge=0.0)
+    reacquire_min_similarity: float = setting(0.5, ge=0.0, le=1.0)
+    histogram_bins: int = setting(8, ge=1, le=256)
+    reacquire_stride: int = setting(2, ge=1)
+    reacquire_prior: float = setting(0.7, ge=0.0, le=1.0)
+    seed: int = setting(0, ge=0)
+    learned_features: str = setting("none", choices=("none", "mast"))
+    learned_scale: float = setting(0.5, ge=0.05, le=2.0)
+    learned_dims: int = setting(8, ge=1)
