@@ -1,0 +1,276 @@
+"""The study file (``STUDY.yaml``): frozen dataclasses, checked when loaded.
+
+Layout (every key but ``recordings`` is optional)::
+
+    name: pilot
+    out: results/                 # default: STUDY-results/ beside the file
+    group_by: [condition]         # study columns of the group tables (default: all columns)
+    settings:                     # as gazevos annotate's options
+      tracker: flow               # any tracker name; checkpoint/config: files
+      tolerance_deg: 1.5
+      fixations: i2mc
+      video: false
+      aoi: {min_gap: 0.075, min_duration: 0.06}   # gazevos.gaze.aoi.AoiConfig
+    validation: {unit: samples, mode: tolerant, name_map: {Cup: mug}}
+    defaults:                     # keys every recording gets unless it sets its own
+      boxes: ["mug:18,30,46,65@0"]
+    recordings:
+      - path: data/p01            # a recording folder, or a glob matching several
+        participant: p01          # default: the folder's name
+        condition: A              # any other scalar key is a study column
+        boxes: ["mug:18,30,46,65@0", "book:78,44,120,76@0"]
+        points: ["ball:136,39@27"]
+        objects: masks/p01.png@0  # with names: "1=mug,2=book"
+        manual: coding/p01.csv    # a manual coding, for the study-level validation
+
+Relative paths are relative to the study file.  ``studio: FOLDER`` (a gazevos studio
+project) is accepted as a key but not supported yet: loading such a study is an error.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gazevos.errors import GazevosError
+from gazevos.gaze.aoi import AoiConfig
+
+#: keys of a recording entry that are not study columns
+_RECORDING_KEYS = {"path", "participant", "id", "boxes", "points", "objects", "names",
+                   "manual", "studio"}
+_TOP_KEYS = {"name", "out", "group_by", "settings", "validation", "defaults", "recordings"}
+_SETTING_KEYS = {"tracker", "checkpoint", "config", "tolerance_deg", "fixations",
+                 "correct_calibration", "min_confidence", "video", "report_frames", "aoi"}
+
+
+@dataclass(frozen=True)
+class StudyRecording:
+    """One recording of a study.
+
+    Attributes:
+        id: unique name of the recording in the study (output folder name).
+        path: the recording folder.
+        participant: participant id.
+        columns: study columns ``(name, value)`` (condition, group, ...).
+        boxes, points: prompt specs as for ``gazevos annotate --box/--point``.
+        objects: ``MASK.png@FRAME`` (absolute path) or None.
+        names: ``ID=NAME,...`` for ``objects``.
+        manual: a manual coding CSV, or None.
+    """
+
+    id: str
+    path: Path
+    participant: str
+    columns: tuple[tuple[str, str], ...] = ()
+    boxes: tuple[str, ...] = ()
+    points: tuple[str, ...] = ()
+    objects: str | None = None
+    names: str | None = None
+    manual: Path | None = None
+
+    def column(self, name: str) -> str:
+        """A study column's value ('' when the recording has none)."""
+        return dict(self.columns).get(name, "")
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """Tracker and annotate settings shared by all recordings (see ``gazevos annotate``)."""
+
+    tracker: str = "classic"
+    checkpoint: Path | None = None
+    config: Path | None = None
+    tolerance_deg: float = 1.5
+    fixations: str = "i2mc"
+    correct_calibration: str = "none"
+    min_confidence: float = 0.6
+    video: bool = True
+    report_frames: int = 4
+    aoi: AoiConfig = field(default_factory=AoiConfig)
+
+
+@dataclass(frozen=True)
+class ValidationSettings:
+    """Study-level validation: unit (samples/fixations), mode and name map."""
+
+    unit: str = "samples"
+    mode: str = "tolerant"
+    name_map: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Study:
+    """A loaded study file."""
+
+    path: Path
+    name: str
+    out: Path
+    recordings: tuple[StudyRecording, ...]
+    settings: StudySettings
+    validation: ValidationSettings
+    group_by: tuple[str, ...]
+    columns: tuple[str, ...]
+
+
+def _str_list(value: Any, key: str, where: str, path: Path) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise GazevosError(f"{where}: '{key}' must be a string or a list of strings", path)
+
+
+def _resolve(base: Path, value: str) -> Path:
+    p = Path(os.path.expanduser(value))
+    return p if p.is_absolute() else base / p
+
+
+def _settings(raw: Any, path: Path, base: Path) -> StudySettings:
+    from gazevos.config import config_from_dict
+
+    raw = dict(raw or {})
+    if not isinstance(raw, dict):
+        raise GazevosError("'settings' must be a mapping", path)
+    unknown = sorted(set(raw) - _SETTING_KEYS)
+    if unknown:
+        raise GazevosError(f"unknown setting '{unknown[0]}' (known: "
+                           f"{', '.join(sorted(_SETTING_KEYS))})", path)
+    aoi = config_from_dict(AoiConfig, dict(raw.pop("aoi", None) or {}), f"{path}: settings.aoi")
+    for key in ("checkpoint", "config"):
+        if raw.get(key) is not None:
+            raw[key] = _resolve(base, str(raw[key]))
+    if "tracker" in raw and not isinstance(raw["tracker"], str):
+        raise GazevosError("settings.tracker must be a tracker name", path)
+    from gazevos.gaze.annotate import CORRECTIONS
+    from gazevos.gaze.fixations import METHODS
+
+    if raw.get("fixations", "i2mc") not in METHODS:
+        raise GazevosError(f"settings.fixations must be one of {', '.join(METHODS)}", path)
+    if raw.get("correct_calibration", "none") not in CORRECTIONS:
+        raise GazevosError(f"settings.correct_calibration must be one of "
+                           f"{', '.join(CORRECTIONS)}", path)
+    for key, kind in (("tolerance_deg", (int, float)), ("min_confidence", (int, float)),
+                      ("video", (bool,)), ("report_frames", (int,))):
+        if key in raw and (not isinstance(raw[key], kind) or (kind != (bool,)
+                                                              and isinstance(raw[key], bool))):
+            raise GazevosError(f"settings.{key} has the wrong type ({raw[key]!r})", path)
+    return StudySettings(aoi=aoi, **raw)
+
+
+def _validation(raw: Any, path: Path) -> ValidationSettings:
+    raw = dict(raw or {})
+    unknown = sorted(set(raw) - {"unit", "mode", "name_map"})
+    if unknown:
+        raise GazevosError(f"unknown validation key '{unknown[0]}'", path)
+    unit, mode = str(raw.get("unit", "samples")), str(raw.get("mode", "tolerant"))
+    if unit not in ("samples", "fixations") or mode not in ("strict", "tolerant"):
+        raise GazevosError("validation.unit must be samples or fixations and validation.mode "
+                           "strict or tolerant", path)
+    nm = raw.get("name_map") or {}
+    if not isinstance(nm, dict):
+        raise GazevosError("validation.name_map must be a mapping MANUAL: GAZEVOS", path)
+    return ValidationSettings(unit, mode, tuple((str(k), str(v)) for k, v in nm.items()))
+
+
+def _expand(entry: dict[str, Any], k: int, path: Path, base: Path) -> list[StudyRecording]:
+    where = f"recording {k + 1}"
+    if "studio" in entry:
+        raise GazevosError(f"{where}: studio projects are not supported yet (give boxes, "
+                           "points or objects)", path)
+    if "path" not in entry or not isinstance(entry["path"], str):
+        raise GazevosError(f"{where}: 'path' (a recording folder or a glob) is missing", path)
+    pattern = str(_resolve(base, entry["path"]))
+    matches = sorted(Path(m) for m in glob.glob(pattern)) if glob.has_magic(pattern) \
+        else [Path(pattern)]
+    if not matches:
+        raise GazevosError(f"{where}: no recording matches '{entry['path']}'", path)
+    for m in matches:
+        if not m.exists():
+            raise GazevosError(f"{where}: recording not found", m)
+    if len(matches) > 1 and ("participant" in entry or "id" in entry):
+        raise GazevosError(f"{where}: '{entry['path']}' matches {len(matches)} recordings; "
+                           "leave 'participant' and 'id' out (each gets its folder's name)",
+                           path)
+    boxes = _str_list(entry.get("boxes"), "boxes", where, path)
+    points = _str_list(entry.get("points"), "points", where, path)
+    objects = entry.get("objects")
+    if objects is not None:
+        spec = str(objects)
+        mask, sep, frame = spec.rpartition("@")
+        objects = f"{_resolve(base, mask)}@{frame}" if sep else str(_resolve(base, spec))
+    if not (boxes or points or objects):
+        raise GazevosError(f"{where}: no object given (boxes, points or objects)", path)
+    columns = []
+    for key, value in entry.items():
+        if key in _RECORDING_KEYS:
+            continue
+        if isinstance(value, (dict, list)):
+            raise GazevosError(f"{where}: study column '{key}' must be a single value", path)
+        columns.append((str(key), "" if value is None else str(value)))
+    manual = _resolve(base, str(entry["manual"])) if entry.get("manual") else None
+    out = []
+    for m in matches:
+        participant = str(entry.get("participant", m.name))
+        out.append(StudyRecording(str(entry.get("id", participant)), m, participant,
+                                  tuple(columns), boxes, points, objects,
+                                  str(entry["names"]) if entry.get("names") else None, manual))
+    return out
+
+
+def load_study(path: str | os.PathLike[str], out: str | os.PathLike[str] | None = None
+               ) -> Study:
+    """Read and check a study file (module docstring); ``out`` overrides its ``out``."""
+    import yaml
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise GazevosError(f"cannot read the study file ({exc.strerror or exc})", path) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise GazevosError(f"not valid YAML{where}", path) from None
+    if not isinstance(raw, dict):
+        raise GazevosError("a study file is a mapping with a 'recordings' list", path)
+    unknown = sorted(set(raw) - _TOP_KEYS)
+    if unknown:
+        raise GazevosError(f"unknown key '{unknown[0]}' (known: {', '.join(sorted(_TOP_KEYS))})",
+                           path)
+    entries = raw.get("recordings")
+    if not isinstance(entries, list) or not entries:
+        raise GazevosError("'recordings' must be a non-empty list", path)
+    base = path.resolve().parent
+    defaults = raw.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise GazevosError("'defaults' must be a mapping", path)
+    recs: list[StudyRecording] = []
+    for k, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise GazevosError(f"recording {k + 1} must be a mapping with a 'path'", path)
+        recs += _expand({**defaults, **entry}, k, path, base)
+    seen: dict[str, int] = {}
+    for r in recs:
+        seen[r.id] = seen.get(r.id, 0) + 1
+    if any(n > 1 for n in seen.values()):
+        dup = next(i for i, n in seen.items() if n > 1)
+        raise GazevosError(f"recording id '{dup}' is used twice (give each an 'id')", path)
+    for r in recs:
+        if not r.id or r.id.startswith(".") or "/" in r.id or "\\" in r.id:
+            raise GazevosError(f"recording id '{r.id}' cannot be a folder name", path)
+    columns = tuple(dict.fromkeys(c for r in recs for c, _ in r.columns))
+    group_by = _str_list(raw.get("group_by"), "group_by", "study", path)
+    group_by = group_by if "group_by" in raw else columns
+    missing = [g for g in group_by if g not in columns]
+    if missing:
+        raise GazevosError(f"group_by names '{missing[0]}', which no recording has", path)
+    name = str(raw.get("name") or path.stem)
+    out_dir = Path(out) if out is not None else (
+        _resolve(base, str(raw["out"])) if raw.get("out") else base / f"{path.stem}-results")
+    return Study(path, name, out_dir, tuple(recs), _settings(raw.get("settings"), path, base),
+                 _validation(raw.get("validation"), path), tuple(group_by), columns)
