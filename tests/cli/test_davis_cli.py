@@ -28,7 +28,7 @@ def test_run_then_eval(davis: Path, tmp_path: Path, capsys: pytest.CaptureFixtur
     assert rc == 0
     text = capsys.readouterr().out
     assert "frames/s" in text and "15 frames" in text
-    assert sorted(p.name for p in out.iterdir()) == ["alpha", "beta", "gamma"]
+    assert sorted(p.name for p in out.iterdir()) == ["alpha", "beta", "gamma", "manifest.json"]
     assert len(list((out / "beta").glob("*.png"))) == 6
 
     rc = main(["davis", "eval", "--root", str(davis), "--results", str(out), "--workers", "1"])
@@ -54,12 +54,12 @@ def test_sequence_selection_forms(davis: Path, tmp_path: Path,
     out = tmp_path / "res"
     assert main(["davis", "run", "--root", str(davis), "--tracker", "copy", "--out", str(out),
                  "--sequences", "alpha", "gamma"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["alpha", "gamma"]
+    assert sorted(p.name for p in out.iterdir()) == ["alpha", "gamma", "manifest.json"]
     lst = tmp_path / "list.txt"
     lst.write_text("beta\n")
     assert main(["davis", "run", "--root", str(davis), "--tracker", "copy", "--out", str(out),
                  "--sequences-file", str(lst), "--resume"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["alpha", "beta", "gamma"]
+    assert sorted(p.name for p in out.iterdir()) == ["alpha", "beta", "gamma", "manifest.json"]
     capsys.readouterr()
     assert main(["davis", "eval", "--root", str(davis), "--results", str(out),
                  "--sequences", "beta", "--workers", "1"]) == 0

@@ -34,7 +34,7 @@ def test_copy_run_writes_every_frame(davis: Path, tmp_path: Path) -> None:
         first = read_mask(annotation_files(davis, seq)[0])
         for p in (out / seq).iterdir():            # copy: the first mask everywhere
             np.testing.assert_array_equal(read_mask(p), first)
-    assert sorted(p.name for p in out.iterdir()) == ["alpha", "beta"]
+    assert sorted(p.name for p in out.iterdir()) == ["alpha", "beta", "manifest.json"]
 
 
 def test_refuses_non_empty_folder_and_resumes(davis: Path, tmp_path: Path) -> None:
@@ -70,7 +70,8 @@ def test_failed_sequence_leaves_nothing_half_written(davis: Path, tmp_path: Path
     out = tmp_path / "res"
     with pytest.raises(GazevosError, match="boom"):
         run_sequences(davis, ["alpha", "beta"], _FailingTracker, out, progress=False)
-    assert list(out.iterdir()) == []                # no partial sequence folder
+    assert not out.exists()                         # no partial sequence folder
+    assert list(tmp_path.glob(".res*")) == []
 
 
 def test_bad_sequences_are_refused_before_writing(davis: Path, tmp_path: Path) -> None:

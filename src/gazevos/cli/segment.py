@@ -12,8 +12,9 @@ from PIL import Image
 
 from gazevos.cli.options import force_option, out_option, semseg_model_options
 from gazevos.errors import GazevosError
-from gazevos.io import atomic_write, open_frames, prepare_output_dir, write_mask
+from gazevos.io import atomic_write, open_frames, write_mask
 from gazevos.io.frames import IMAGE_SUFFIXES, Frame, read_image
+from gazevos.io.rundir import fingerprint, run_folder
 
 
 def write_label_png(path: Path, labels: np.ndarray, palette: np.ndarray) -> None:
@@ -72,24 +73,28 @@ def segment(frames: str, checkpoint: str, arch: str | None, out_dir: str, all_fr
     skip_ids = tuple(classes.index(s) for s in (skip or [c for c in classes
                                                           if c == "background"]))
     source, count = _frames(frames)
-    out = prepare_output_dir(out_dir, force=force)
-    (out / "labels").mkdir(exist_ok=True)
-    n = 0
-    for frame in source:  # type: ignore[attr-defined]
-        labels = predict_probs(model, frame.image, scale).argmax(0).astype(np.uint8)
-        write_label_png(out / "labels" / f"{frame.name}.png", labels, model.palette)
-        if frame.index == 0 and mode != "none":
-            objs_map, objs = labels_to_objects(labels, classes, mode, min_pixels, skip_ids)
-            write_mask(out / "objects.png", objs_map)
-            with atomic_write(out / "objects.csv") as tmp, open(tmp, "w", newline="") as fh:
-                w = csv.writer(fh)
-                w.writerow(["object_id", "class_id", "class", "pixels"])
-                for o in objs:
-                    w.writerow([o.object_id, o.class_id, o.class_name, o.pixels])
-            click.echo(f"{len(objs)} objects on frame {frame.name}: "
-                       + ", ".join(f"{o.object_id}={o.class_name}" for o in objs))
-        n += 1
-        if not all_frames:
-            break
-    click.echo(f"wrote {n} label maps to {out / 'labels'}"
+    key = {"frames": fingerprint(frames), "checkpoint": fingerprint(checkpoint), "arch": arch,
+           "all": all_frames, "scale": scale, "mode": mode, "min_pixels": min_pixels,
+           "skip": list(skip)}
+    with run_folder(out_dir, "segment", key, force=force) as run:
+        out = run.stage
+        (out / "labels").mkdir(exist_ok=True)
+        n = 0
+        for frame in source:  # type: ignore[attr-defined]
+            labels = predict_probs(model, frame.image, scale).argmax(0).astype(np.uint8)
+            write_label_png(out / "labels" / f"{frame.name}.png", labels, model.palette)
+            if frame.index == 0 and mode != "none":
+                objs_map, objs = labels_to_objects(labels, classes, mode, min_pixels, skip_ids)
+                write_mask(out / "objects.png", objs_map)
+                with atomic_write(out / "objects.csv") as tmp, open(tmp, "w", newline="") as fh:
+                    w = csv.writer(fh)
+                    w.writerow(["object_id", "class_id", "class", "pixels"])
+                    for o in objs:
+                        w.writerow([o.object_id, o.class_id, o.class_name, o.pixels])
+                click.echo(f"{len(objs)} objects on frame {frame.name}: "
+                           + ", ".join(f"{o.object_id}={o.class_name}" for o in objs))
+            n += 1
+            if not all_frames:
+                break
+    click.echo(f"wrote {n} label maps to {run.final / 'labels'}"
                + (" and objects.png / objects.csv" if mode != "none" else ""))

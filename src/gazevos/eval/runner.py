@@ -1,9 +1,12 @@
 """Run a tracker over DAVIS sequences and write DAVIS-layout result masks.
 
 Each sequence is tracked from its first annotation and written to
-``OUT/<seq>/<frame>.png`` (palette PNGs).  A sequence's folder is written under a hidden
-temporary name and renamed into place when complete, so a sequence folder that exists is
-always finished: a run interrupted and started again with ``resume=True`` skips them.
+``OUT/<seq>/<frame>.png`` (palette PNGs).  The run follows the output contract of
+:mod:`gazevos.io.rundir`: it works in a staging folder that replaces ``OUT`` when every
+sequence is done.  Inside it a sequence's folder is written under a hidden temporary name
+and renamed when complete, so a run interrupted and started again with ``resume=True``
+skips the finished sequences; ``resume=True`` on a finished run of the same tracker and
+settings keeps its sequences and runs only the ones it lacks.
 """
 
 from __future__ import annotations
@@ -18,11 +21,11 @@ from pathlib import Path
 from tqdm import tqdm
 
 from gazevos.errors import GazevosError
-from gazevos.eval.davis import GLOBAL_CSV, PER_SEQUENCE_CSV
-from gazevos.io.atomic import prepare_output_dir
 from gazevos.io.frames import FrameSource, open_frames
 from gazevos.io.masks import read_mask, write_mask
+from gazevos.io.rundir import link_tree, open_run
 from gazevos.track.base import Tracker
+from gazevos.track.resumable import tracker_identity
 
 _PARTIAL = ".partial-"
 
@@ -119,8 +122,9 @@ def run_sequences(root: str | os.PathLike[str], sequences: Sequence[str],
         sequences: sequence names.
         tracker_factory: builds the tracker (called once; ``reset()`` between sequences).
         out: results folder.
-        resume: keep finished sequence folders and run only the missing ones.
-        force: write into a non-empty folder, replacing sequence folders that exist.
+        resume: keep finished sequences (of an interrupted run, or of a finished run of
+            the same tracker and settings in ``out``) and run only the missing ones.
+        force: replace a finished run in ``out`` (all of it) when this one completes.
         resolution: image resolution folder.
         progress: show a progress bar (``None``: only on a terminal).
 
@@ -131,39 +135,43 @@ def run_sequences(root: str | os.PathLike[str], sequences: Sequence[str],
         GazevosError: a sequence cannot be run (checked for all before writing anything),
             or ``out`` is not empty and neither ``resume`` nor ``force`` is set.
     """
-    root, out = Path(root), Path(out)
+    root = Path(root)
     checked = {s: check_sequence(root, s, resolution) for s in sequences}
     tracker = tracker_factory()
-    out = prepare_output_dir(out, force=force, resume=resume)
+    key = {"root": str(root.resolve()), "resolution": resolution,
+           "tracker": tracker_identity(tracker)}
+    run = open_run(out, "davis-run", key, force=force, resume=resume)
+    stage = run.stage
+    if (resume and not run.resumed and run.previous is not None
+            and run.previous.get("command") == "davis-run" and run.previous.get("key") == key):
+        for d in run.final.iterdir():  # the sequences of the run this one replaces
+            if d.is_dir() and not d.name.startswith("."):
+                link_tree(d, stage / d.name)
     stats = RunStats()
-    todo = [s for s in sequences if force or not (out / s).is_dir()]
+    todo = [s for s in sequences if not (stage / s).is_dir()]
     stats.skipped = [s for s in sequences if s not in todo]
-    if todo:
-        for stale in (GLOBAL_CSV, PER_SEQUENCE_CSV):  # results change: old scores are stale
-            (out / stale).unlink(missing_ok=True)
     total = sum(len(checked[s][0]) for s in todo)
-    with tqdm(total=total, unit="frame", disable=None if progress is None else not progress,
-              dynamic_ncols=True) as bar:
-        for seq in todo:
-            source, mask_path = checked[seq]
-            bar.set_description(seq)
-            partial = out / f"{_PARTIAL}{seq}"
-            shutil.rmtree(partial, ignore_errors=True)
-            partial.mkdir(parents=True)
-            t0 = time.perf_counter()
-            try:
-                n, _ = track_sequence(tracker, source, mask_path, partial, stats, bar)
-            except BaseException:
+    try:
+        with tqdm(total=total, unit="frame",
+                  disable=None if progress is None else not progress,
+                  dynamic_ncols=True) as bar:
+            for seq in todo:
+                source, mask_path = checked[seq]
+                bar.set_description(seq)
+                partial = stage / f"{_PARTIAL}{seq}"
                 shutil.rmtree(partial, ignore_errors=True)
-                raise
-            dt = time.perf_counter() - t0
-            final = out / seq
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(partial, final)
-            stats.frames += n
-            stats.seconds += dt
-            stats.sequences.append(seq)
-            stats.per_sequence[seq] = (n, dt)
+                partial.mkdir(parents=True)
+                t0 = time.perf_counter()
+                n, _ = track_sequence(tracker, source, mask_path, partial, stats, bar)
+                dt = time.perf_counter() - t0
+                os.replace(partial, stage / seq)
+                stats.frames += n
+                stats.seconds += dt
+                stats.sequences.append(seq)
+                stats.per_sequence[seq] = (n, dt)
+    except GazevosError:
+        run.discard()
+        raise
+    run.commit()
     return stats
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -54,7 +53,7 @@ from gazevos.io import open_frames, read_mask, write_mask
 from gazevos.io.atomic import atomic_write
 from gazevos.io.frames import Frame
 from gazevos.io.recordings import Recording, read_recording
-from gazevos.io.rundir import RunDir, fingerprint, normalise_key, run_folder
+from gazevos.io.rundir import RunDir, fingerprint, link_tree, normalise_key, run_folder
 from gazevos.track import DEFAULT_TRACKER, Tracker, build_tracker
 from gazevos.track.resumable import track_pass, tracker_identity
 
@@ -161,17 +160,6 @@ def _run_key(rec: Recording, prompts: Sequence[ObjectPrompt], tracker: Tracker,
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     with atomic_write(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, default=str))
-
-
-def _link_tree(src: Path, dst: Path) -> None:
-    """Hard-link (or, across file systems, copy) the files of ``src`` into ``dst``."""
-    dst.mkdir(parents=True, exist_ok=True)
-    for f in src.iterdir():
-        if f.is_file():
-            try:
-                os.link(f, dst / f.name)
-            except OSError:
-                shutil.copy2(f, dst / f.name)
 
 
 def mask_reader(masks_dir: str | os.PathLike[str]) -> Callable[[int], np.ndarray | None]:
@@ -414,7 +402,7 @@ def annotate_in(run: RunDir, job: AnnotationJob, resume: bool = False, progress:
             and prev.get("command") == "annotate"
             and prev.get("key", {}).get("track") == key["track"]
             and (run.final / MASKS_DIR).is_dir()):
-        _link_tree(run.final / MASKS_DIR, out / MASKS_DIR)
+        link_tree(run.final / MASKS_DIR, out / MASKS_DIR)
         reused = True
         try:
             track_s = float(json.loads((run.final / "tracking.json").read_text())

@@ -79,29 +79,38 @@ def fingerprint(path: str | os.PathLike[str]) -> str:
 
     A file is hashed whole up to 16 MiB; a larger one by its size and its first and last
     4 MiB (a re-encoded or truncated video changes both ends; this keeps hashing a
-    one-hour video under a second).  A folder hashes its files' relative paths and
-    fingerprints, in sorted order, skipping hidden names.
+    one-hour video under a second).  A folder hashes its files' relative paths, sizes and
+    contents (each file whole up to 256 KiB, else its first and last 64 KiB), in sorted
+    order, skipping hidden names.
     """
     path = Path(path)
+    if not path.is_dir():
+        return _file_digest(path, _FP_CHUNK)
     h = hashlib.sha256()
-    if path.is_dir():
-        for f in sorted(p for p in path.rglob("*") if p.is_file()):
-            rel = f.relative_to(path)
-            if any(part.startswith(".") for part in rel.parts):
-                continue
-            h.update(str(rel).encode() + b"\0" + fingerprint(f).encode())
-        return h.hexdigest()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        rel = f.relative_to(path)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        h.update(str(rel).encode("utf-8", "surrogateescape") + b"\0")
+        h.update(_file_digest(f, 64 << 10).encode())
+    return h.hexdigest()
+
+
+def _file_digest(path: Path, chunk: int) -> str:
+    """sha256 of a file's size and content: whole up to ``4 * chunk`` bytes, else its first
+    and last ``chunk`` bytes."""
+    h = hashlib.sha256()
     try:
         size = path.stat().st_size
         h.update(str(size).encode() + b"\0")
         with open(path, "rb") as fh:
-            if size <= 4 * _FP_CHUNK:
+            if size <= 4 * chunk:
                 for block in iter(lambda: fh.read(1 << 20), b""):
                     h.update(block)
             else:
-                h.update(fh.read(_FP_CHUNK))
-                fh.seek(size - _FP_CHUNK)
-                h.update(fh.read(_FP_CHUNK))
+                h.update(fh.read(chunk))
+                fh.seek(size - chunk)
+                h.update(fh.read(chunk))
     except OSError as exc:
         raise GazevosError(f"cannot read ({exc.strerror or exc})", path) from exc
     return h.hexdigest()
@@ -144,6 +153,21 @@ def check_output_path(out: str | os.PathLike[str]) -> Path:
                 raise GazevosError("output folder would be under a file", parent)
             break
     return out
+
+
+def link_tree(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+    """Hard-link (across file systems: copy) the files under ``src`` into ``dst``, keeping
+    the folder layout; how a run takes over finished work of the run it replaces."""
+    src, dst = Path(src), Path(dst)
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in src.iterdir():
+        if f.is_dir():
+            link_tree(f, dst / f.name)
+        elif f.is_file():
+            try:
+                os.link(f, dst / f.name)
+            except OSError:
+                shutil.copy2(f, dst / f.name)
 
 
 def _is_empty_dir(path: Path) -> bool:
