@@ -17,6 +17,7 @@ The script of the gaze is known, so the expected dwell time on each object is kn
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from gazevos.errors import GazevosError
 from gazevos.io.atomic import atomic_write
 from gazevos.io.masks import read_mask, write_mask
 from gazevos.io.video import VideoWriter
@@ -40,6 +42,41 @@ _SCRIPT: tuple[tuple[str, float, float], ...] = (
 #: blink (no pupil: confidence 0) for a 6-s sample, s.
 _BLINK = (2.16, 2.31)
 NAMES = {1: "mug", 2: "book", 3: "ball"}
+#: Smallest and largest sample video, (width, height) in pixels; sizes are made even (H.264).
+MIN_SIZE = (96, 54)
+MAX_SIZE = (3840, 2160)
+#: Shortest and longest sample, s.
+MIN_SECONDS, MAX_SECONDS = 1.0, 600.0
+
+
+def demo_size(width: int, height: int) -> tuple[int, int]:
+    """The video size of a sample asked for at ``width`` x ``height``: rounded down to even
+    numbers (the H.264 encoder needs them, and the true masks must have the video's size).
+
+    Raises:
+        GazevosError: smaller than :data:`MIN_SIZE` or larger than :data:`MAX_SIZE`.
+    """
+    (w0, h0), (w1, h1) = MIN_SIZE, MAX_SIZE
+    if not (w0 <= width <= w1 and h0 <= height <= h1):
+        raise GazevosError(f"the sample video must be between {w0}x{h0} and {w1}x{h1} "
+                           f"pixels, got {width}x{height}")
+    return width - width % 2, height - height % 2
+
+
+def parse_resolution(text: str) -> tuple[int, int]:
+    """``"WxH"`` (``--resolution``) as the even ``(width, height)`` of :func:`demo_size`.
+
+    Raises:
+        GazevosError: not ``WxH`` with whole numbers, or a size out of bounds.
+    """
+    w, sep, h = text.strip().lower().partition("x")
+    w, h = w.strip(), h.strip()
+    if not (sep and w.isdigit() and h.isdigit()):
+        raise GazevosError(f"--resolution must be WxH in pixels (e.g. 640x360), got '{text}'")
+    try:
+        return demo_size(int(w), int(h))
+    except GazevosError as exc:
+        raise GazevosError(f"--resolution: {exc.problem}") from None
 
 
 @dataclass(frozen=True)
@@ -288,13 +325,23 @@ def make_demo_sample(out: str | os.PathLike[str], width: int = 640, height: int 
 
     Args:
         out: folder to write (its contents are replaced file by file).
-        width, height: scene video size.
+        width, height: scene video size (rounded down to even numbers, see
+            :func:`demo_size`; :attr:`DemoSample.size` is the size written).
         fps: video frame rate.
         duration: length in seconds.
         seed: random seed.
         offset: calibration offset (pixels) added to the gaze; default 1.8 % of the width
             right and 1.8 % of the height up (about 11 x 6 px at 640 x 360).
+
+    Raises:
+        GazevosError: a size, length or frame rate out of bounds.
     """
+    width, height = demo_size(width, height)
+    if not (math.isfinite(duration) and MIN_SECONDS <= duration <= MAX_SECONDS):
+        raise GazevosError(f"the sample must last {MIN_SECONDS:g} to {MAX_SECONDS:g} s, got "
+                           f"{duration:g}")
+    if not (math.isfinite(fps) and 1.0 <= fps <= 240.0):
+        raise GazevosError(f"the sample frame rate must be 1 to 240 frames/s, got {fps:g}")
     out = Path(out)
     exp = out / "exports" / "000"
     exp.mkdir(parents=True, exist_ok=True)
