@@ -12,6 +12,7 @@ from gazevos.gaze.prompts import (
     box_to_mask,
     build_prompts,
     check_prompts,
+    check_video_size,
     parse_box,
     parse_mask_spec,
     parse_names,
@@ -130,3 +131,45 @@ def test_prompts_label_map_later_prompts_win():
     lm = prompts_label_map(prompts, img)
     assert set(np.unique(lm).tolist()) == {0, 3, 5}
     assert _iou(lm == 3, truth == 1) > 0.9 and _iou(lm == 5, truth == 2) > 0.9
+
+
+@pytest.mark.parametrize("size", [(31, 32), (32, 31), (8, 8), (40, 4), (1, 64)])
+def test_videos_too_small_to_track_are_refused(size):
+    with pytest.raises(GazevosError) as err:
+        check_prompts([ObjectPrompt(1, "a", 0, "point", point=(0, 0))], size, 10, "v.mp4")
+    w, h = size
+    assert str(err.value) == (f"v.mp4: the video is {w}x{h} pixels; gazevos needs at least "
+                              "32x32 (optical flow and tracking fail on smaller frames)")
+    check_video_size((32, 32))
+
+
+def _tiny_recording(root, w: int, h: int) -> None:
+    """A generic recording: a 10-frame w x h video of a red square, gaze on its centre."""
+    from gazevos.io.video import VideoWriter
+
+    root.mkdir()
+    with VideoWriter(root / "scene.mp4", fps=10.0) as vw:
+        for _ in range(10):
+            img = np.full((h, w, 3), 60, np.uint8)
+            img[h // 4:3 * h // 4, w // 4:3 * w // 4] = (200, 30, 30)
+            vw.write(img)
+    rows = [f"{t:.2f},{w / 2},{h / 2}" for t in np.arange(0.0, 1.0, 0.02)]
+    (root / "gaze.csv").write_text("timestamp,x,y\n" + "\n".join(rows) + "\n")
+
+
+def test_point_prompt_on_a_small_video(tmp_path):
+    """A point on a 16x16 video was an internal OpenCV error in the tracker; on the
+    smallest accepted video (32x32) the whole job runs with the optical-flow tracker."""
+    from gazevos.gaze.annotate import AnnotateConfig, annotate
+
+    prompts = build_prompts(points=["sq:8,8@0"])
+    _tiny_recording(tmp_path / "r16", 16, 16)
+    with pytest.raises(GazevosError, match="the video is 16x16 pixels; gazevos needs at least"):
+        annotate(tmp_path / "r16", prompts, tmp_path / "o16", tracker="flow",
+                 config=AnnotateConfig(video=False), progress=False)
+    _tiny_recording(tmp_path / "r32", 32, 32)
+    prompts = build_prompts(points=["sq:16,16@0"])
+    result = annotate(tmp_path / "r32", prompts, tmp_path / "o32", tracker="flow",
+                      config=AnnotateConfig(video=False), progress=False)
+    assert result.n_frames == 10
+    assert (result.samples["object_id"] == 1).mean() > 0.9  # gaze on the square

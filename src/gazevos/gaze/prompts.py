@@ -28,6 +28,10 @@ _NUM = r"[-+]?\d+(?:\.\d*)?"
 _AT = r"\s*(?:@\s*(?P<frame>\d+))?$"
 _BOX_RE = re.compile(rf"^{_NAME}:\s*(?P<coords>{_NUM}(?:\s*,\s*{_NUM}){{3}}){_AT}")
 _POINT_RE = re.compile(rf"^{_NAME}:\s*(?P<coords>{_NUM}\s*,\s*{_NUM}){_AT}")
+#: Smallest video ``(width, height)`` gazevos tracks: OpenCV's DIS optical flow refuses frames
+#: under 12 px (the ``flow`` tracker halves them first) and the ``classic`` tracker crashed
+#: (segmentation fault) on a 40x4 video.
+MIN_VIDEO_SIZE = (32, 32)
 
 
 @dataclass(frozen=True)
@@ -155,13 +159,34 @@ def build_prompts(objects: str | None = None, names: str | None = None,
     return prompts
 
 
-def check_prompts(prompts: list[ObjectPrompt], size: tuple[int, int], n_frames: int) -> None:
-    """Check prompts against the video: frames in range, boxes and points inside the frame.
+def check_video_size(size: tuple[int, int], video: str | Path | None = None) -> None:
+    """Refuse a video smaller than :data:`MIN_VIDEO_SIZE` (the trackers fail on it).
+
+    Args:
+        size: video ``(width, height)``.
+        video: the video file, named in the message.
+
+    Raises:
+        GazevosError: ``the video is 8x8 pixels; gazevos needs at least 32x32``.
+    """
+    w, h = size
+    mw, mh = MIN_VIDEO_SIZE
+    if w < mw or h < mh:
+        raise GazevosError(f"the video is {w}x{h} pixels; gazevos needs at least {mw}x{mh} "
+                           "(optical flow and tracking fail on smaller frames)", video)
+
+
+def check_prompts(prompts: list[ObjectPrompt], size: tuple[int, int], n_frames: int,
+                  video: str | Path | None = None) -> None:
+    """Check prompts against the video: its size (:func:`check_video_size`), frames in
+    range, boxes and points inside the frame.
 
     Args:
         size: video ``(width, height)``.
         n_frames: number of video frames.
+        video: the video file, named in messages about its size.
     """
+    check_video_size(size, video)
     w, h = size
     for p in prompts:
         what = f"object '{p.name}'"
