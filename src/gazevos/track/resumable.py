@@ -13,10 +13,13 @@ Trackers whose attributes cannot be pickled (OpenCV objects) name them in
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import signal
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,6 +92,38 @@ def load_state(path: str | os.PathLike[str], key: Any = None) -> dict[str, Any] 
     return state
 
 
+class _Interrupts:
+    """Signals that arrived while a frame was being tracked (see :func:`_deferred`)."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+
+@contextlib.contextmanager
+def _deferred(enabled: bool) -> Iterator[_Interrupts]:
+    """Hold SIGINT and SIGTERM until the current frame is finished, so the pass can save a
+    consistent state before stopping; a second signal stops at once.  Only in the main
+    thread (elsewhere signals cannot be handled and nothing changes)."""
+    got = _Interrupts()
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield got
+        return
+    previous = {}
+
+    def hold(signum: int, _frame: object) -> None:
+        if got.signum is not None:
+            raise KeyboardInterrupt
+        got.signum = signum
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, hold)
+    try:
+        yield got
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def track_pass(frames: Iterable[Frame], tracker: Tracker, prompter: Prompter, writer: Writer,
                *, state_path: str | os.PathLike[str] | None = None, key: Any = None,
                n_frames: int | None = None, checkpoint_seconds: float = 30.0,
@@ -125,7 +160,7 @@ def track_pass(frames: Iterable[Frame], tracker: Tracker, prompter: Prompter, wr
     n = start_index
     bar = tqdm(total=n_frames, initial=start_index, desc=desc, unit="frame",
                disable=not progress)
-    try:
+    with _deferred(state_path is not None) as interrupts, contextlib.closing(bar):
         for frame in frames:
             if n_frames is not None and frame.index >= n_frames:
                 break
@@ -139,9 +174,11 @@ def track_pass(frames: Iterable[Frame], tracker: Tracker, prompter: Prompter, wr
             n += 1
             bar.update(1)
             now = time.perf_counter()
-            if state_path is not None and now - last_save >= checkpoint_seconds:
+            stop = interrupts.signum is not None
+            if state_path is not None and (stop or now - last_save >= checkpoint_seconds):
                 save_state(state_path, tracker, n, before + now - t0, key)
                 last_save = time.perf_counter()
-    finally:
-        bar.close()
+            if stop:
+                raise KeyboardInterrupt(f"stopped by signal {interrupts.signum} after frame "
+                                        f"{frame.index}; the state is saved")
     return PassResult(n, before + time.perf_counter() - t0, start_index)
