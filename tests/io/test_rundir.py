@@ -183,3 +183,10 @@ def test_fingerprint_follows_content_not_names(tmp_path: Path) -> None:
     assert fingerprint(d1) == d0
     (d1 / "g").write_bytes(b"2")
     assert fingerprint(d1) != d0
+
+
+def test_an_interrupt_says_how_to_continue(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt) as err, run_folder(out, "cmd", {}):
+        raise KeyboardInterrupt
+    assert str(out) in str(err.value) and "--resume" in str(err.value)

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from gazevos.errors import GazevosError
 from gazevos.io.frames import FrameSource, open_frames
 from gazevos.io.masks import read_mask, write_mask
-from gazevos.io.rundir import link_tree, open_run
+from gazevos.io.rundir import link_tree, open_run, resume_hint
 from gazevos.track.base import Tracker
 from gazevos.track.resumable import tracker_identity
 
@@ -172,6 +172,8 @@ def run_sequences(root: str | os.PathLike[str], sequences: Sequence[str],
     except GazevosError:
         run.discard()
         raise
+    except KeyboardInterrupt as exc:
+        raise KeyboardInterrupt(resume_hint(run)) from exc
     run.commit()
     return stats
 

@@ -324,5 +324,13 @@ def run_folder(out: str | os.PathLike[str], command: str, key: dict[str, Any], *
     except GazevosError:
         run.discard()
         raise
+    except KeyboardInterrupt as exc:
+        raise KeyboardInterrupt(resume_hint(run)) from exc
     if not run.committed:
         run.commit()
+
+
+def resume_hint(run: RunDir) -> str:
+    """What an interrupted run tells the user (the message of its KeyboardInterrupt)."""
+    return (f"{run.final}: stopped before the run was complete; the work done is kept: "
+            "run the same command with --resume to continue")
