@@ -11,6 +11,7 @@ with ``--resume``) and prints the times and the comparison.
 from __future__ import annotations
 
 import argparse
+import shutil
 import signal
 import subprocess
 import sys
@@ -73,6 +74,11 @@ def main() -> None:
     done_at = len(list(masks.glob("*.png")))
     t_resume = _timed(make(cut_out, ["--resume"]))
 
+    # the part of a run that is not tracking (start-up, reading, gaze, tables, report): a
+    # --resume on a copy of the finished run with another tolerance reuses its masks
+    shutil.copytree(full_out, work / "overhead")
+    t_rest = _timed(make(work / "overhead", ["--resume", "--tolerance-deg", "1.6"]))
+
     equal = all(np.array_equal(read_mask(full_out / "masks" / f"{i:05d}.png"),
                                read_mask(cut_out / "masks" / f"{i:05d}.png")) for i in range(n))
     metrics_equal = pd.read_csv(full_out / "metrics.csv").equals(
@@ -85,6 +91,8 @@ def main() -> None:
     print(f"| interrupted (SIGINT at {done_at}/{n} masks) | {t_cut:.1f} |")
     print(f"| resumed with --resume | {t_resume:.1f} |")
     print(f"| interrupted + resumed | {t_cut + t_resume:.1f} |")
+    print(f"| not tracking (start-up, gaze, tables, report; masks reused) | {t_rest:.1f} |")
+    print(f"tracking part, resumed / full: {(t_resume - t_rest) / (t_full - t_rest):.2f}")
     print(f"resumed / full: {t_resume / t_full:.2f}; masks equal: {equal}; "
           f"metrics.csv equal: {metrics_equal}")
 
