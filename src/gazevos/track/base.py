@@ -85,6 +85,44 @@ class Prediction:
         """``(H, W)`` probability of one object."""
         return self.probs[1 + self.object_ids.index(object_id)]
 
+    @cached_property
+    def confidence(self) -> dict[int, float]:
+        """``{object_id: confidence in [0, 1]}``: see :func:`object_confidence`."""
+        return object_confidence(self)
+
+
+#: an object whose :func:`object_confidence` on a frame is below this is "low confidence"
+#: there (timeline lanes, tracking tables)
+LOW_CONFIDENCE = 0.5
+
+
+def object_confidence(pred: Prediction) -> dict[int, float]:
+    """How sure a prediction is of each object, from its probabilities alone (any tracker).
+
+    The confidence of object ``i`` is ``mean(p_i) * min(1, area / 16)`` over the pixels
+    labelled ``i`` (its predicted mask), ``p_i`` the object's probability there: the mean
+    max-probability inside the mask.  A
+    mask of fewer than 16 pixels is scaled down (a few stray pixels are not a confident
+    object); an object with no pixel has confidence 0.  Given masks have confidence 1.
+
+    Args:
+        pred: a prediction with ``probs`` ``(K + 1, H, W)``.
+
+    Returns:
+        ``{object_id: float in [0, 1]}`` for every id in ``pred.object_ids``.
+    """
+    labels = pred.labels
+    out: dict[int, float] = {}
+    for k, i in enumerate(pred.object_ids, start=1):
+        inside = labels == i
+        area = int(np.count_nonzero(inside))
+        if area == 0:
+            out[i] = 0.0
+            continue
+        mean = float(pred.probs[k][inside].mean(dtype=np.float64))
+        out[i] = float(np.clip(mean * min(1.0, area / 16.0), 0.0, 1.0))
+    return out
+
 
 class Tracker(ABC):
     """A semi-supervised video object tracker, one instance per video.
