@@ -8,8 +8,11 @@ score on the others), with tracker ablations on the same trained models.
 
 Fold ``k`` tests on the sequences ``names[k::folds]`` (names sorted) and trains on the
 rest, the last of which is the validation sequence for early stopping.  Training runs
-``gazevos train ranet`` in a child process and resumes (``--resume``) when ``DIR/foldK/
-ckpt/last.pt`` exists; a fold whose ``done`` marker exists is not trained again.  Each
+``gazevos train ranet`` in a child process with ``--resume`` (it continues the run staged
+beside ``DIR/foldK/ckpt`` after an earlier invocation ran out of ``--time-limit``, or starts
+one); a fold whose ``done`` marker exists, or whose ``ckpt`` holds a finished run, is not
+trained again.  The variants use the latest ``model.pt`` (of the staged run while it is
+unfinished: :func:`gazevos.train.staging.find_run`).  Each
 variant (default ``full``: tracker defaults; e.g. ``noprev:prev_mask=false``) tracks the
 test sequences with the fold's ``model.pt`` and is scored with the official protocol;
 J&F over all test sequences of all folds is printed per variant, and written as JSON to
@@ -56,8 +59,10 @@ def parse_variant(text: str) -> tuple[str, dict[str, object]]:
 
 def train_fold(args: argparse.Namespace, fold: Path) -> None:
     """Train (or resume) one fold's model in a child process."""
+    from gazevos.io.rundir import read_manifest
+
     ckpt = fold / "ckpt"
-    if (fold / "done").exists():
+    if (fold / "done").exists() or read_manifest(ckpt) is not None:
         return
     cmd = [sys.executable, "-m", "gazevos.cli", "train", "ranet", "--root", str(args.root),
            "--sequences-file", str(fold / "train.txt"), "--val-file", str(fold / "val.txt"),
@@ -75,8 +80,7 @@ def train_fold(args: argparse.Namespace, fold: Path) -> None:
         cmd += ["--discriminant"]
     if args.nms:
         cmd += ["--nms"]
-    if (ckpt / "last.pt").exists():
-        cmd += ["--resume"]
+    cmd += ["--resume"]  # continue the staged run, if any (else start one)
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     t0 = time.monotonic()
     subprocess.run(cmd, check=True, env=env)
@@ -117,6 +121,7 @@ def main() -> int:
     from gazevos.eval.davis import evaluate_results, resolve_sequences, summarise
     from gazevos.eval.runner import run_sequences
     from gazevos.track import build_tracker
+    from gazevos.train.staging import find_run
 
     names = sorted(resolve_sequences(args.root))
     variants = [parse_variant(v) for v in args.variant] or [("full", {})]
@@ -134,7 +139,11 @@ def main() -> int:
             (fold / fname).write_text("".join(f"{n}\n" for n in items))
         if not args.eval_only:
             train_fold(args, fold)
-        model = fold / "ckpt" / "model.pt"
+        run = find_run(fold / "ckpt")
+        if run is None:
+            print(f"{fold.name}: no trained model yet", flush=True)
+            continue
+        model = run / "model.pt"
         for vname, over in variants:
             res = fold / f"results-{vname}"
             built: list = []

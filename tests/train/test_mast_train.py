@@ -14,6 +14,7 @@ from PIL import Image
 
 from gazevos.cli import main
 from gazevos.errors import GazevosError
+from gazevos.io.rundir import staging_path
 from gazevos.io.video import VideoWriter
 from gazevos.models.mast.model import load_checkpoint, read_checkpoint
 from gazevos.train.video_data import ClipSampler, discover_videos
@@ -98,20 +99,22 @@ def test_clip_sampler_same_transform_for_all_frames() -> None:
 
 def test_train_resume_init_via_cli(tmp_path: Path, data: Path, tiny_yaml: Path) -> None:
     out = tmp_path / "run"
+    stage = staging_path(out)
     args = ["train", "mast", "--frames", str(data), "--out", str(out), "--config",
             str(tiny_yaml), "--no-progress", "--threads", "1"]
     assert main([*args, "--chunk-steps", "2"]) == 0
-    last = read_checkpoint(out / "last.pt")
+    assert not out.exists()  # unfinished: the run stays staged beside --out
+    last = read_checkpoint(stage / "last.pt")
     assert last["step"] == 2 and "optimizer" in last and last["clusters"].shape == (4, 3)
-    assert len((out / "log.csv").read_text().splitlines()) == 3  # header + 2 steps
-    # a fresh run into the same folder must be refused; --resume continues
-    assert main(args) == 2
+    assert len((stage / "log.csv").read_text().splitlines()) == 3  # header + 2 steps
     assert main([*args, "--resume"]) == 0
+    assert not stage.exists()
     last = read_checkpoint(out / "last.pt")
     assert last["step"] == 3
     assert len((out / "log.csv").read_text().splitlines()) == 4
     model = load_checkpoint(out / "model.pt")
     assert model.config.feature_dim == 8
+    assert main(args) == 2  # a finished run is not replaced without --force
     # fine-tuning from the model: weights in, fresh optimiser and step count
     ft = tmp_path / "ft"
     assert main(["train", "mast", "--frames", str(data / "JPEGImages" / "480p" / "a"),
@@ -119,6 +122,8 @@ def test_train_resume_init_via_cli(tmp_path: Path, data: Path, tiny_yaml: Path) 
                  "--steps", "1", "--no-progress", "--loss", "regression"]) == 0
     assert read_checkpoint(ft / "last.pt")["step"] == 1
     assert main([*args, "--resume-from", str(out / "model.pt"), "--force"]) == 2  # no optimiser
+    assert not stage.exists()  # bad input leaves nothing behind
+    assert read_checkpoint(out / "last.pt")["step"] == 3  # and keeps the finished run
 
 
 def test_inference_never_imports_training() -> None:

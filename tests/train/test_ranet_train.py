@@ -14,7 +14,9 @@ import torch
 from PIL import Image
 
 from gazevos.cli import main
+from gazevos.errors import GazevosError
 from gazevos.io.masks import write_mask
+from gazevos.io.rundir import staging_path
 from gazevos.models.ranet import read_checkpoint
 from gazevos.track import build_tracker
 from gazevos.train.ranet import RanetTrainConfig, RunOptions, train_ranet
@@ -101,11 +103,13 @@ def _cfg(tiny_yaml: Path, **kw: object) -> RanetTrainConfig:
 
 def test_train_resume_and_tracker(tmp_path: Path, data: Path, tiny_yaml: Path) -> None:
     out = tmp_path / "run"
-    opts = RunOptions(progress=False)
-    path = train_ranet(data, ["a", "b"], ["c"], out, _cfg(tiny_yaml), opts)
-    assert read_checkpoint(out / "last.pt")["step"] == 2
-    train_ranet(data, ["a", "b"], ["c"], out, _cfg(tiny_yaml, steps=4),
-                RunOptions(resume=True, progress=False))
+    opts = RunOptions(progress=False, max_steps=2)
+    staged = train_ranet(data, ["a", "b"], ["c"], out, _cfg(tiny_yaml, steps=4), opts)
+    assert staged == staging_path(out) / "model.pt" and not out.exists()
+    assert read_checkpoint(staging_path(out) / "last.pt")["step"] == 2
+    path = train_ranet(data, ["a", "b"], ["c"], out, _cfg(tiny_yaml, steps=4),
+                       RunOptions(resume=True, progress=False))
+    assert path == out / "model.pt" and not staging_path(out).exists()
     last = read_checkpoint(out / "last.pt")
     assert last["step"] == 4 and "optimizer" in last
     lines = (out / "log.csv").read_text().splitlines()
@@ -129,9 +133,10 @@ def test_early_stopping(tmp_path: Path, data: Path, tiny_yaml: Path) -> None:
     train_ranet(data, ["a"], ["c"], tmp_path / "es", cfg, RunOptions(progress=False))
     last = read_checkpoint(tmp_path / "es" / "last.pt")
     assert last["step"] == 3 and last["stopped"] and last["bad"] == 2
-    # a resumed stopped run does no more steps
-    train_ranet(data, ["a"], ["c"], tmp_path / "es", cfg,
-                RunOptions(resume=True, progress=False))
+    # an early-stopped run is finished: nothing to resume
+    with pytest.raises(GazevosError, match="nothing to resume: this is a finished run"):
+        train_ranet(data, ["a"], ["c"], tmp_path / "es", cfg,
+                    RunOptions(resume=True, progress=False))
     assert read_checkpoint(tmp_path / "es" / "last.pt")["step"] == 3
 
 
@@ -144,13 +149,17 @@ def test_cli_train_ranet(tmp_path: Path, data: Path, tiny_yaml: Path,
             str(tmp_path / "cli"), "--config", str(tiny_yaml), "--loss", "log_iou",
             "--discriminant", "--nms", "--no-progress", "--chunk-steps", "1"]
     assert main(args) == 0
-    ck = read_checkpoint(tmp_path / "cli" / "last.pt")
+    assert "continue it with the same command and --resume" in capsys.readouterr().out
+    ck = read_checkpoint(staging_path(tmp_path / "cli") / "last.pt")
     assert ck["step"] == 1 and ck["train_config"]["loss"] == "log_iou"
     assert ck["model_config"]["discriminant"] and ck["model_config"]["nms"]
-    assert main(args) == 2  # output folder not empty, no --resume
-    assert "error" in capsys.readouterr().err
+    assert main([*args, "--resume", "--loss", "bce"]) == 2  # other settings: refused
+    assert "other config.loss" in capsys.readouterr().err
     assert main([*args, "--resume"]) == 0
     assert read_checkpoint(tmp_path / "cli" / "last.pt")["step"] == 2
+    assert capsys.readouterr().out.startswith("model: ")
+    assert main(args) == 2  # a finished run, no --force
+    assert "error" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from gazevos.errors import GazevosError
+from gazevos.io.rundir import staging_path
 from gazevos.losses.semseg import dann_loss, domain_loss, segmentation_loss
 from gazevos.models.semseg.checkpoint import load_model, read_checkpoint
 from gazevos.models.semseg.dann import DomainDiscriminator, grad_reverse
@@ -92,10 +93,12 @@ def test_dann_run_and_resume(tmp_path) -> None:
     data, target = squares(8, 3), squares(8, 4).images
     cfg = dataclasses.replace(CFG, steps=6, save_every=2)
     out = tmp_path / "dann"
-    train_semseg(data, target, out, cfg, RunOptions(progress=False, max_steps=4))
-    assert read_checkpoint(out / "model.pt")["step"] == 4
-    with pytest.raises(GazevosError, match="not empty|non-empty|exists"):
-        train_semseg(data, target, out, cfg, RunOptions(progress=False))
+    staged = train_semseg(data, target, out, cfg, RunOptions(progress=False, max_steps=4))
+    assert staged == staging_path(out) / "model.pt" and not out.exists()
+    assert read_checkpoint(staged)["step"] == 4
+    with pytest.raises(GazevosError, match="other data"):  # another target: refused
+        train_semseg(data, squares(8, 5).images, out, cfg,
+                     RunOptions(progress=False, resume=True))
     train_semseg(data, target, out, cfg, RunOptions(progress=False, resume=True))
     log = _log(out)
     assert log[:, 0].tolist() == [1, 2, 3, 4, 5, 6]
@@ -103,8 +106,9 @@ def test_dann_run_and_resume(tmp_path) -> None:
     state = read_checkpoint(out / "last.pt")
     assert state["step"] == 6 and "discriminator" in state and "optimizer" in state
     with pytest.raises(GazevosError, match="same target setting"):
-        train_semseg(data, None, out, dataclasses.replace(cfg, steps=8),
-                     RunOptions(progress=False, resume=True))
+        train_semseg(data, None, tmp_path / "again", dataclasses.replace(cfg, steps=8),
+                     RunOptions(progress=False, resume_from=str(out / "last.pt")))
+    assert not (tmp_path / "again").exists() and not staging_path(tmp_path / "again").exists()
 
 
 def test_bad_labels_rejected(tmp_path) -> None:

@@ -27,7 +27,7 @@ def adapt_semseg(checkpoint: str, arch: str | None, data: tuple[str, ...],
     the features (loss L_cls + lambda L_D)."""
     if not kw["targets"]:
         raise GazevosError("adapt needs at least one --target video or frame folder")
-    click.echo(f"model: {run_semseg(data, kw, init=checkpoint, init_arch=arch)}")
+    run_semseg(data, kw, init=checkpoint, init_arch=arch, command="adapt semseg")
 
 
 @click.command("semseg")
@@ -42,4 +42,4 @@ def train_semseg(data: tuple[str, ...], arch: str | None, init: str | None,
                  **kw: object) -> None:
     """Train an HRNet segmentation model on labelled images (masks); with --target, adapt
     it jointly to unlabelled target frames (DANN)."""
-    click.echo(f"model: {run_semseg(data, kw, init=init, arch=arch)}")
+    run_semseg(data, kw, init=init, arch=arch)

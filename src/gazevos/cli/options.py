@@ -80,13 +80,19 @@ def semseg_model_options(role: str) -> Callable[[F], F]:
 
 #: how a training run is chunked, resumed and shown; read back by run_options_kwargs
 run_options = stack(
-    click.option("--chunk-steps", type=int, default=0, show_default=True,
-                 help="Stop after this many steps in this run (resume later with --resume)."),
-    click.option("--time-limit", type=float, default=0.0, show_default=True,
-                 help="Stop after this many minutes (0: none)."),
-    click.option("--threads", type=int, default=0, help="Torch threads per process."),
-    click.option("--resume", is_flag=True, help="Continue from OUT/last.pt."),
-    click.option("--force", is_flag=True, help="Write into a non-empty output folder."),
+    click.option("--chunk-steps", type=click.IntRange(min=0), default=0, show_default=True,
+                 help="Stop after this many steps in this run (0: none); the run stays "
+                      "staged beside OUT: continue it with --resume."),
+    click.option("--time-limit", type=finite_float(min=0.0, max=1e7), default=0.0,
+                 show_default=True,
+                 help="Stop after this many minutes (0: none); continue with --resume."),
+    click.option("--threads", type=click.IntRange(min=0), default=0,
+                 help="Threads per process for torch, OpenCV and BLAS (0: as set)."),
+    click.option("--resume", is_flag=True,
+                 help="Continue the interrupted or chunked run of the same settings staged "
+                      "beside OUT (nothing staged: start from step 0)."),
+    click.option("--force", is_flag=True,
+                 help="Replace the finished run in OUT (when this one finishes)."),
     click.option("--no-progress", is_flag=True, help="No progress bar."),
 )
 
@@ -96,4 +102,9 @@ def run_options_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
     of :data:`run_options` (``--time-limit`` is in minutes, ````time_limit`` in seconds)."""
     return {"resume": kw["resume"], "force": kw["force"], "max_steps": kw["chunk_steps"],
             "time_limit": kw["time_limit"] * 60.0, "threads": kw["threads"],
-            "progress": not kw["no_progress"]}
+            "progress": not kw["no_progress"], "note": _warn}
+
+
+def _warn(text: str) -> None:
+    """A note of the library shown as one ``gazevos: warning:`` line on stderr."""
+    click.echo(f"gazevos: warning: {text}", err=True)

@@ -2,17 +2,49 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 
-from gazevos.cli.options import out_option, run_options, run_options_kwargs
+from gazevos.cli.options import finite_float, out_option, run_options, run_options_kwargs
 from gazevos.config import load_config
 
-_OUT_HELP = "Folder for checkpoints (last.pt, model.pt), log.csv and config.yaml."
+_OUT_HELP = ("Folder for checkpoints (last.pt, model.pt), log.csv and config.yaml; it "
+             "appears when training is finished (until then the run is staged beside it).")
+#: ``--steps``: at least one step (0 or less would write an untrained model)
+STEPS = click.IntRange(min=1)
+#: ``--lr``: a finite, positive learning rate
+LEARNING_RATE = finite_float(min=0.0, min_open=True, max=10.0)
 resume_from_option = click.option(
     "--resume-from", type=click.Path(dir_okay=False), default=None,
     help="Continue from this training checkpoint (weights, optimiser, step).")
+
+
+def run_training(train_fn: Callable[[], Path], out_dir: str) -> Path:
+    """Run ``train_fn`` (a trainer returning its ``model.pt``) and say where the model is.
+
+    Prints ``model: PATH`` for a finished run, or where the unfinished run is kept and how
+    to continue it when the invocation stopped on ``--chunk-steps`` / ``--time-limit``.
+    Ctrl-C / SIGTERM: a warning line saying where the run was saved and how to continue,
+    then the interrupt goes on to :func:`gazevos.cli.main` (its line and exit code).
+    """
+    from gazevos.train.staging import TrainingInterrupted, staged_progress
+
+    try:
+        path = train_fn()
+    except TrainingInterrupted as exc:
+        click.echo(f"gazevos: warning: {exc}", err=True)
+        raise
+    if path.parent.resolve() == Path(out_dir).resolve():
+        click.echo(f"model: {path}")
+    else:
+        step, total, stage = staged_progress(out_dir)
+        at = f"step {step} of {total}" if step is not None else "an unfinished run"
+        click.echo(f"stopped at {at}: the run is kept in {stage} (model so far: {path}); "
+                   "continue it with the same command and --resume")
+    return path
 
 
 @click.group()
@@ -28,8 +60,9 @@ def train() -> None:
               help="YAML preset (default: the shipped 'mast' preset).")
 @click.option("--loss", type=click.Choice(["classification", "regression"]), default=None,
               help="Override the preset's loss.")
-@click.option("--steps", type=int, default=None, help="Total optimisation steps.")
-@click.option("--lr", "learning_rate", type=float, default=None, help="Adam learning rate.")
+@click.option("--steps", type=STEPS, default=None, help="Total optimisation steps.")
+@click.option("--lr", "learning_rate", type=LEARNING_RATE, default=None,
+              help="Adam learning rate.")
 @run_options
 @resume_from_option
 @click.option("--init", "init", type=click.Path(dir_okay=False), default=None,
@@ -44,8 +77,7 @@ def mast(inputs: tuple[str, ...], out_dir: str, config: str | None, loss: str | 
     cfg = load_config(MastTrainConfig, config or "mast",
                       {"loss": loss, "steps": steps, "learning_rate": learning_rate})
     opts = RunOptions(resume_from=resume_from, init=init, **run_options_kwargs(run))
-    path = train_mast(inputs, out_dir, cfg, opts)
-    click.echo(f"model: {path}")
+    run_training(lambda: train_mast(inputs, out_dir, cfg, opts), out_dir)
 
 
 @train.command("ranet")
@@ -63,8 +95,9 @@ def mast(inputs: tuple[str, ...], out_dir: str, config: str | None, loss: str | 
 @click.option("--discriminant/--no-discriminant", default=None,
               help="Discriminant score in the RAM.")
 @click.option("--nms/--no-nms", default=None, help="NMS-style boost of local maxima.")
-@click.option("--steps", type=int, default=None, help="Maximum optimisation steps.")
-@click.option("--lr", "learning_rate", type=float, default=None, help="Adam learning rate.")
+@click.option("--steps", type=STEPS, default=None, help="Maximum optimisation steps.")
+@click.option("--lr", "learning_rate", type=LEARNING_RATE, default=None,
+              help="Adam learning rate.")
 @run_options
 @resume_from_option
 @click.option("--init", "init", type=click.Path(dir_okay=False), default=None,
@@ -91,5 +124,5 @@ def ranet(root: str, sequences_file: str, val_file: str | None, out_dir: str,
     if val:
         val = resolve_sequences(root, val)
     opts = RunOptions(resume_from=resume_from, init=init, **run_options_kwargs(run))
-    path = train_ranet(root, names, val, out_dir, cfg, opts, init_encoder=init_encoder)
-    click.echo(f"model: {path}")
+    run_training(lambda: train_ranet(root, names, val, out_dir, cfg, opts,
+                                     init_encoder=init_encoder), out_dir)

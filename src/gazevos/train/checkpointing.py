@@ -1,10 +1,12 @@
 """What every gazevos trainer shares: run options, atomic checkpoint writes, resuming,
 the per-invocation step / time budget, the progress bar and ``log.csv``.
 
-A training folder holds ``last.pt`` (weights, optimiser, step and whatever the trainer
-needs to continue), ``model.pt`` (the inference checkpoint), ``log.csv`` and
-``config.yaml``.  Checkpoints are written atomically, so a run stopped at any moment
-(Ctrl-C, ``--time-limit``, ``--chunk-steps``) resumes from the last one.
+A training folder holds ``last.pt`` (weights, optimiser, step, random generator states and
+whatever the trainer needs to continue), ``model.pt`` (the inference checkpoint),
+``log.csv`` and ``config.yaml``.  While training runs they live in the run's staging folder
+(:mod:`gazevos.train.staging`); checkpoints are written atomically, and Ctrl-C / SIGTERM
+writes ``last.pt`` at the current step before the process exits, so a run stopped at any
+moment (Ctrl-C, ``--time-limit``, ``--chunk-steps``) resumes from where it stopped.
 """
 
 from __future__ import annotations
@@ -34,14 +36,15 @@ class RunOptions:
     """How one invocation runs (not hyper-parameters).
 
     Attributes:
-        resume: continue from ``out/last.pt``.
+        resume: continue the run staged for ``out`` (interrupted or stopped on its budget).
         resume_from: continue from this training checkpoint (weights, optimiser, step).
         init: start from these weights (fine-tuning; optimiser and step start fresh).
-        force: allow a non-empty output folder.
+        force: replace a finished run in the output folder (when this one finishes).
         max_steps: stop after this many steps in this invocation (0: no limit).
         time_limit: stop after this many seconds (0: no limit).
-        threads: torch threads per process (0: leave torch's default).
+        threads: threads per process for torch, OpenCV and BLAS (0: leave them as set).
         progress: show a progress bar (rank 0).
+        note: shows a note to the user (None: the ``gazevos.train`` logger's warning).
     """
 
     resume: bool = False
@@ -52,6 +55,7 @@ class RunOptions:
     time_limit: float = 0.0
     threads: int = 0
     progress: bool = True
+    note: Callable[[str], None] | None = None
 
 
 def save_atomic(path: str | os.PathLike[str], obj: Any) -> None:
@@ -97,18 +101,32 @@ def join_process_group(opts: RunOptions) -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("gloo")
-    if opts.threads:
-        torch.set_num_threads(opts.threads)
+    set_threads(opts.threads)
     return rank, world
 
 
-def optimise(opt: torch.optim.Optimizer, loss: torch.Tensor, step: int) -> None:
-    """One optimiser step on ``loss`` (a scalar); a non-finite loss is a one-line error."""
+def set_threads(threads: int) -> None:
+    """Use ``threads`` threads in torch, OpenCV and the BLAS pools (0: leave them)."""
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def backward(opt: torch.optim.Optimizer, loss: torch.Tensor, step: int) -> None:
+    """Gradients of ``loss`` (a scalar) for ``opt``'s parameters (no update yet); a
+    non-finite loss is a one-line error."""
     if not torch.isfinite(loss):
         raise GazevosError(f"loss became {loss.item()} at step {step}; lower the "
                            "learning rate")
     opt.zero_grad(set_to_none=True)
     loss.backward()
+
+
+def optimise(opt: torch.optim.Optimizer, loss: torch.Tensor, step: int) -> None:
+    """One optimiser step on ``loss`` (a scalar); a non-finite loss is a one-line error.
+
+    Trainers that save on interrupt call :func:`backward`, then ``opt.step()`` inside
+    :func:`gazevos.train.staging.interrupts_deferred` with their step count."""
+    backward(opt, loss, step)
     opt.step()
 
 
@@ -158,6 +176,8 @@ def session(out: Path, cfg: Any, opts: RunOptions, *, step: int, total: int, des
     if main:
         with atomic_write(out / "config.yaml") as tmp:
             tmp.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+        if resumed:
+            _drop_rows_after(out / "log.csv", step)
         log = open(out / "log.csv", "a" if resumed else "w")  # noqa: SIM115
     bar = tqdm(total=total, initial=step, desc=desc, unit="step",
                disable=not (opts.progress and main))
@@ -169,3 +189,17 @@ def session(out: Path, cfg: Any, opts: RunOptions, *, step: int, total: int, des
         bar.close()
         if log is not None:
             log.close()
+
+
+def _drop_rows_after(path: Path, step: int) -> None:
+    """Remove the rows of ``log.csv`` after ``step`` (steps logged after the checkpoint a
+    run resumes from: they are done again)."""
+    try:
+        lines = path.read_text().splitlines(keepends=True)
+    except OSError:
+        return
+    keep = lines[:1] + [ln for ln in lines[1:]
+                        if ln.split(",", 1)[0].isdigit() and int(ln.split(",", 1)[0]) <= step]
+    if len(keep) != len(lines):
+        with atomic_write(path) as tmp:
+            tmp.write_text("".join(keep))

@@ -9,8 +9,9 @@ used for label propagation) and applies either
 * ``classification``: cross-entropy on 16 k-means colour clusters (CorrFlow).
 
 Run under ``torchrun`` for DistributedDataParallel (gloo backend, CPU).  Checkpoints
-(``last.pt``: weights + optimiser + step; ``model.pt``: weights only) are written
-atomically every ``save_every`` steps, so a run stopped at any point resumes.
+(``last.pt``: weights + optimiser + step + random states; ``model.pt``: weights only) are
+written atomically into the run's staging folder every ``save_every`` steps and on
+Ctrl-C / SIGTERM, so a run stopped at any point resumes (:mod:`gazevos.train.staging`).
 """
 
 from __future__ import annotations
@@ -26,9 +27,8 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from gazevos.config import config_to_dict
+from gazevos.config import config_to_dict, setting
 from gazevos.errors import GazevosError
-from gazevos.io import prepare_output_dir
 from gazevos.losses.mast import (
     assign_clusters,
     cluster_classification_loss,
@@ -44,8 +44,9 @@ from gazevos.models.mast.model import (
     rgb_to_lab,
 )
 from gazevos.models.mast.propagate import SearchConfig, reconstruct
-from gazevos.train import checkpointing
-from gazevos.train.checkpointing import RunOptions, optimise, save_atomic
+from gazevos.train import checkpointing, staging
+from gazevos.train.checkpointing import RunOptions, backward, save_atomic
+from gazevos.train.staging import LAST
 from gazevos.train.video_data import ClipSampler, discover_videos, load_video
 
 
@@ -78,22 +79,22 @@ class MastTrainConfig:
     model: MastModelConfig = MastModelConfig()
     search: SearchConfig = SearchConfig()
     loss: str = "classification"
-    num_clusters: int = 16
-    huber_delta: float = 0.1
-    channel_dropout: float = 1.0
-    frame_scale: float = 0.5
-    crop_size: int = 128
-    batch_size: int = 4
-    short_term_gaps: tuple[int, ...] = (1, 3)
-    long_term_refs: int = 1
-    long_term_max_gap: int = 30
+    num_clusters: int = setting(16, ge=2, le=4096)
+    huber_delta: float = setting(0.1, gt=0.0)
+    channel_dropout: float = setting(1.0, ge=0.0, le=1.0)
+    frame_scale: float = setting(0.5, gt=0.0, le=4.0)
+    crop_size: int = setting(128, ge=8, le=4096)
+    batch_size: int = setting(4, ge=1, le=4096)
+    short_term_gaps: tuple[int, ...] = setting((1, 3), ge=1)
+    long_term_refs: int = setting(1, ge=0, le=64)
+    long_term_max_gap: int = setting(30, ge=1)
     flip: bool = True
     rot90: bool = True
-    learning_rate: float = 1e-3
-    steps: int = 20000
-    save_every: int = 100
-    max_frames_per_video: int = 3000
-    seed: int = 0
+    learning_rate: float = setting(1e-3, ge=0.0, le=10.0)
+    steps: int = setting(20000, ge=1)
+    save_every: int = setting(100, ge=1)
+    max_frames_per_video: int = setting(3000, ge=1)
+    seed: int = setting(0, ge=0, le=2**31)
 
 
 def fit_colour_clusters(videos: Sequence[np.ndarray], k: int, seed: int) -> np.ndarray:
@@ -169,6 +170,10 @@ def train_mast(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathL
                cfg: MastTrainConfig, opts: RunOptions) -> Path:
     """Train (or resume / fine-tune) a MAST encoder on raw videos.
 
+    The run writes into its staging folder and moves into ``out_dir`` when all steps are
+    done (:mod:`gazevos.train.staging`); an invocation that stops on its budget returns
+    the stage's ``model.pt`` and keeps the stage for ``opts.resume``.
+
     Args:
         inputs: video files, frame folders, DAVIS roots (see :func:`discover_videos`).
         out_dir: folder for ``last.pt``, ``model.pt``, ``log.csv`` and ``config.yaml``.
@@ -176,21 +181,40 @@ def train_mast(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathL
         opts: resume / chunking options.
 
     Returns:
-        Path of ``model.pt``.
+        Path of ``model.pt`` (in ``out_dir`` when training is finished, else in the stage).
+
+    Raises:
+        GazevosError: bad input or settings (nothing is left behind), or a non-finite loss.
+        TrainingInterrupted: Ctrl-C / SIGTERM, after saving ``last.pt`` in the stage.
     """
     rank, world = checkpointing.join_process_group(opts)
-    out = Path(out_dir)
-    state, resume_path = checkpointing.read_resume_state(out, opts, read_checkpoint)
+    from_state = read_checkpoint(opts.resume_from) if opts.resume_from else None
     init_state = read_checkpoint(opts.init) if opts.init else None
-    src = state or init_state
+    src = from_state or init_state
     if src is not None:  # the architecture comes with the weights
         cfg = dataclasses.replace(cfg, model=model_config_from_dict(
-            src["model_config"], str(resume_path or opts.init)))
-    if rank == 0:
-        prepare_output_dir(out, force=opts.force, resume=opts.resume)
-    videos = [load_video(p, cfg.frame_scale, cfg.max_frames_per_video)
-              for p in discover_videos(inputs)]
-    rng = np.random.default_rng(cfg.seed + 1000 * rank + (state or {}).get("step", 0))
+            src["model_config"], str(opts.resume_from or opts.init)))
+    paths = discover_videos(inputs)
+    videos = [load_video(p, cfg.frame_scale, cfg.max_frames_per_video) for p in paths]
+    key = staging.training_key(
+        "train mast", cfg, {"videos": staging.data_fingerprints(paths)},
+        weights=staging.weight_fingerprints(init=opts.init, resume_from=opts.resume_from),
+        world_size=world)
+    trun = staging.open_training_run(out_dir, key, force=opts.force, resume=opts.resume,
+                                     rank=rank, world=world, note=opts.note)
+    try:
+        state, resume_path = trun.resume_state(read_checkpoint, opts.resume_from)
+    except GazevosError:
+        if not trun.resumed and trun.run is not None:
+            trun.run.discard()
+        raise
+    out = trun.stage
+    src = state or init_state
+    if state is not None:
+        cfg = dataclasses.replace(cfg, model=model_config_from_dict(
+            state["model_config"], str(resume_path)))
+    step = 0 if state is None else int(state["step"])
+    rng = np.random.default_rng(cfg.seed + 1000 * rank + step)
     torch.manual_seed(cfg.seed)
     sampler = ClipSampler(videos, cfg.short_term_gaps, cfg.long_term_refs,
                           cfg.long_term_max_gap, cfg.crop_size, cfg.flip, cfg.rot90, rng)
@@ -198,12 +222,12 @@ def train_mast(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathL
     if src is not None:
         load_state_strict(model, src["state_dict"], str(resume_path or opts.init))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
-    step = 0
     centres_np = None
     if state is not None:
         opt.load_state_dict(state["optimizer"])
-        step = int(state["step"])
         centres_np = state.get("clusters")
+        if world == 1 and "rng" in state:  # the batches the uninterrupted run would draw
+            staging.set_rng_state(rng, state["rng"])
     if cfg.loss == "classification" and centres_np is None:
         centres_np = torch.from_numpy(fit_colour_clusters(videos, cfg.num_clusters, cfg.seed))
     centres = None if centres_np is None else torch.as_tensor(centres_np, dtype=torch.float32)
@@ -213,32 +237,43 @@ def train_mast(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathL
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model)
     model.train()
+    boundary = staging.rng_state(rng)  # the generators' state after the last whole step
 
     def checkpoint() -> None:
         if rank != 0:
             return
-        extra = {"clusters": centres, "train_config": config_to_dict(cfg)}
+        extra = {"clusters": centres, "train_config": config_to_dict(cfg), "rng": boundary}
         save_atomic(out / "model.pt", model_to_checkpoint(model, step=step))
         save_atomic(out / "last.pt", model_to_checkpoint(model, step=step,
                                                          optimizer=opt.state_dict(), **extra))
+        trun.progress(step, cfg.steps)
 
-    with checkpointing.session(out, cfg, opts, step=step, total=cfg.steps, desc="train mast",
-                               columns=("loss",), resumed=state is not None,
-                               main=rank == 0) as run:
-        while step < cfg.steps and not run.out_of_budget(step):
-            gaps = sampler.gaps()
-            if world > 1:  # every process must use the same reference gaps
-                g = torch.tensor(gaps)
-                dist.broadcast(g, src=0)
-                gaps = tuple(int(v) for v in g)
-            lab = clip_batch(sampler, cfg.batch_size, gaps)
-            loss = mast_loss(net, lab, gaps, cfg, centres, rng)
-            optimise(opt, loss, step)
-            step += 1
-            run.record(step, [f"{loss.item():.6f}"], loss=f"{loss.item():.4f}")
-            if step % cfg.save_every == 0:
-                checkpoint()
+    try:
+        with checkpointing.session(out, cfg, opts, step=step, total=cfg.steps,
+                                   desc="train mast", columns=("loss",),
+                                   resumed=state is not None and resume_path == out / LAST,
+                                   main=rank == 0) as run:
+            while step < cfg.steps and not run.out_of_budget(step):
+                gaps = sampler.gaps()
+                if world > 1:  # every process must use the same reference gaps
+                    g = torch.tensor(gaps)
+                    dist.broadcast(g, src=0)
+                    gaps = tuple(int(v) for v in g)
+                lab = clip_batch(sampler, cfg.batch_size, gaps)
+                loss = mast_loss(net, lab, gaps, cfg, centres, rng)
+                backward(opt, loss, step)
+                with staging.interrupts_deferred():  # update, count and log as one
+                    opt.step()
+                    step += 1
+                    boundary = staging.rng_state(rng)
+                    run.record(step, [f"{loss.item():.6f}"], loss=f"{loss.item():.4f}")
+                    if step % cfg.save_every == 0:
+                        checkpoint()
+            checkpoint()
+    except KeyboardInterrupt as exc:
         checkpoint()
+        raise staging.TrainingInterrupted(step, cfg.steps, trun.stage,
+                                            trun.final) from exc
     if world > 1:
         dist.barrier()
-    return out / "model.pt"
+    return trun.finish(step >= cfg.steps) / "model.pt"

@@ -7,8 +7,9 @@ template/target pairs with the thesis's augmentations and synthetic composites),
 from the validation sequences is measured; the best weights are kept in ``model.pt`` and
 training stops after ``patience`` validations without improvement (early stopping).
 
-``last.pt`` (weights, optimiser, step, early-stopping state) is written atomically every
-``save_every`` steps and at the end, so any run resumes with ``--resume``.  Under
+``last.pt`` (weights, optimiser, step, early-stopping and random state) is written
+atomically into the run's staging folder every ``save_every`` steps, at the end and on
+Ctrl-C / SIGTERM, so any run resumes with ``--resume`` (:mod:`gazevos.train.staging`).  Under
 ``torchrun`` the model is wrapped in DistributedDataParallel (gloo, CPU).
 """
 
@@ -24,18 +25,18 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from gazevos.config import config_to_dict
+from gazevos.config import config_to_dict, setting
 from gazevos.errors import GazevosError
-from gazevos.io import prepare_output_dir
 from gazevos.losses.ranet import LOSSES, segmentation_loss
 from gazevos.models.checkpoint import load_state_strict, weights_of
 from gazevos.models.ranet.checkpoint import config_from_dict, read_checkpoint, to_checkpoint
 from gazevos.models.ranet.mast_encoder import load_mast_encoder
 from gazevos.models.ranet.model import RANet, RANetConfig, normalise_image
 from gazevos.models.ranet.u2net_encoder import load_u2netp_encoder
-from gazevos.train import checkpointing
-from gazevos.train.checkpointing import RunOptions, optimise, save_atomic
+from gazevos.train import checkpointing, staging
+from gazevos.train.checkpointing import RunOptions, backward, save_atomic
 from gazevos.train.ranet_data import PairConfig, PairSampler, load_sequences, stack_pairs
+from gazevos.train.staging import LAST
 
 __all__ = ["RanetTrainConfig", "RunOptions", "train_ranet", "validation_iou"]
 
@@ -65,16 +66,16 @@ class RanetTrainConfig:
     model: RANetConfig = RANetConfig()
     pairs: PairConfig = PairConfig()
     loss: str = "iou"
-    frame_scale: float = 0.5
-    batch_size: int = 4
-    learning_rate: float = 3e-4
-    encoder_lr_scale: float = 1.0
-    steps: int = 5000
-    save_every: int = 50
-    val_every: int = 50
-    val_pairs: int = 32
-    patience: int = 8
-    seed: int = 0
+    frame_scale: float = setting(0.5, gt=0.0, le=4.0)
+    batch_size: int = setting(4, ge=1, le=4096)
+    learning_rate: float = setting(3e-4, ge=0.0, le=10.0)
+    encoder_lr_scale: float = setting(1.0, ge=0.0, le=100.0)
+    steps: int = setting(5000, ge=1)
+    save_every: int = setting(50, ge=1)
+    val_every: int = setting(50, ge=0)
+    val_pairs: int = setting(32, ge=1)
+    patience: int = setting(8, ge=0)
+    seed: int = setting(0, ge=0, le=2**31)
 
 
 def _tensors(batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -125,35 +126,67 @@ def train_ranet(root: str | os.PathLike[str], train_names: Sequence[str],
             a MAST checkpoint for ``cfg.model.encoder == "mast"``, or the U^2-Netp ONNX
             export / state dict for ``"u2netp"``.
 
+    The run writes into its staging folder and moves into ``out_dir`` when training is
+    finished (all steps, or early stopping; :mod:`gazevos.train.staging`); an invocation
+    that stops on its budget keeps the stage for ``opts.resume``.
+
     Returns:
-        Path of ``model.pt`` (the best validated weights, else the latest).
+        Path of ``model.pt`` (the best validated weights, else the latest): in ``out_dir``
+        when training is finished, else in the stage.
+
+    Raises:
+        GazevosError: bad input or settings (nothing is left behind), or a non-finite loss.
+        TrainingInterrupted: Ctrl-C / SIGTERM, after saving ``last.pt`` in the stage.
     """
     if cfg.loss not in LOSSES:
         raise GazevosError(f"unknown loss '{cfg.loss}' (choose from {', '.join(LOSSES)})")
     rank, world = checkpointing.join_process_group(opts)
-    out = Path(out_dir)
-    state, resume_path = checkpointing.read_resume_state(out, opts, read_checkpoint)
+    from_state = read_checkpoint(opts.resume_from) if opts.resume_from else None
     init_state = read_checkpoint(opts.init) if opts.init else None
     if init_encoder is not None and init_state is not None:
         raise GazevosError("give either --init (RANet weights) or --init-encoder (encoder "
                            "weights), not both")
-    src = state or init_state
-    if src is not None:  # the architecture comes with the weights; RAM switches from cfg
-        stored = config_from_dict(src["model_config"], str(resume_path or opts.init))
-        ram = {k: getattr(cfg.model, k) for k in ("discriminant", "nms", "rank_gate")}
-        cfg = dataclasses.replace(cfg, model=dataclasses.replace(stored, **ram))
-    if rank == 0:
-        prepare_output_dir(out, force=opts.force, resume=opts.resume)
+
+    def with_stored_model(c: RanetTrainConfig, src: dict, path: object) -> RanetTrainConfig:
+        # the architecture comes with the weights; RAM switches from the config
+        stored = config_from_dict(src["model_config"], str(path))
+        ram = {k: getattr(c.model, k) for k in ("discriminant", "nms", "rank_gate")}
+        return dataclasses.replace(c, model=dataclasses.replace(stored, **ram))
+
+    src = from_state or init_state
+    if src is not None:
+        cfg = with_stored_model(cfg, src, opts.resume_from or opts.init)
     seqs = load_sequences(root, train_names, cfg.frame_scale)
-    rng = np.random.default_rng(cfg.seed + 1000 * rank + (state or {}).get("step", 0))
+    val_seqs = (load_sequences(root, val_names, cfg.frame_scale)
+                if val_names and cfg.val_every > 0 and rank == 0 else [])
+    data = {"train": [[s.name, staging.array_fingerprint(s.frames, s.labels)] for s in seqs],
+            "val": [[s.name, staging.array_fingerprint(s.frames, s.labels)]
+                    for s in val_seqs]}
+    key = staging.training_key(
+        "train ranet", cfg, data, world_size=world,
+        weights=staging.weight_fingerprints(init=opts.init, resume_from=opts.resume_from,
+                                            init_encoder=init_encoder))
+    trun = staging.open_training_run(out_dir, key, force=opts.force, resume=opts.resume,
+                                     rank=rank, world=world, note=opts.note)
+    try:
+        state, resume_path = trun.resume_state(read_checkpoint, opts.resume_from)
+    except GazevosError:
+        if not trun.resumed and trun.run is not None:
+            trun.run.discard()
+        raise
+    out = trun.stage
+    if state is not None:
+        cfg = with_stored_model(cfg, state, resume_path)
+    src = state or init_state
+    step0 = 0 if state is None else int(state["step"])
+    rng = np.random.default_rng(cfg.seed + 1000 * rank + step0)
     torch.manual_seed(cfg.seed)
     sampler = PairSampler(seqs, cfg.pairs, rng)
     val_batch = None
-    if val_names and cfg.val_every > 0 and rank == 0:
+    if val_seqs:
         vcfg = dataclasses.replace(cfg.pairs, synthetic=0.0, rotate=0.0, flip=False,
                                    scale_range=(1.0, 1.0), prev_jitter=0.0, prev_morph=0.0)
-        vs = PairSampler(load_sequences(root, val_names, cfg.frame_scale), vcfg,
-                         np.random.default_rng(12345))
+        vs = PairSampler(val_seqs, vcfg, np.random.default_rng(12345))
         val_batch = fixed_pairs(vs, cfg.val_pairs)
     model = RANet(cfg.model)
     if src is not None:
@@ -173,11 +206,15 @@ def train_ranet(root: str | os.PathLike[str], train_names: Sequence[str],
         best, bad = float(state.get("best", -1.0)), int(state.get("bad", 0))
         best_step = int(state.get("best_step", 0))
         stopped = bool(state.get("stopped", False))
+        if world == 1 and "rng" in state:  # the pairs the uninterrupted run would draw
+            staging.set_rng_state(rng, state["rng"])
     net: torch.nn.Module = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model)
     model.train()
     size = tuple(int(v) for v in cfg.pairs.size)
+
+    boundary = staging.rng_state(rng)  # the generators' state after the last whole step
 
     def checkpoint() -> None:
         if rank != 0:
@@ -195,37 +232,49 @@ def train_ranet(root: str | os.PathLike[str], train_names: Sequence[str],
             save_atomic(out / "model.pt", ck)
         save_atomic(out / "last.pt", to_checkpoint(model, step=step, optimizer=opt.state_dict(),
                                                    best=best, bad=bad, stopped=stopped,
-                                                   best_step=best_step, **extra))
+                                                   best_step=best_step, rng=boundary,
+                                                   **extra))
+        trun.progress(step, cfg.steps)
 
-    with checkpointing.session(out, cfg, opts, step=step, total=cfg.steps,
-                               desc="train ranet", columns=("loss", "val_iou"),
-                               resumed=state is not None, main=rank == 0) as run:
-        while step < cfg.steps and not stopped and not run.out_of_budget(step):
-            t = _tensors(stack_pairs([sampler.sample() for _ in range(cfg.batch_size)]))
-            logits = net(t["template_img"], t["template_mask"], t["target_img"],
-                         t["prev_mask"])
-            loss = segmentation_loss(cfg.loss, logits, t["target_mask"], t["valid"])
-            optimise(opt, loss, step)
-            step += 1
-            val = ""
-            if val_batch is not None and step % cfg.val_every == 0:
-                score = validation_iou(model, val_batch)
-                val = f"{score:.4f}"
-                if score > best:
-                    best, bad, best_step = score, 0, step
-                    best_state = weights_of(model)
-                else:
-                    bad += 1
-                    stopped = cfg.patience > 0 and bad >= cfg.patience
-            if world > 1:  # every process stops together
-                flag = torch.tensor([int(stopped)])
-                dist.broadcast(flag, src=0)
-                stopped = bool(flag.item())
-            run.record(step, [f"{loss.item():.6f}", val], loss=f"{loss.item():.4f}",
-                       best=f"{best:.3f}")
-            if step % cfg.save_every == 0 or val:
-                checkpoint()
+    try:
+        with checkpointing.session(out, cfg, opts, step=step, total=cfg.steps,
+                                   desc="train ranet", columns=("loss", "val_iou"),
+                                   resumed=state is not None and resume_path == out / LAST,
+                                   main=rank == 0) as run:
+            while step < cfg.steps and not stopped and not run.out_of_budget(step):
+                t = _tensors(stack_pairs([sampler.sample() for _ in range(cfg.batch_size)]))
+                logits = net(t["template_img"], t["template_mask"], t["target_img"],
+                             t["prev_mask"])
+                loss = segmentation_loss(cfg.loss, logits, t["target_mask"], t["valid"])
+                backward(opt, loss, step)
+                # update, count, validate and log as one: an interrupt waits for them
+                with staging.interrupts_deferred():
+                    opt.step()
+                    step += 1
+                    boundary = staging.rng_state(rng)
+                    val = ""
+                    if val_batch is not None and step % cfg.val_every == 0:
+                        score = validation_iou(model, val_batch)
+                        val = f"{score:.4f}"
+                        if score > best:
+                            best, bad, best_step = score, 0, step
+                            best_state = weights_of(model)
+                        else:
+                            bad += 1
+                            stopped = cfg.patience > 0 and bad >= cfg.patience
+                    if world > 1:  # every process stops together
+                        flag = torch.tensor([int(stopped)])
+                        dist.broadcast(flag, src=0)
+                        stopped = bool(flag.item())
+                    run.record(step, [f"{loss.item():.6f}", val], loss=f"{loss.item():.4f}",
+                               best=f"{best:.3f}")
+                    if step % cfg.save_every == 0 or val:
+                        checkpoint()
+            checkpoint()
+    except KeyboardInterrupt as exc:
         checkpoint()
+        raise staging.TrainingInterrupted(step, cfg.steps, trun.stage,
+                                            trun.final) from exc
     if world > 1:
         dist.barrier()
-    return out / "model.pt"
+    return trun.finish(step >= cfg.steps or stopped) / "model.pt"

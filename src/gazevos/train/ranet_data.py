@@ -27,6 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from gazevos.config import setting
 from gazevos.errors import GazevosError
 from gazevos.eval.davis import annotation_files
 from gazevos.io.masks import read_mask
@@ -94,17 +95,17 @@ class PairConfig:
         box_scale, min_box: as the tracker's ``bbox_scale`` and ``min_box``.
     """
 
-    size: tuple[int, ...] = (224, 384)
-    scale_range: tuple[float, ...] = (0.8, 1.25)
-    rotate: float = 30.0
+    size: tuple[int, ...] = setting((224, 384), ge=16, le=8192)
+    scale_range: tuple[float, ...] = setting((0.8, 1.25), gt=0.0, le=100.0)
+    rotate: float = setting(30.0, ge=0.0, le=180.0)
     flip: bool = True
-    max_gap: int = 5
-    synthetic: float = 0.3
-    prev_jitter: float = 0.05
-    prev_morph: float = 0.0
-    box_crop: float = 0.0
-    box_scale: float = 1.5
-    min_box: float = 0.25
+    max_gap: int = setting(5, ge=1)
+    synthetic: float = setting(0.3, ge=0.0, le=1.0)
+    prev_jitter: float = setting(0.05, ge=0.0, le=1.0)
+    prev_morph: float = setting(0.0, ge=0.0, le=1.0)
+    box_crop: float = setting(0.0, ge=0.0, le=1.0)
+    box_scale: float = setting(1.5, gt=0.0, le=100.0)
+    min_box: float = setting(0.25, ge=0.0, le=1.0)
 
 
 def _affine(rng: np.random.Generator, src_hw: tuple[int, int], dst_hw: tuple[int, int],

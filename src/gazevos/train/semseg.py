@@ -7,9 +7,10 @@ features of both go through a gradient reversal layer into the domain discrimina
 giving ``L_D``.  The optimised loss is ``L = L_cls + lambda * L_D`` (eq. 2.2).  With no
 target frames this is plain supervised training ("source only").
 
-Checkpoints (``last.pt``: model + discriminator + optimiser + step; ``model.pt``: the
-segmentation model only, a gazevos-semseg checkpoint) are written atomically every
-``save_every`` steps, so a stopped run resumes with ``--resume``.
+Checkpoints (``last.pt``: model + discriminator + optimiser + step + random state;
+``model.pt``: the segmentation model only, a gazevos-semseg checkpoint) are written
+atomically into the run's staging folder every ``save_every`` steps and on Ctrl-C /
+SIGTERM, so a stopped run resumes with ``--resume`` (:mod:`gazevos.train.staging`).
 """
 
 from __future__ import annotations
@@ -23,9 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from gazevos.config import config_to_dict
+from gazevos.config import config_to_dict, setting
 from gazevos.errors import GazevosError
-from gazevos.io import prepare_output_dir
 from gazevos.losses.semseg import dann_loss, domain_loss, segmentation_loss
 from gazevos.models.checkpoint import weights_of
 from gazevos.models.semseg.checkpoint import (
@@ -38,9 +38,10 @@ from gazevos.models.semseg.classes import FGBG_CLASSES, IGNORE_INDEX, palette_fo
 from gazevos.models.semseg.dann import DomainDiscriminator, grad_reverse
 from gazevos.models.semseg.hrnet import ARCHITECTURES, HRNet
 from gazevos.models.semseg.infer import normalize
-from gazevos.train import checkpointing
-from gazevos.train.checkpointing import optimise, save_atomic
+from gazevos.train import checkpointing, staging
+from gazevos.train.checkpointing import backward, save_atomic
 from gazevos.train.semseg_data import LabelledSet
+from gazevos.train.staging import LAST
 
 
 @dataclass(frozen=True)
@@ -73,21 +74,21 @@ class SemsegTrainConfig:
     arch: str = "small"
     classes: tuple[str, ...] = FGBG_CLASSES
     binary_masks: bool = True
-    size: tuple[int, int] = (120, 214)
-    crop: tuple[int, int] = (96, 96)
+    size: tuple[int, int] = setting((120, 214), ge=16, le=8192)
+    crop: tuple[int, int] = setting((96, 96), ge=0, le=8192)
     flip: bool = True
-    class_weights: tuple[float, ...] = ()
-    batch_size: int = 4
-    target_batch_size: int = 4
-    dann_lambda: float = 0.01
-    grl_scale: float = 1.0
-    disc_width: int = 64
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.0
-    steps: int = 300
-    save_every: int = 50
-    max_target_frames: int = 2000
-    seed: int = 0
+    class_weights: tuple[float, ...] = setting((), ge=0.0)
+    batch_size: int = setting(4, ge=1, le=4096)
+    target_batch_size: int = setting(4, ge=1, le=4096)
+    dann_lambda: float = setting(0.01, ge=0.0)
+    grl_scale: float = setting(1.0, ge=0.0)
+    disc_width: int = setting(64, ge=1, le=4096)
+    learning_rate: float = setting(1e-3, ge=0.0, le=10.0)
+    weight_decay: float = setting(0.0, ge=0.0)
+    steps: int = setting(300, ge=1)
+    save_every: int = setting(50, ge=1)
+    max_target_frames: int = setting(2000, ge=1)
+    seed: int = setting(0, ge=0, le=2**32 - 1)
 
 
 @dataclass
@@ -142,8 +143,12 @@ class BatchSampler:
 
 def train_semseg(source: LabelledSet, target: np.ndarray | None,
                  out_dir: str | os.PathLike[str], cfg: SemsegTrainConfig,
-                 opts: RunOptions) -> Path:
+                 opts: RunOptions, command: str | None = None) -> Path:
     """Train (source only) or adapt (DANN, when ``target`` is given) a segmentation model.
+
+    The run writes into its staging folder and moves into ``out_dir`` when all steps are
+    done (:mod:`gazevos.train.staging`); an invocation that stops on its budget keeps the
+    stage for ``opts.resume``.
 
     Args:
         source: labelled images at the working size.
@@ -151,14 +156,17 @@ def train_semseg(source: LabelledSet, target: np.ndarray | None,
         out_dir: folder for ``last.pt``, ``model.pt``, ``log.csv``, ``config.yaml``.
         cfg: hyper-parameters.
         opts: resume / init / chunking options.
+        command: the command recorded in the run's manifest (default ``train semseg``,
+            ``adapt semseg`` with a target).
 
     Returns:
-        Path of ``model.pt``.
+        Path of ``model.pt``: in ``out_dir`` when training is finished, else in the stage.
+
+    Raises:
+        GazevosError: bad input or settings (nothing is left behind), or a non-finite loss.
+        TrainingInterrupted: Ctrl-C / SIGTERM, after saving ``last.pt`` in the stage.
     """
-    if opts.threads:
-        torch.set_num_threads(opts.threads)
-    out = Path(out_dir)
-    state, resume_path = checkpointing.read_resume_state(out, opts, read_checkpoint, hint="")
+    checkpointing.set_threads(opts.threads)
     if len(source.images) == 0:
         raise GazevosError("no labelled source images")
     top = int(source.labels[source.labels != IGNORE_INDEX].max(initial=0))
@@ -169,7 +177,26 @@ def train_semseg(source: LabelledSet, target: np.ndarray | None,
                            f"{len(cfg.classes)} classes")
     weight = (torch.tensor(cfg.class_weights, dtype=torch.float32) if cfg.class_weights
               else None)
-    prepare_output_dir(out, force=opts.force, resume=opts.resume)
+    adapt = target is not None
+    if command is None:
+        command = "adapt semseg" if adapt else "train semseg"
+    data = {"source": staging.array_fingerprint(source.images, source.labels),
+            "target": None if target is None else staging.array_fingerprint(target)}
+    weights = staging.weight_fingerprints(init=opts.init, resume_from=opts.resume_from)
+    weights["init_arch"] = opts.init_arch
+    key = staging.training_key(command, cfg, data, weights=weights)
+    trun = staging.open_training_run(out_dir, key, force=opts.force, resume=opts.resume,
+                                     note=opts.note)
+    try:
+        state, resume_path = trun.resume_state(read_checkpoint, opts.resume_from, hint="")
+        if state is not None and adapt != ("discriminator" in state):
+            raise GazevosError("resume with the same target setting as the first run",
+                               resume_path)
+    except GazevosError:
+        if not trun.resumed:
+            trun.run.discard()  # type: ignore[union-attr]
+        raise
+    out = trun.stage
     torch.manual_seed(cfg.seed)
     step = 0 if state is None else int(state["step"])
     rng = np.random.default_rng((cfg.seed, step))
@@ -179,26 +206,26 @@ def train_semseg(source: LabelledSet, target: np.ndarray | None,
         from gazevos.models.semseg.checkpoint import load_model
         model = load_model(opts.init, opts.init_arch)
         if tuple(model.classes) != tuple(cfg.classes):
+            trun.run.discard()  # type: ignore[union-attr]
             raise GazevosError(f"the model's classes {list(model.classes)} differ from the "
                                f"config's {list(cfg.classes)}", opts.init)
     else:
         model = build_model(cfg)
     if state is None and not opts.init:
         model.classes, model.palette = cfg.classes, palette_for(cfg.classes)
-    adapt = target is not None
     disc = DomainDiscriminator(model.feature_channels, cfg.disc_width)
     params = list(model.parameters()) + (list(disc.parameters()) if adapt else [])
     opt = torch.optim.Adam(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     if state is not None:
-        if adapt != ("discriminator" in state):
-            raise GazevosError("resume with the same target setting as the first run",
-                               resume_path)
         if adapt:
             load_state_strict(disc, state["discriminator"], str(resume_path))
         opt.load_state_dict(state["optimizer"])
+        if "rng" in state:  # the batches the uninterrupted run would draw
+            staging.set_rng_state(rng, state["rng"])
     sampler = BatchSampler(cfg, rng)
     model.train()
     disc.train()
+    boundary = staging.rng_state(rng)  # the generators' state after the last whole step
 
     def checkpoint() -> None:
         extra: dict[str, Any] = {"step": step, "train_config": config_to_dict(cfg)}
@@ -207,36 +234,48 @@ def train_semseg(source: LabelledSet, target: np.ndarray | None,
         if adapt:
             extra["discriminator"] = weights_of(disc)
         save_atomic(out / "last.pt", model_to_checkpoint(model, model.classes, model.palette,
-                                                         optimizer=opt.state_dict(), **extra))
+                                                         optimizer=opt.state_dict(),
+                                                         rng=boundary, **extra))
+        trun.progress(step, cfg.steps)
 
-    with checkpointing.session(out, cfg, opts, step=step, total=cfg.steps,
-                               desc="train semseg", resumed=state is not None,
-                               columns=("loss", "cls_loss", "domain_loss", "domain_acc")
-                               ) as run:
-        while step < cfg.steps and not run.out_of_budget(step):
-            xs, ys = sampler.take(source.images, source.labels, cfg.batch_size)
-            assert ys is not None
-            if adapt:
-                xt, _ = sampler.take(target, None, cfg.target_batch_size)
-                feats = model.features(torch.cat([xs, xt]))
-                logits = model.classify(feats[: len(xs)])
-                cls = segmentation_loss(logits, ys, weight)
-                d = disc(grad_reverse(feats, cfg.grl_scale))
-                dl = domain_loss(d[: len(xs)], d[len(xs):])
-                acc = float(((d[: len(xs)] > 0).float().sum() + (d[len(xs):] <= 0).float()
-                             .sum()) / len(d))
-                loss = dann_loss(cls, dl, cfg.dann_lambda)
-            else:
-                cls = segmentation_loss(model(xs), ys, weight)
-                dl, acc, loss = torch.zeros(()), float("nan"), cls
-            optimise(opt, loss, step)
-            step += 1
-            run.record(step, [f"{loss.item():.6f}", f"{cls.item():.6f}", f"{dl.item():.6f}",
-                              f"{acc:.3f}"], loss=f"{loss.item():.4f}")
-            if step % cfg.save_every == 0:
-                checkpoint()
+    try:
+        with checkpointing.session(out, cfg, opts, step=step, total=cfg.steps,
+                                   desc=command, columns=("loss", "cls_loss", "domain_loss",
+                                                          "domain_acc"),
+                                   resumed=state is not None and resume_path == out / LAST
+                                   ) as run:
+            while step < cfg.steps and not run.out_of_budget(step):
+                xs, ys = sampler.take(source.images, source.labels, cfg.batch_size)
+                assert ys is not None
+                if adapt:
+                    xt, _ = sampler.take(target, None, cfg.target_batch_size)
+                    feats = model.features(torch.cat([xs, xt]))
+                    logits = model.classify(feats[: len(xs)])
+                    cls = segmentation_loss(logits, ys, weight)
+                    d = disc(grad_reverse(feats, cfg.grl_scale))
+                    dl = domain_loss(d[: len(xs)], d[len(xs):])
+                    acc = float(((d[: len(xs)] > 0).float().sum()
+                                 + (d[len(xs):] <= 0).float().sum()) / len(d))
+                    loss = dann_loss(cls, dl, cfg.dann_lambda)
+                else:
+                    cls = segmentation_loss(model(xs), ys, weight)
+                    dl, acc, loss = torch.zeros(()), float("nan"), cls
+                backward(opt, loss, step)
+                with staging.interrupts_deferred():  # update, count and log as one
+                    opt.step()
+                    step += 1
+                    boundary = staging.rng_state(rng)
+                    run.record(step, [f"{loss.item():.6f}", f"{cls.item():.6f}",
+                                      f"{dl.item():.6f}", f"{acc:.3f}"],
+                               loss=f"{loss.item():.4f}")
+                    if step % cfg.save_every == 0:
+                        checkpoint()
+            checkpoint()
+    except KeyboardInterrupt as exc:
         checkpoint()
-    return out / "model.pt"
+        raise staging.TrainingInterrupted(step, cfg.steps, trun.stage,
+                                            trun.final) from exc
+    return trun.finish(step >= cfg.steps) / "model.pt"
 
 
 @torch.no_grad()
