@@ -33,6 +33,7 @@ def _register() -> None:
     from gazevos.cli import annotate as a; cli.add_command(a.annotate); cli.add_command(a.demo)  # noqa: E501, E702, I001
     from gazevos.cli import adapt as ad, segment as sg; cli.add_command(ad.adapt); cli.add_command(sg.segment); train.train.add_command(ad.train_semseg)  # noqa: E501, E702, I001
     from gazevos.cli import study as st, validate as va; cli.add_command(st.study); cli.add_command(va.validate)  # noqa: E501, E702, I001
+    from gazevos.cli import studio as so; cli.add_command(so.studio)  # noqa: E702, I001
 
 
 _register()
