@@ -59,7 +59,10 @@ def _print_result(result: AnnotateResult) -> None:
 
 
 @click.command(short_help="Track marked objects, map gaze onto them; tables, overlay, report.")
-@click.argument("recording", type=click.Path())
+@click.argument("recording", type=click.Path(), required=False)
+@click.option("--project", "project_dir", type=click.Path(file_okay=False), default=None,
+              help="Reproduce a `gazevos studio` project headless: track every frame again "
+                   "from its keyframes and write its export to --out (no RECORDING needed).")
 @click.option("--objects", "objects", metavar="MASK.png@FRAME", default=None,
               help="Palette PNG with the objects (ids 1..254) on frame FRAME (default 0).")
 @click.option("--names", default=None, metavar="ID=NAME,...",
@@ -87,11 +90,11 @@ def _print_result(result: AnnotateResult) -> None:
                    "state; or reuse the masks of a finished run with the same recording, "
                    "objects and tracker and redo the rest (e.g. other gaze settings).")
 @quiet_option
-def annotate(recording: str, objects: str | None, names: str | None, boxes: tuple[str, ...],
-             points: tuple[str, ...], out_dir: str, recording_format: str | None, tracker: str,
+def annotate(recording: str | None, objects: str | None, names: str | None,
+             boxes: tuple[str, ...], points: tuple[str, ...], out_dir: str, recording_format: str | None, tracker: str,
              checkpoint: str | None, config: str | None, tolerance_deg: float, fixations: str,
              correct_calibration: str, min_confidence: float, no_video: bool, force: bool,
-             resume: bool, quiet: bool) -> None:
+             resume: bool, quiet: bool, project_dir: str | None = None) -> None:
     """Which object did the wearer look at? Track the objects given on some frames of
     RECORDING's scene video, map gaze and fixations onto them, and write masks, tables,
     metrics, an overlay video and an HTML report to --out.
@@ -103,6 +106,13 @@ def annotate(recording: str, objects: str | None, names: str | None, boxes: tupl
     from gazevos.gaze.prompts import build_prompts
     from gazevos.track import build_tracker
 
+    if project_dir is not None:
+        from gazevos.studio.export import export_project
+
+        _print_result(export_project(project_dir, out_dir, force=force, progress=not quiet))
+        return
+    if recording is None:
+        raise GazevosError("give a RECORDING (or --project DIR of a studio project)")
     prompts = build_prompts(objects, names, boxes, points)
     cfg = AnnotateConfig(tolerance_deg=tolerance_deg, fixations=fixations,
                          correct_calibration=correct_calibration,
