@@ -3,24 +3,54 @@
 Each sub-command lives in its own module of this package and is registered on the root
 group here.  Errors from the library (:class:`~gazevos.errors.GazevosError`) become one
 line on stderr and exit code 2; no traceback is shown unless ``GAZEVOS_DEBUG=1``.
+
+``gazevos --threads N COMMAND`` (default: ``GAZEVOS_THREADS``, else the cores available)
+sets the threads of torch, OpenCV and the BLAS / OpenMP pools before the command runs
+(:func:`gazevos.runtime.configure_threads`).
+
+Signals: SIGTERM and SIGHUP take the path of Ctrl-C while a command runs (a
+``KeyboardInterrupt`` is raised in the main thread, so a command's ``finally`` / ``except
+KeyboardInterrupt`` clean-up runs), unless they were ignored when ``main`` started (e.g.
+under ``nohup``).  The command ends with one line, ``gazevos: interrupted (SIGTERM)``, and
+exit code 128 + the signal's number: 130 for SIGINT (Ctrl-C), 143 for SIGTERM, 129 for
+SIGHUP.  The previous handlers are restored when ``main`` returns.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
 
 import click
 
 from gazevos import __version__
 from gazevos.errors import GazevosError
-from gazevos.runtime import keep_freed_memory
+from gazevos.runtime import (
+    THREADS_ENV,
+    configure_threads,
+    keep_freed_memory,
+    parse_threads,
+    prefer_sleeping_openmp_threads,
+)
+
+# OpenMP reads its wait policy once, when loaded, and the command modules registered
+# below may import torch: set it first (spinning threads collapse speed on a busy machine)
+prefer_sleeping_openmp_threads()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="gazevos")
-def cli() -> None:
+@click.option("--threads", "threads", metavar="N", default=None,
+              help=f"Threads of torch, OpenCV and BLAS [default: ${THREADS_ENV}, else the "
+                   "cores available to this process].")
+def cli(threads: str | None) -> None:
     """gazevos: which object did the wearer look at, in every frame and fixation."""
+    configure_threads(None if threads is None else parse_threads(threads, "--threads"))
 
 
 def _register() -> None:
@@ -39,35 +69,80 @@ def _register() -> None:
 _register()
 
 
+#: signals turned into KeyboardInterrupt while a command runs (those this OS has)
+_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+class _Received:
+    """The last signal a handler of :func:`_signals_interrupt` received (None: none)."""
+
+    signum: int | None = None
+
+
+@contextmanager
+def _signals_interrupt() -> Iterator[_Received]:
+    """While inside, SIGTERM / SIGHUP raise ``KeyboardInterrupt`` in the main thread like
+    Ctrl-C; signals that were ignored stay ignored, and the previous handlers come back on
+    exit.  Outside the main thread (where Python cannot set handlers) nothing changes."""
+    received = _Received()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        received.signum = signum
+        raise KeyboardInterrupt
+
+    previous: dict[int, object] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in _SIGNALS:
+            if signal.getsignal(sig) is not signal.SIG_IGN:
+                previous[sig] = signal.signal(sig, handler)
+    try:
+        yield received
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)  # type: ignore[arg-type]
+
+
+def _interrupted(received: _Received) -> int:
+    """Print the one line of an interrupted command; its exit code (128 + signal)."""
+    signum = received.signum or signal.SIGINT
+    click.echo(f"gazevos: interrupted ({signal.Signals(signum).name})", err=True)
+    return 128 + int(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the CLI, turning errors into one line and an exit code."""
+    """Entry point: run the CLI, turning errors into one line and an exit code
+    (interrupts and signals: see the module's docstring)."""
     debug = os.environ.get("GAZEVOS_DEBUG") == "1"
     keep_freed_memory()
-    try:
-        cli.main(args=argv, prog_name="gazevos", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Abort:
-        click.echo("gazevos: aborted", err=True)
-        return 130
-    except GazevosError as exc:
-        if debug:
-            raise
-        click.echo(f"gazevos: error: {exc}", err=True)
-        return 2
-    except KeyboardInterrupt:
-        click.echo("gazevos: interrupted", err=True)
-        return 130
-    except Exception as exc:  # noqa: BLE001 - last line of defence: never a traceback
-        if debug:
-            raise
-        msg = " ".join(str(exc).split())
-        click.echo(f"gazevos: error: internal error: {exc.__class__.__name__}: {msg} "
-                   "(set GAZEVOS_DEBUG=1 for a traceback)", err=True)
-        return 1
+    prefer_sleeping_openmp_threads()
+    with _signals_interrupt() as received:
+        try:
+            cli.main(args=argv, prog_name="gazevos", standalone_mode=False)
+        except click.exceptions.Exit as exc:
+            return int(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            return exc.exit_code
+        except click.exceptions.Abort as exc:
+            # click turns KeyboardInterrupt (and EOF at a prompt) into Abort
+            if received.signum is not None or isinstance(exc.__context__, KeyboardInterrupt):
+                return _interrupted(received)
+            click.echo("gazevos: aborted", err=True)
+            return 130
+        except GazevosError as exc:
+            if debug:
+                raise
+            click.echo(f"gazevos: error: {exc}", err=True)
+            return 2
+        except KeyboardInterrupt:
+            return _interrupted(received)
+        except Exception as exc:  # noqa: BLE001 - last line of defence: never a traceback
+            if debug:
+                raise
+            msg = " ".join(str(exc).split())
+            click.echo(f"gazevos: error: internal error: {exc.__class__.__name__}: {msg} "
+                       "(set GAZEVOS_DEBUG=1 for a traceback)", err=True)
+            return 1
     return 0
 
 
