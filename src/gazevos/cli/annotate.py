@@ -91,7 +91,8 @@ def _print_result(result: AnnotateResult) -> None:
                    "objects and tracker and redo the rest (e.g. other gaze settings).")
 @quiet_option
 def annotate(recording: str | None, objects: str | None, names: str | None,
-             boxes: tuple[str, ...], points: tuple[str, ...], out_dir: str, recording_format: str | None, tracker: str,
+             boxes: tuple[str, ...], points: tuple[str, ...], out_dir: str,
+             recording_format: str | None, tracker: str,
              checkpoint: str | None, config: str | None, tolerance_deg: float, fixations: str,
              correct_calibration: str, min_confidence: float, no_video: bool, force: bool,
              resume: bool, quiet: bool, project_dir: str | None = None) -> None:
