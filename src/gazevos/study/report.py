@@ -109,7 +109,8 @@ def timelines(visits: pd.DataFrame) -> str:
                            (y - 0.35, 0.7), color=color[obj], label=obj)
     handles, labels = ax.get_legend_handles_labels()
     uniq = dict(zip(labels, handles, strict=True))
-    ax.legend(uniq.values(), uniq.keys(), fontsize=7, loc="upper right", ncol=len(uniq))
+    if uniq:
+        ax.legend(uniq.values(), uniq.keys(), fontsize=7, loc="upper right", ncol=len(uniq))
     ax.set_yticks(range(len(recs)), recs)
     ax.set_xlabel("s from the first visit")
     ax.invert_yaxis()

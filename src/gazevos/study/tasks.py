@@ -168,19 +168,35 @@ def _log_attempt(spec: TaskSpec) -> None:
                  f"task {spec.hash[:12]}\n")
 
 
+def _set_threads(n: int) -> None:
+    """torch / OpenCV / BLAS threads of this worker process (the project's setting when it
+    has one: :func:`gazevos.runtime.configure_threads`)."""
+    try:
+        from gazevos.runtime import configure_threads
+    except ImportError:
+        import cv2
+        import torch
+
+        torch.set_num_threads(n)
+        cv2.setNumThreads(n)
+    else:
+        configure_threads(n)
+
+
 def run_task(spec: TaskSpec) -> dict[str, Any]:
     """Annotate one recording and write its AOI tables (module docstring).
 
     Returns:
         ``{"id", "seconds", "frames"}``.
     """
+    import cv2
+
     t0 = time.perf_counter()
     if spec.threads is not None:
-        import cv2
-        import torch
-
-        torch.set_num_threads(spec.threads)
-        cv2.setNumThreads(spec.threads)
+        _set_threads(spec.threads)
+    # GrabCut (box and point prompts) draws from OpenCV's process-wide generator: seed it so
+    # that a recording's masks do not depend on what the process ran before
+    cv2.setRNGSeed(0)
     from gazevos.gaze.annotate import AnnotateConfig, annotate
     from gazevos.gaze.aoi_tables import recording_tables, write_recording_tables
     from gazevos.gaze.prompts import build_prompts
