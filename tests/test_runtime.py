@@ -103,6 +103,9 @@ def test_default_is_the_available_cores_and_the_environment_overrides_it(
     assert configure_threads(None) == available_cores() == torch.get_num_threads()
     if hasattr(os, "sched_getaffinity"):
         assert available_cores() == len(os.sched_getaffinity(0))
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", str(available_cores()))  # torchrun's workers
+    assert configure_threads() == 1 == torch.get_num_threads()
+    monkeypatch.delenv("LOCAL_WORLD_SIZE")
     monkeypatch.setenv(THREADS_ENV, " 1 ")
     assert configure_threads() == 1 == torch.get_num_threads() == cv2.getNumThreads()
     assert configure_threads(2) == 2 == torch.get_num_threads()  # an explicit count wins

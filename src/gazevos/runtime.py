@@ -115,9 +115,14 @@ def parse_threads(value: object, name: str = "--threads") -> int:
 
 def default_threads() -> int:
     """``GAZEVOS_THREADS`` when set (checked by :func:`parse_threads`), else
-    :func:`available_cores`."""
+    :func:`available_cores` shared by the processes torchrun started on this machine
+    (``LOCAL_WORLD_SIZE``; at least 1 each)."""
     env = os.environ.get(THREADS_ENV, "").strip()
-    return parse_threads(env, THREADS_ENV) if env else available_cores()
+    if env:
+        return parse_threads(env, THREADS_ENV)
+    local = os.environ.get("LOCAL_WORLD_SIZE", "1").strip()
+    workers = int(local) if local.isdigit() and int(local) > 0 else 1
+    return max(1, available_cores() // workers)
 
 
 @dataclass(frozen=True)
@@ -168,7 +173,8 @@ def prefer_sleeping_openmp_threads() -> bool:
 def configure_threads(n: int | None = None) -> int:
     """Use ``n`` threads in torch, OpenCV and the BLAS / OpenMP pools of this process.
 
-    ``None``: :func:`default_threads` (``GAZEVOS_THREADS``, else the cores available).
+    ``None``: :func:`default_threads` (``GAZEVOS_THREADS``, else the cores available,
+    shared among torchrun's local processes).
     Sets ``torch.set_num_threads(n)``, torch's inter-op pool to 1 thread (nothing in
     gazevos runs torch tasks concurrently; a larger pool would run ``n`` intra-op threads
     from each of its threads; it can be set only once per process, before any parallel
