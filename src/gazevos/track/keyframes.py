@@ -21,10 +21,11 @@ of :func:`affected_range`, bit for bit.
 
 Fusion (``fusion=``): every object gets a forward weight and a backward weight summing to
 one (:func:`fusion_weights`) — by the object's confidence in each direction
-(``"confidence"``, :func:`gazevos.track.base.object_confidence`) or linearly by the
-distance in frames to each keyframe (``"distance"``) — and the fused distribution is the
-per-pixel weighted mean of the two directions' ``(K+1, H, W)`` distributions
-(:func:`fuse`).  BENCHMARKS.md ("Keyframes in both directions") compares the two on DAVIS.
+(``"confidence"``, :func:`gazevos.track.base.object_confidence`), linearly by the
+distance in frames to each keyframe (``"distance"``) or by both (``"product"``) — and
+the fused distribution is the per-pixel weighted mean of the two directions'
+``(K+1, H, W)`` distributions (:func:`fuse`).  BENCHMARKS.md ("Keyframes in both
+directions") compares them on DAVIS.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import numpy as np
 from gazevos.errors import GazevosError
 from gazevos.track.base import Prediction, Tracker, object_confidence
 
-FUSIONS = ("confidence", "distance")
+FUSIONS = ("confidence", "distance", "product")
 BEFORE_FIRST = ("backward", "background")
 #: the fusion :func:`track_keyframes` uses unless told (chosen by cross-validation on DAVIS
 #: dev, see docs/experiments/keyframes.md)
@@ -92,18 +93,25 @@ def fusion_weights(fusion: str, t: int, a: int, b: int, conf_forward: float | No
                    conf_backward: float | None) -> tuple[float, float]:
     """Forward and backward weights (summing to 1) of one object at frame ``t``, ``a < t < b``.
 
-    ``"distance"``: ``((b - t) / (b - a), (t - a) / (b - a))`` — the nearer keyframe
-    counts more.  ``"confidence"``: proportional to the object's confidence in each
-    direction (plus a tie-breaking 0.1 % of the distance weights); when the object is not
-    tracked in one direction (absent from that keyframe: ``None``) the distance weights.
+    ``"distance"``: ``(df, db) = ((b - t) / (b - a), (t - a) / (b - a))`` — the nearer
+    keyframe counts more.  ``"confidence"``: proportional to the object's confidence in
+    each direction, ``(cf, cb)`` (plus a tie-breaking 0.1 % of the distance weights).
+    ``"product"``: proportional to ``(cf * df, cb * db)`` (distance as a prior, confidence
+    as evidence; distance alone when both confidences are 0).  When the object is not
+    tracked in one direction (absent from that keyframe: ``None``): the distance weights.
     """
     if fusion not in FUSIONS:
         raise GazevosError(f"unknown fusion '{fusion}' (choose from {', '.join(FUSIONS)})")
     df, db = (b - t) / (b - a), (t - a) / (b - a)
     if fusion == "distance" or conf_forward is None or conf_backward is None:
         return df, db
-    wf = conf_forward + _DISTANCE_TIE * df
-    wb = conf_backward + _DISTANCE_TIE * db
+    if fusion == "product":
+        wf, wb = conf_forward * df, conf_backward * db
+        if wf + wb <= 0.0:
+            return df, db
+    else:
+        wf = conf_forward + _DISTANCE_TIE * df
+        wb = conf_backward + _DISTANCE_TIE * db
     return wf / (wf + wb), wb / (wf + wb)
 
 
