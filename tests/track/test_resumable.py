@@ -76,3 +76,51 @@ def test_a_state_for_another_key_or_damaged_is_ignored(tmp_path: Path) -> None:
     state.write_bytes(b"garbage")
     assert load_state(state, key={"k": 1}) is None
     assert load_state(tmp_path / "absent.pt") is None
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_signal_mid_frame_finishes_the_frame_saves_and_stops(tmp_path: Path, sig: str) -> None:
+    import os
+    import signal
+
+    signum = getattr(signal, sig)
+    frames, first = _frames(), _first_mask()
+    full = _run("flow", None)
+    state = tmp_path / "state.pt"
+    written: dict[int, np.ndarray] = {}
+
+    class Term(Exception):
+        pass
+
+    def on_term(s: int, _f: object) -> None:  # what the CLI installs for SIGTERM
+        raise Term
+
+    def writer(frame: Frame, labels: np.ndarray) -> None:
+        if frame.index == 5:
+            os.kill(os.getpid(), signum)  # arrives while frame 5 is being handled
+        written[frame.index] = labels.copy()
+
+    old = signal.signal(signal.SIGTERM, on_term)
+    try:
+        with pytest.raises(KeyboardInterrupt if sig == "SIGINT" else Term):
+            track_pass(frames, build_tracker("flow"),
+                       lambda f: (first, None) if f.index == 0 else (None, None), writer,
+                       state_path=state, key=1, checkpoint_seconds=1e9, progress=False)
+        assert signal.getsignal(signal.SIGTERM) is on_term  # handlers restored
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert sorted(written) == list(range(6))  # frame 5 was finished, nothing after it
+    assert load_state(state, key=1)["next_index"] == 6  # saved at the signal, not at 30 s
+    rest = _run_from(state, frames, first)
+    assert sorted(rest) == list(range(6, 12))
+    for i in range(6, 12):
+        np.testing.assert_array_equal(rest[i], full[i])
+
+
+def _run_from(state: Path, frames: list[Frame], first: np.ndarray) -> dict[int, np.ndarray]:
+    out: dict[int, np.ndarray] = {}
+    track_pass(frames, build_tracker("flow"),
+               lambda f: (first, None) if f.index == 0 else (None, None),
+               lambda f, lab: out.__setitem__(f.index, lab.copy()), state_path=state, key=1,
+               progress=False)
+    return out

@@ -97,6 +97,15 @@ class _Interrupts:
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self.previous: dict[int, Any] = {}
+
+    def stop(self) -> None:
+        """Act on the held signal as the handler before the pass would have (so the CLI
+        reports the right signal), or raise KeyboardInterrupt."""
+        handler = self.previous.get(self.signum) if self.signum is not None else None
+        if callable(handler):
+            handler(self.signum, None)
+        raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
@@ -108,15 +117,17 @@ def _deferred(enabled: bool) -> Iterator[_Interrupts]:
     if not enabled or threading.current_thread() is not threading.main_thread():
         yield got
         return
-    previous = {}
+    previous: dict[int, Any] = {}
 
     def hold(signum: int, _frame: object) -> None:
         if got.signum is not None:
-            raise KeyboardInterrupt
+            got.stop()
         got.signum = signum
 
     for sig in (signal.SIGINT, signal.SIGTERM):
-        previous[sig] = signal.signal(sig, hold)
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            previous[sig] = signal.signal(sig, hold)
+    got.previous = previous
     try:
         yield got
     finally:
@@ -179,6 +190,5 @@ def track_pass(frames: Iterable[Frame], tracker: Tracker, prompter: Prompter, wr
                 save_state(state_path, tracker, n, before + now - t0, key)
                 last_save = time.perf_counter()
             if stop:
-                raise KeyboardInterrupt(f"stopped by signal {interrupts.signum} after frame "
-                                        f"{frame.index}; the state is saved")
+                interrupts.stop()
     return PassResult(n, before + time.perf_counter() - t0, start_index)
