@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import threading
 import time
@@ -13,6 +14,7 @@ import pandas as pd
 import pytest
 from _study_helpers import assert_same_outputs, write_study
 
+from gazevos.io.rundir import staging_path
 from gazevos.study.runner import run_study
 
 
@@ -86,11 +88,18 @@ def test_failed_recording_is_reported_and_others_go_on(recordings: Path,
     assert not list((tmp_path / "out" / "recordings").glob(".*"))  # no stage left either
     rec = pd.read_csv(tmp_path / "out" / "tables" / "recordings.csv").set_index("recording")
     assert rec.loc["p2", "status"] == "failed" and "mug" in rec.loc["p2", "error"]
-    # a half-written folder (no manifest) is not taken as done: the rerun redoes p1
-    (tmp_path / "out" / "aoi" / "p1" / "manifest.json").unlink()
+    # a task killed between its two folders leaves the AOI tables half-written in a stage
+    # (incomplete manifest): not taken as done, the rerun redoes p1 and clears the stage
+    aoi = tmp_path / "out" / "aoi" / "p1"
+    shutil.rmtree(aoi)
+    stage = staging_path(aoi)
+    stage.mkdir()
+    (stage / "aoi_metrics.csv").write_text("object_id,mode\n1,str")
+    (stage / "manifest.json").write_text(json.dumps({"format": 1, "complete": False}))
     again = run_study(write_study(tmp_path, recordings, entries=entries), tmp_path / "out",
                       serial=True, progress=False)
     assert again.status["p1"] == "done"
+    assert not stage.exists() and (aoi / "aoi_metrics.csv").read_text() != "object_id,mode\n1,str"
 
 
 def test_study_level_validation(recordings: Path, serial_run: Path, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from gazevos.cli.options import force_option
+from gazevos.errors import GazevosError
 
 
 @click.command(short_help="Annotate a study's recordings on Dask; group tables and report.")
@@ -39,4 +40,5 @@ def study(study_file: str, out_dir: str | None, scheduler: str | None, workers: 
         click.echo(f"failed: {rid}: {msg}", err=True)
     click.echo(f"report: {result.report}")
     if result.errors:
-        raise click.exceptions.Exit(1)
+        raise GazevosError(f"{len(result.errors)} of {len(result.status)} recordings failed "
+                           "(listed above and in tables/recordings.csv)", study_file)

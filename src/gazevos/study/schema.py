@@ -140,7 +140,13 @@ def _settings(raw: Any, path: Path, base: Path) -> StudySettings:
     if unknown:
         raise GazevosError(f"unknown setting '{unknown[0]}' (known: "
                            f"{', '.join(sorted(_SETTING_KEYS))})", path)
-    aoi = config_from_dict(AoiConfig, dict(raw.pop("aoi", None) or {}), f"{path}: settings.aoi")
+    try:
+        aoi = config_from_dict(AoiConfig, dict(raw.pop("aoi", None) or {}),
+                               f"{path}: settings.aoi")
+    except GazevosError as exc:
+        if exc.path is not None or str(path) in exc.problem:
+            raise
+        raise GazevosError(f"settings.aoi: {exc.problem}", path) from None
     for key in ("checkpoint", "config"):
         if raw.get(key) is not None:
             raw[key] = _resolve(base, str(raw[key]))
@@ -191,7 +197,7 @@ def _expand(entry: dict[str, Any], k: int, path: Path, base: Path) -> list[Study
         raise GazevosError(f"{where}: no recording matches '{entry['path']}'", path)
     for m in matches:
         if not m.exists():
-            raise GazevosError(f"{where}: recording not found", m)
+            raise GazevosError(f"{where}: recording '{m}' not found", path)
     if len(matches) > 1 and ("participant" in entry or "id" in entry):
         raise GazevosError(f"{where}: '{entry['path']}' matches {len(matches)} recordings; "
                            "leave 'participant' and 'id' out (each gets its folder's name)",
