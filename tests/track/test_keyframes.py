@@ -18,6 +18,7 @@ from gazevos.track.keyframes import (
     fuse,
     fusion_weights,
     track_keyframes,
+    track_range,
 )
 from gazevos.track.registry import build_tracker
 
@@ -243,3 +244,20 @@ def test_bad_input_is_one_line_error() -> None:
         with pytest.raises(GazevosError, match=msg) as err:
             run(keys, n, **kw)
         assert "\n" not in str(err.value)
+
+
+def test_track_range_runs_either_way() -> None:
+    frames, masks = _square_video()
+    reader = ArrayFrameReader(frames)
+    seen: list[int] = []
+    track_range(reader, FlowTracker(), 10, masks[10], 3,
+                lambda t, p: seen.append(t) or None)
+    assert seen == [9, 8, 7, 6, 5, 4]
+    seen.clear()
+    track_range(reader, FlowTracker(), 10, masks[10], 14, lambda t, p: seen.append(t) or None)
+    assert seen == [11, 12, 13]
+    got: dict[int, np.ndarray] = {}
+    track_range(reader, FlowTracker(), 10, masks[10], -1,
+                lambda t, p: got.__setitem__(t, p.labels))
+    assert sorted(got) == list(range(10))
+    assert _iou(got[9] == 1, masks[9] == 1) > 0.8  # one step back: still on the square

@@ -9,9 +9,12 @@ frame's presentation time and the keyframes; then
 * the next frame after the last one read continues the decoder where it is (a step);
 * reading backwards (frame ``i`` right after ``i + 1``: a backward tracking pass, or the
   left-arrow key) decodes a chunk of frames ending at ``i`` forward once and serves them
-  from the cache in reverse;
-* every frame returned is kept in a least-recently-used cache bounded in bytes
-  (``cache_bytes``), so memory does not grow with the length of the video.
+  from the cache in reverse; after a seek the few frames before the target, decoded on the
+  way anyway, are kept too, so the first step back is a cache hit;
+* frames are kept in a least-recently-used cache bounded in bytes (``cache_bytes``):
+  returned frames as RGB, frames decoded on the way as the decoder's YUV frames (half the
+  bytes, and no RGB conversion unless asked for), so memory does not grow with the length
+  of the video.
 
 :class:`FolderFrameReader` reads a folder of images (natural order), with the same cache;
 :class:`ArrayFrameReader` serves frames held in memory (tests, short clips).
@@ -38,17 +41,26 @@ from gazevos.io.frames import IMAGE_SUFFIXES, read_image
 DEFAULT_CACHE_BYTES = 256 << 20
 #: frames decoded (at most) per chunk when reading backwards
 DEFAULT_BACK_CHUNK = 32
+#: frames before a seek target kept decoded (not converted) for the next step back
+DEFAULT_KEEP_BEFORE = 8
+
+
+def _nbytes(item: np.ndarray | av.VideoFrame) -> int:
+    if isinstance(item, np.ndarray):
+        return int(item.nbytes)
+    return int(sum(p.buffer_size for p in item.planes))
 
 
 class _LRU:
-    """Frames by index, least recently used dropped first beyond ``max_bytes``."""
+    """Frames by index (RGB arrays, or decoded frames not yet converted), least recently
+    used dropped first beyond ``max_bytes``."""
 
     def __init__(self, max_bytes: int) -> None:
         if max_bytes < 0:
             raise GazevosError(f"cache size {max_bytes} bytes is negative")
         self.max_bytes = int(max_bytes)
         self.bytes = 0
-        self._items: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._items: OrderedDict[int, np.ndarray | av.VideoFrame] = OrderedDict()
 
     def __contains__(self, index: int) -> bool:
         return index in self._items
@@ -56,22 +68,23 @@ class _LRU:
     def __len__(self) -> int:
         return len(self._items)
 
-    def get(self, index: int) -> np.ndarray | None:
+    def get(self, index: int) -> np.ndarray | av.VideoFrame | None:
         arr = self._items.get(index)
         if arr is not None:
             self._items.move_to_end(index)
         return arr
 
-    def put(self, index: int, arr: np.ndarray) -> np.ndarray:
-        arr.flags.writeable = False
+    def put(self, index: int, arr: np.ndarray | av.VideoFrame) -> np.ndarray | av.VideoFrame:
+        if isinstance(arr, np.ndarray):
+            arr.flags.writeable = False
         old = self._items.pop(index, None)
         if old is not None:
-            self.bytes -= old.nbytes
+            self.bytes -= _nbytes(old)
         self._items[index] = arr
-        self.bytes += arr.nbytes
+        self.bytes += _nbytes(arr)
         while self.bytes > self.max_bytes and len(self._items) > 1:
             _, dropped = self._items.popitem(last=False)
-            self.bytes -= dropped.nbytes
+            self.bytes -= _nbytes(dropped)
         if self.bytes > self.max_bytes:  # one frame larger than the whole cache
             self._items.clear()
             self.bytes = 0
@@ -90,6 +103,8 @@ class VideoFrameReader:
         cache_bytes: upper bound of the frame cache (decoded RGB frames).
         back_chunk: frames decoded at once when reading backwards (bounded by half the
             cache).
+        keep_before: after a seek to frame ``i``, frames ``i - keep_before .. i - 1``
+            (decoded on the way from the keyframe anyway) are kept, unconverted.
         threads: decoder threading, ``"AUTO"``, ``"FRAME"``, ``"SLICE"`` or ``"NONE"``.
 
     Frame ``i`` is the ``i``-th frame in presentation order, the same frame as the ``i``-th
@@ -100,12 +115,14 @@ class VideoFrameReader:
     """
 
     def __init__(self, path: str | os.PathLike[str], cache_bytes: int = DEFAULT_CACHE_BYTES,
-                 back_chunk: int = DEFAULT_BACK_CHUNK, threads: str = "AUTO") -> None:
+                 back_chunk: int = DEFAULT_BACK_CHUNK, threads: str = "AUTO",
+                 keep_before: int = DEFAULT_KEEP_BEFORE) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise GazevosError("video file not found", self.path)
         self._cache = _LRU(cache_bytes)
         self.back_chunk = max(1, int(back_chunk))
+        self.keep_before = max(0, int(keep_before))
         self._threads = threads
         self._lock = threading.Lock()
         self._container: av.container.InputContainer | None = None
@@ -204,7 +221,8 @@ class VideoFrameReader:
         return i if i < len(self._pts) and self._pts[i] == frame.pts else guess
 
     def _decode_to(self, stop: int, keep_from: int) -> None:
-        """Decode up to frame ``stop``, caching frames ``keep_from .. stop`` as RGB."""
+        """Decode up to frame ``stop`` and cache it as RGB; frames ``keep_from .. stop - 1``
+        are cached as decoded (converted to RGB only when asked for)."""
         assert self._frames_iter is not None
         guess = self._next
         try:
@@ -212,10 +230,12 @@ class VideoFrameReader:
                 i = self._frame_index(frame, guess if guess >= 0 else 0)
                 guess = i + 1
                 self.stats["decoded"] += 1
-                if keep_from <= i <= stop and i not in self._cache:
+                if i == stop:
                     rgb = frame.to_ndarray(format="rgb24")
                     self.shape = rgb.shape
                     self._cache.put(i, rgb)
+                elif keep_from <= i < stop and i not in self._cache:
+                    self._cache.put(i, frame)
                 if i >= stop:
                     self._next = i + 1
                     return
@@ -226,6 +246,15 @@ class VideoFrameReader:
         self._frames_iter = None
         self._next = -1
         raise GazevosError(f"frame {stop} could not be decoded", self.path)
+
+    def _cached(self, index: int) -> np.ndarray | None:
+        """Frame ``index`` from the cache as RGB (converting a decoded frame), or None."""
+        item = self._cache.get(index)
+        if item is None or isinstance(item, np.ndarray):
+            return item
+        rgb = item.to_ndarray(format="rgb24")
+        self.shape = rgb.shape
+        return self._cache.put(index, rgb)  # type: ignore[return-value]
 
     def get(self, index: int) -> np.ndarray:
         """Frame ``index`` as a read-only ``(H, W, 3)`` uint8 RGB array.
@@ -239,7 +268,7 @@ class VideoFrameReader:
                                self.path)
         with self._lock:
             last, self._last = self._last, index
-            hit = self._cache.get(index)
+            hit = self._cached(index)
             if hit is not None:
                 self.stats["hits"] += 1
                 return hit
@@ -254,17 +283,17 @@ class VideoFrameReader:
                 start = max(0, index - chunk + 1)
                 self._position(start)
                 self._decode_to(index, start)
-            else:
+            else:  # a seek; the few frames before are kept for a step back
                 self._position(index)
-                self._decode_to(index, index)
-            out = self._cache.get(index)
+                self._decode_to(index, max(0, index - self.keep_before))
+            out = self._cached(index)
             if out is None and self._cache.max_bytes >= (np.prod(self.shape or (0,)) or 1):
                 # the seek landed after the frame (a damaged index): decode from the start
                 self._frames_iter, self._next = None, -1
                 self._container.seek(0)  # type: ignore[union-attr]
                 self._frames_iter = self._decode_iter(self._container)  # type: ignore[arg-type]
                 self._decode_to(index, index)
-                out = self._cache.get(index)
+                out = self._cached(index)
             if out is None:  # a frame larger than the whole cache
                 raise GazevosError(f"frame {index} is larger than the frame cache "
                                    f"({self._cache.max_bytes} bytes)", self.path)

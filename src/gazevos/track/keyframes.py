@@ -221,12 +221,35 @@ class _Job:
     def run(self, start: int, mask: np.ndarray, order: range,
             on_pred: Callable[[int, Prediction], None]) -> None:
         """A fresh tracker given ``mask`` at frame ``start``, then stepped through ``order``."""
-        tracker = self.factory()
-        tracker.reset()
-        tracker.step(self.frames.get(start), mask=mask)
-        for t in order:
-            on_pred(t, tracker.step(self.frames.get(t)))
+        def step(t: int, pred: Prediction) -> None:
+            on_pred(t, pred)
             self.tick()
+
+        track_range(self.frames, self.factory(), start, mask, order.stop, step)
+
+
+def track_range(frames: FrameReader, tracker: Tracker, start: int, mask: np.ndarray,
+                stop: int, on_pred: Callable[[int, Prediction], None]) -> None:
+    """Track from frame ``start`` (given ``mask``) towards ``stop`` (exclusive), forward
+    when ``stop > start``, backward (frames fed in decreasing order) when ``stop < start``.
+
+    The tracker is reset first; ``on_pred(t, prediction)`` is called for every frame
+    ``t`` after ``start`` (``start + 1 .. stop - 1`` or ``start - 1 .. stop + 1``).
+    Trackers only see an order of frames, so a backward pass is an ordinary pass over
+    the reversed frames.
+
+    Args:
+        frames: random access to the frames (``(H, W, 3)`` uint8 RGB).
+        tracker: the tracker to use (reset here).
+        start: the frame of ``mask``.
+        mask: ``(H, W)`` uint8 label map given at ``start``.
+        stop: the frame where to stop (exclusive; -1 to run backward to frame 0).
+        on_pred: receives each frame's index and :class:`Prediction`.
+    """
+    tracker.reset()
+    tracker.step(frames.get(start), mask=mask)
+    for t in range(start + 1, stop) if stop > start else range(start - 1, stop, -1):
+        on_pred(t, tracker.step(frames.get(t)))
 
 
 def _plan(keys: list[int], lo: int, hi: int, n_frames: int, before_first: str) -> int:
@@ -357,4 +380,4 @@ def _between(job: _Job, a: int, b: int, s: int, e: int, masks: Mapping[int, np.n
 
 
 __all__ = ["BEFORE_FIRST", "DEFAULT_FUSION", "FUSIONS", "FrameReader", "affected_range", "fuse",
-           "fusion_weights", "track_keyframes"]
+           "fusion_weights", "track_keyframes", "track_range"]
