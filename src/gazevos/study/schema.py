@@ -276,7 +276,8 @@ def load_study(path: str | os.PathLike[str], out: str | os.PathLike[str] | None 
     if missing:
         raise GazevosError(f"group_by names '{missing[0]}', which no recording has", path)
     name = str(raw.get("name") or path.stem)
-    out_dir = Path(out) if out is not None else (
+    # absolute: the tasks may run on other machines' workers, in another working folder
+    out_dir = Path(os.path.abspath(out)) if out is not None else (
         _resolve(base, str(raw["out"])) if raw.get("out") else base / f"{path.stem}-results")
     return Study(path, name, out_dir, tuple(recs), _settings(raw.get("settings"), path, base),
                  _validation(raw.get("validation"), path), tuple(group_by), columns)
