@@ -80,8 +80,16 @@ CREATE TABLE IF NOT EXISTS audit (
 """
 
 
+#: bright, distinct colours for the first objects (the DAVIS palette's are dark)
+COLOURS = ("#ff3b30", "#34c759", "#ffcc00", "#af52de", "#ff9500", "#00c7be", "#ff2d55",
+           "#5ac8fa", "#a2845e", "#30d158")
+
+
 def default_colour(object_id: int) -> str:
-    """The DAVIS palette colour of an id as ``#rrggbb``."""
+    """A bright colour for the first ten ids, else the id's DAVIS palette colour, as
+    ``#rrggbb``."""
+    if 1 <= object_id <= len(COLOURS):
+        return COLOURS[object_id - 1]
     r, g, b = (int(v) for v in DAVIS_PALETTE[object_id])
     return f"#{r:02x}{g:02x}{b:02x}"
 

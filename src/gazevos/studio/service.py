@@ -470,7 +470,7 @@ def frame_gaze(studio: Studio) -> list[list[float] | None]:
     """Per frame ``[x, y, tolerance_px, fixation_id (-1: none)]`` of its usable gaze
     samples (mean position), or None for a frame without one."""
     s = tables(studio).samples
-    ok = s["hit"].isin(("inside", "near", "none")) & (s["frame"] >= 0)
+    ok = (s["flag"] == "ok") & (s["frame"] >= 0) & np.isfinite(s["tolerance_px"])
     s = s[ok]
     out: list[list[float] | None] = [None] * studio.n_frames
     if not len(s):
