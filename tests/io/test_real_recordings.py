@@ -154,8 +154,6 @@ def test_neon_reader_says_parts_2_and_3_lack_their_video(annotated):
     assert f"{outside} of the 2659 gaze samples lie outside it" in note
 
 
-@pytest.mark.xfail(strict=True, reason="Recording.notes do not reach AnnotateResult.notes yet: "
-                   "gaze/annotate.py prepare_annotation must prepend rec.notes (issue 21)")
 def test_neon_missing_parts_note_reaches_the_user(annotated):
     a = _neon(annotated)
     assert "note: scene video of parts 2, 3 is missing" in a.text

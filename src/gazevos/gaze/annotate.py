@@ -377,6 +377,7 @@ def prepare_annotation(recording: str | os.PathLike[str] | Recording,
     if rec.video_path is None:
         raise GazevosError("recording has no scene video to annotate", rec.root)
     n_frames, notes = check_frame_count(rec)
+    notes = [*rec.notes, *notes]  # what the reader found missing or doubtful comes first
     check_prompts(list(prompts), rec.resolution, n_frames)
     geometry = CameraGeometry.from_recording(rec)
     trk = tracker if isinstance(tracker, Tracker) else build_tracker(tracker)
