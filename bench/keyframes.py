@@ -3,7 +3,7 @@ against keyframes at the first, middle and last frames (ground-truth masks given
 fused by confidence or by distance; and a middle-only keyframe tracked backward to frame 0.
 
     python bench/keyframes.py --trackers classic mast [--root DAVIS] [--sequences ...]
-        [--json OUT.json]              # track, score, save per-frame scores, print tables
+        [--json OUT.json [--resume]]   # track, score, save per-frame scores, print tables
     python bench/keyframes.py --from-json OUT.json [OUT2.json ...]   # tables only
 
 Runs per tracker and sequence (``gazevos.track.keyframes.track_keyframes`` with
@@ -101,13 +101,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     names = resolve_sequences(root, args.sequences or None)
     result: dict[str, Any] = {"root": str(root), "threads": args.threads,
                               "load_avg_start": os.getloadavg()[0], "runs": {}}
+    if args.json and args.resume and Path(args.json).is_file():
+        result = json.loads(Path(args.json).read_text())
     for name in args.trackers:
         template = build_tracker(name)
         if "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(args.threads)
-        runs: dict[str, Any] = {}
-        result["runs"][name] = runs
+        runs: dict[str, Any] = result["runs"].setdefault(name, {})
         for seq in names:
+            if seq in runs and all(c in runs[seq] for c in args.configs):
+                continue  # --resume
             frames = FolderFrameReader(root / "JPEGImages" / "480p" / seq)
             gts = [read_mask(p) for p in annotation_files(root, seq)]
             gts = [np.where(g == 255, 0, g).astype(np.uint8) for g in gts]
@@ -164,6 +167,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                           "fuse_seconds": secs2}
                     passes.clear()
             frames.close()
+            if args.json:  # after every sequence: a run cut short keeps what it did
+                Path(args.json).write_text(json.dumps(result))
     result["load_avg_end"] = os.getloadavg()[0]
     return result
 
@@ -199,9 +204,9 @@ def tables(result: dict[str, Any]) -> str:
     from gazevos.track.base import LOW_CONFIDENCE
 
     lines = []
-    lines.append("| tracker | run | J&F official | J&F non-kf | J non-kf | F non-kf | "
+    lines.append("| tracker | sequences | run | J&F official | J&F non-kf | J non-kf | F non-kf | "
                  "J&F before mid | J&F after mid | tracker steps | s |")
-    lines.append("|---|---|---|---|---|---|---|---|---|---|")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, runs in result["runs"].items():
         seqs = list(runs)
         for cfg in CONFIGS:
@@ -213,8 +218,9 @@ def tables(result: dict[str, Any]) -> str:
             am = _jf(runs, cfg, "after-mid", seqs)[0]
             steps = sum(runs[s][cfg]["steps"] for s in seqs)
             secs = sum(runs[s][cfg]["seconds"] for s in seqs)
-            lines.append(f"| {name} | {cfg} | {off:.3f} | {nk[0]:.3f} | {nk[1]:.3f} | "
-                         f"{nk[2]:.3f} | {bm:.3f} | {am:.3f} | {steps} | {secs:.0f} |")
+            lines.append(f"| {name} | {len(seqs)} | {cfg} | {off:.3f} | {nk[0]:.3f} | "
+                         f"{nk[1]:.3f} | {nk[2]:.3f} | {bm:.3f} | {am:.3f} | {steps} | "
+                         f"{secs:.0f} |")
     lines.append("")
     lines.append("Fusion chosen by 2-fold cross-validation (non-kf J&F; folds: alternate "
                  "sequences in alphabetical order):")
@@ -278,7 +284,9 @@ def main() -> int:
     ap.add_argument("--sequences", nargs="*")
     ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--json", help="save per-frame scores here")
+    ap.add_argument("--json", help="save per-frame scores here (after every sequence)")
+    ap.add_argument("--resume", action="store_true",
+                    help="keep the sequences already in --json and run the others")
     ap.add_argument("--from-json", nargs="+", help="print the tables of saved runs")
     args = ap.parse_args()
     if args.from_json:

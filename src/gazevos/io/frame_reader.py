@@ -8,9 +8,11 @@ frame's presentation time and the keyframes; then
   the frames from there (only the asked-for frame is converted to RGB);
 * the next frame after the last one read continues the decoder where it is (a step);
 * reading backwards (frame ``i`` right after ``i + 1``: a backward tracking pass, or the
-  left-arrow key) decodes a chunk of frames ending at ``i`` forward once and serves them
-  from the cache in reverse; after a seek the few frames before the target, decoded on the
-  way anyway, are kept too, so the first step back is a cache hit;
+  left-arrow key) decodes a chunk of frames ending at ``i`` forward once — from the
+  keyframe before ``i`` (the decoder has to start there anyway), at least 4 and at most
+  ``back_chunk`` frames — and serves them from the cache in reverse; after a seek the few
+  frames before the target, decoded on the way anyway, are kept too, so the first step
+  back is a cache hit;
 * frames are kept in a least-recently-used cache bounded in bytes (``cache_bytes``):
   returned frames as RGB, frames decoded on the way as the decoder's YUV frames (half the
   bytes, and no RGB conversion unless asked for), so memory does not grow with the length
@@ -101,8 +103,8 @@ class VideoFrameReader:
     Args:
         path: the video file.
         cache_bytes: upper bound of the frame cache (decoded RGB frames).
-        back_chunk: frames decoded at once when reading backwards (bounded by half the
-            cache).
+        back_chunk: most frames decoded at once when reading backwards (bounded by half the
+            cache); a chunk starts at the keyframe before the frame asked for.
         keep_before: after a seek to frame ``i``, frames ``i - keep_before .. i - 1``
             (decoded on the way from the keyframe anyway) are kept, unconverted.
         threads: decoder threading, ``"AUTO"``, ``"FRAME"``, ``"SLICE"`` or ``"NONE"``.
@@ -279,8 +281,7 @@ class VideoFrameReader:
                 self.stats["steps"] += 1  # forward from where the decoder is
                 self._decode_to(index, index)
             elif index < last <= index + 2:  # reading backwards: a chunk ending here
-                chunk = max(1, min(self.back_chunk, self._chunk_limit()))
-                start = max(0, index - chunk + 1)
+                start = self._back_start(index)
                 self._position(start)
                 self._decode_to(index, start)
             else:  # a seek; the few frames before are kept for a step back
@@ -298,6 +299,21 @@ class VideoFrameReader:
                 raise GazevosError(f"frame {index} is larger than the frame cache "
                                    f"({self._cache.max_bytes} bytes)", self.path)
             return out
+
+    def _key_before(self, index: int) -> int:
+        """The keyframe at or before ``index``."""
+        return int(self._keys[np.searchsorted(self._keys, index, side="right") - 1])
+
+    def _back_start(self, index: int) -> int:
+        """First frame of the backward chunk ending at ``index``: from the keyframe before
+        it (decoding starts there anyway), at least 4 and at most ``back_chunk`` frames
+        (and half the cache)."""
+        chunk = max(1, min(self.back_chunk, self._chunk_limit()))
+        lowest = max(0, index - chunk + 1)
+        start = max(self._key_before(index), lowest)
+        if index - start + 1 < min(4, chunk) and start > 0:
+            start = max(self._key_before(start - 1), lowest)
+        return start
 
     def _chunk_limit(self) -> int:
         if self.shape is None:
