@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gazevos.errors import GazevosError
 from gazevos.gaze.aoi import (
@@ -162,3 +164,24 @@ def test_object_never_looked_at_and_unsorted_samples() -> None:
         object_metrics(samples.iloc[::-1], fixations, states, 0.0, [1])
     with pytest.raises(GazevosError):
         AoiConfig(min_gap=-1)
+
+
+@given(st.lists(st.tuples(st.integers(1, 3), st.floats(0, 10), st.floats(0, 1)), max_size=30),
+       st.floats(0, 0.5), st.floats(0, 0.5))
+def test_merge_visits_invariants(raw: list[tuple[int, float, float]], min_gap: float,
+                                 min_duration: float) -> None:
+    """Merged visits of one object never overlap, are min_gap apart and min_duration long,
+    and every raw visit is in at most one of them."""
+    df = pd.DataFrame([(o, a, a + d) for o, a, d in raw], columns=["object_id", "start", "end"])
+    v = merge_visits(df, min_gap, min_duration)
+    assert (v["duration"] >= min_duration).all()
+    assert v["n_merged"].sum() <= len(df)
+    for _, g in v.groupby("object_id"):
+        g = g.sort_values("start")
+        gaps = g["start"].to_numpy()[1:] - g["end"].to_numpy()[:-1]
+        assert ((gaps >= min_gap) & (gaps > 0)).all()
+    for oid, g in df.groupby("object_id"):
+        kept = v[v["object_id"] == oid]
+        for a, b in zip(g["start"], g["end"], strict=True):  # inside one kept visit or dropped
+            inside = ((kept["start"] <= a) & (kept["end"] >= b)).sum()
+            assert inside <= 1

@@ -216,7 +216,8 @@ def merge_visits(intervals: pd.DataFrame, min_gap: float, min_duration: float
 
     Args:
         intervals: raw visits ``object_id, start, end`` (any order).
-        min_gap: merge when ``next.start - previous.end < min_gap``.
+        min_gap: merge when ``next.start - previous.end < min_gap`` (visits that overlap or
+            touch are merged whatever ``min_gap``).
         min_duration: then drop visits with ``end - start < min_duration``.
 
     Returns:
@@ -228,7 +229,7 @@ def merge_visits(intervals: pd.DataFrame, min_gap: float, min_duration: float
             "object_id", sort=True):
         cur: list[float] | None = None
         for a, b in zip(g["start"].to_numpy(float), g["end"].to_numpy(float), strict=True):
-            if cur is not None and a - cur[1] < min_gap:
+            if cur is not None and (a - cur[1] < min_gap or a <= cur[1]):
                 cur[1] = max(cur[1], b)
                 cur[2] += 1
             else:
