@@ -6,7 +6,8 @@ tables:
 
 * ``object_states``: frame, time, duration, object_id, object, state, area_px;
 * ``aoi_metrics``: object_id, object, mode (strict/tolerant), metric, value;
-* ``visits``: unit (fixations/samples), mode, object_id, object, start, end, duration, n_merged;
+* ``visits``: unit (fixations/samples), mode, object_id, object, start, end, start_s, end_s
+  (s from the recording's first frame), duration, n_merged;
 * ``aoi_transitions``: from_object, from_name, to_object, to_name, count, probability;
 * ``entropy``: metric, value (stationary/transition entropy and their normalised forms).
 
@@ -121,6 +122,8 @@ def recording_tables(folder: str | os.PathLike[str], frame_times: np.ndarray | N
     t0 = float(frame_times[0]) if n_frames else 0.0
     metrics = object_metrics(samples, fixations, states, t0, ids, cfg)
     visits = visits_table(samples, fixations, cfg)
+    visits.insert(visits.columns.get_loc("end") + 1, "start_s", visits["start"] - t0)
+    visits.insert(visits.columns.get_loc("start_s") + 1, "end_s", visits["end"] - t0)
     fx = fixations[fixations["hit"] != "invalid"].sort_values("start", kind="stable")
     trans = transition_counts(fx["object_id"].to_numpy(np.int64), cfg.include_background,
                               cfg.include_self)

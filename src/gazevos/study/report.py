@@ -88,7 +88,7 @@ def distributions(metrics: pd.DataFrame, group_by: tuple[str, ...]) -> str:
 
 
 def timelines(visits: pd.DataFrame) -> str:
-    """Fixation visits (tolerant) of every recording on one time axis (s from its start)."""
+    """Fixation visits (tolerant) of every recording, in s from its first video frame."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -103,16 +103,15 @@ def timelines(visits: pd.DataFrame) -> str:
     fig, ax = plt.subplots(figsize=(11, 0.35 * len(recs) + 1.2))
     for y, rid in enumerate(recs):
         r = v[v["recording"] == rid]
-        start = visits.loc[visits["recording"] == rid, "start"].min()
         for obj, g in r.groupby("object"):
-            ax.broken_barh(list(zip(g["start"] - start, g["duration"], strict=True)),
+            ax.broken_barh(list(zip(g["start_s"], g["duration"], strict=True)),
                            (y - 0.35, 0.7), color=color[obj], label=obj)
     handles, labels = ax.get_legend_handles_labels()
     uniq = dict(zip(labels, handles, strict=True))
     if uniq:
         ax.legend(uniq.values(), uniq.keys(), fontsize=7, loc="upper right", ncol=len(uniq))
     ax.set_yticks(range(len(recs)), recs)
-    ax.set_xlabel("s from the first visit")
+    ax.set_xlabel("s from the recording's start")
     ax.invert_yaxis()
     return _png(fig)
 
@@ -130,8 +129,9 @@ def transition_diagrams(trans: pd.DataFrame, group_by: tuple[str, ...]) -> str:
     t["group"] = _group_label(t, group_by)
     groups = sorted(t["group"].unique())
     names = sorted(set(t["from_name"]) | set(t["to_name"]))
-    fig, axes = plt.subplots(1, len(groups), figsize=(3.6 * len(groups), 3.4), squeeze=False)
-    for ax, g in zip(axes[0], groups, strict=True):
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.4 * len(groups), 3.8), squeeze=False,
+                             layout="constrained")
+    for k, (ax, g) in enumerate(zip(axes[0], groups, strict=True)):
         c = t[t["group"] == g].groupby(["from_name", "to_name"])["count"].sum().unstack()
         c = c.reindex(index=names, columns=names).fillna(0)
         p = c.div(c.sum(axis=1).replace(0, np.nan), axis=0).fillna(0).to_numpy()
@@ -142,9 +142,10 @@ def transition_diagrams(trans: pd.DataFrame, group_by: tuple[str, ...]) -> str:
                     ax.text(j, i, f"{p[i, j]:.2f}", ha="center", va="center", fontsize=7,
                             color="white" if p[i, j] > 0.6 else "black")
         ax.set_xticks(range(len(names)), names, rotation=45, fontsize=7)
-        ax.set_yticks(range(len(names)), names, fontsize=7)
+        ax.set_yticks(range(len(names)), names if k == 0 else [], fontsize=7)
         ax.set_xlabel("to")
-        ax.set_ylabel("from")
+        if k == 0:
+            ax.set_ylabel("from")
         ax.set_title(g, fontsize=9)
     return _png(fig)
 
