@@ -1,7 +1,7 @@
 // The studio page: frame view + scrubber + keys, prompts (point, box, brush) with a live
 // preview, keyframes, tracking with progress, timeline, fixation overrides, metrics, export.
 import { ApiError, getJSON, image, preview, send, trackEvents } from "./api.js";
-import { renderFixations, renderMetrics, renderObjects } from "./panels.js";
+import { markFixation, renderFixations, renderMetrics, renderObjects } from "./panels.js";
 import { Timeline } from "./timeline.js";
 import { FrameView } from "./view.js";
 
@@ -52,6 +52,7 @@ async function showFrame(i, { keepPrompt = false } = {}) {
   $("frame-text").textContent = `frame ${i} / ${n - 1}  ${t.toFixed(2)} s`;
   document.body.dataset.frame = String(i);
   timeline.cursor(i);
+  markFixation($("fixations"), view.gaze ? view.gaze[3] : -1);
 }
 
 async function play() {

@@ -59,7 +59,7 @@ export function renderFixations(table, fixations, objects, overrides, current, h
       el("option", { value: "0", selected: choice === "0" }, "on nothing"),
       ...objects.map((o) => el("option", { value: o.id, selected: choice === String(o.id) },
         `on ${o.name}`)));
-    const tr = el("tr", { class: [f.override ? "override" : "",
+    const tr = el("tr", { "data-fixation": f.fixation_id, class: [f.override ? "override" : "",
       current === f.fixation_id ? "current" : ""].join(" ").trim(),
       onclick: (ev) => { if (ev.target.tagName !== "SELECT" && ev.target.tagName !== "OPTION"
         && f.start_frame >= 0) handlers.jump(f.start_frame); } },
@@ -68,4 +68,11 @@ export function renderFixations(table, fixations, objects, overrides, current, h
     return tr;
   });
   table.replaceChildren(head, ...rows);
+}
+
+// Mark the row of the fixation under the current frame's gaze (-1: none).
+export function markFixation(table, fid) {
+  for (const tr of table.querySelectorAll("tr[data-fixation]")) {
+    tr.classList.toggle("current", +tr.dataset.fixation === fid);
+  }
 }
