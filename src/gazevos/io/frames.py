@@ -17,9 +17,12 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from gazevos.errors import GazevosError
-from gazevos.io.video import VIDEO_SUFFIXES, iter_video, probe_video
+from gazevos.io.video import iter_video, path_kind, probe_video
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+#: largest image (width x height) read as a frame or mask: 8192 x 8192, far above any scene
+#: camera; a larger header is refused before decoding (a file can declare 2^62 pixels)
+MAX_PIXELS = 1 << 26
 
 
 @dataclass(frozen=True)
@@ -43,11 +46,20 @@ def _natural_key(path: Path) -> list[object]:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name)]
 
 
+def check_image_size(im: Image.Image, path: Path) -> None:
+    """Refuse (one line) an opened, not yet decoded image larger than :data:`MAX_PIXELS`."""
+    w, h = im.size
+    if w * h > MAX_PIXELS:
+        raise GazevosError(f"image is {w}x{h} pixels, more than the {MAX_PIXELS} this reads "
+                           "(damaged header?)", path)
+
+
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an image file as ``(H, W, 3)`` uint8 RGB; one-line error when unreadable."""
     path = Path(path)
     try:
         with Image.open(path) as im:
+            check_image_size(im, path)
             im.load()
             if im.mode != "RGB":
                 im = im.convert("RGB")
@@ -55,7 +67,8 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
             return np.asarray(im).copy()
     except FileNotFoundError as exc:
         raise GazevosError("image file not found", path) from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
+            Image.DecompressionBombError) as exc:
         raise GazevosError(f"cannot read image ({exc.__class__.__name__})", path) from exc
 
 
@@ -70,9 +83,10 @@ class FrameSource:
     def __init__(self, path: str | os.PathLike[str], fps: float = 30.0) -> None:
         self.path = Path(path)
         self._files: list[Path] | None = None
-        if not self.path.exists():
+        kind = path_kind(self.path)
+        if kind == "missing":
             raise GazevosError("no such video file or frame folder", self.path)
-        if self.path.is_dir():
+        if kind == "dir":
             files = [p for p in self.path.iterdir()
                      if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")]
             if not files:
@@ -121,10 +135,8 @@ class FrameSource:
 def open_frames(path: str | os.PathLike[str], fps: float = 30.0) -> FrameSource:
     """Open a video file or a folder of frames (see :class:`FrameSource`)."""
     path = Path(path)
-    if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+    if path_kind(path) == "file" and path.suffix.lower() in IMAGE_SUFFIXES:
         raise GazevosError("expected a video file or a folder of frames, got a single image",
                            path)
-    if path.is_file() and path.suffix.lower() not in VIDEO_SUFFIXES:
-        # still try: PyAV decides; the error names the file if it cannot.
-        pass
+    # other files (any suffix, VIDEO_SUFFIXES or not): PyAV decides, the error names the file
     return FrameSource(path, fps=fps)

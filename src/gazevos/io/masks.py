@@ -15,6 +15,8 @@ from PIL import Image, UnidentifiedImageError
 
 from gazevos.errors import GazevosError
 from gazevos.io.atomic import atomic_write
+from gazevos.io.frames import check_image_size
+from gazevos.io.video import path_kind
 
 VOID = 255
 
@@ -48,14 +50,16 @@ def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
         GazevosError: missing, unreadable, or with colours that are not palette entries.
     """
     path = Path(path)
-    if not path.is_file():
+    if path_kind(path) != "file":
         raise GazevosError("mask file not found", path)
     try:
         with Image.open(path) as im:
+            check_image_size(im, path)
             im.load()
             mode = im.mode
             arr = np.array(im)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
+            Image.DecompressionBombError) as exc:
         raise GazevosError(f"cannot read mask image ({exc.__class__.__name__})", path) from exc
     if mode == "P":
         return arr.astype(np.uint8)

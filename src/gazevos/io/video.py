@@ -16,8 +16,24 @@ from gazevos.io.atomic import atomic_write
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mjpeg", ".h264")
 
 
+def path_kind(path: Path) -> str:
+    """``"file"``, ``"dir"``, ``"missing"`` or ``"other"`` for ``path``; a one-line error for
+    a name the system refuses (too long, a NUL byte, a folder it may not look in)."""
+    try:
+        if path.is_file():
+            return "file"
+        if path.is_dir():
+            return "dir"
+        return "other" if path.exists() else "missing"
+    except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        text = str(path).replace("\x00", "\\0")
+        text = text if len(text) <= 120 else f"{text[:60]}...{text[-60:]}"
+        raise GazevosError(f"cannot use this path ({why})", text) from exc
+
+
 def _open(path: Path) -> av.container.InputContainer:
-    if not path.is_file():
+    if path_kind(path) != "file":
         raise GazevosError("video file not found", path)
     try:
         container = av.open(str(path), mode="r")
@@ -36,6 +52,9 @@ def probe_video(path: str | os.PathLike[str]) -> dict[str, float | int]:
         stream = container.streams.video[0]
         rate = stream.average_rate or stream.guessed_rate or Fraction(30)
         ctx = stream.codec_context
+        if ctx is None or not ctx.width or not ctx.height:
+            raise GazevosError("video stream has no frame size (damaged or cut-off file?)",
+                               path)
         return {"width": int(ctx.width), "height": int(ctx.height),
                 "fps": float(rate), "frames": int(stream.frames or 0)}
 

@@ -13,7 +13,7 @@ import pandas as pd
 
 from gazevos.errors import GazevosError
 from gazevos.io.recordings.base import FIXATION_COLUMNS, GAZE_COLUMNS
-from gazevos.io.video import VIDEO_SUFFIXES, probe_video
+from gazevos.io.video import VIDEO_SUFFIXES, path_kind, probe_video
 
 
 def read_table(path: Path, required: Sequence[str] = (), sep: str | None = ",",
@@ -98,9 +98,25 @@ def gaze_table(time: np.ndarray, x: np.ndarray, y: np.ndarray,
 
 
 def fixation_table(fid: np.ndarray, start: np.ndarray, end: np.ndarray, x: np.ndarray,
-                   y: np.ndarray) -> pd.DataFrame:
-    """Build :attr:`Recording.fixations` (``fixation_id, start, end, x, y``), sorted by start."""
-    df = pd.DataFrame({"fixation_id": np.asarray(fid).astype(np.int64),
+                   y: np.ndarray, path: Path | None = None) -> pd.DataFrame:
+    """Build :attr:`Recording.fixations` (``fixation_id, start, end, x, y``), sorted by start.
+
+    Raises:
+        GazevosError: an id is not an integer, or a start or end time is not finite.
+    """
+    ids = pd.to_numeric(pd.Series(np.asarray(fid).reshape(-1)), errors="coerce").to_numpy(
+        dtype=np.float64)
+    ok = np.isfinite(ids) & (ids == np.round(ids)) & (np.abs(ids) < 2.0 ** 53)
+    if not ok.all():
+        row = int(np.flatnonzero(~ok)[0])
+        raise GazevosError(f"fixation in data row {row + 1} has no integer id "
+                           f"({np.asarray(fid).reshape(-1)[row]!r})", path)
+    for name, values in (("start", start), ("end", end)):
+        bad = ~np.isfinite(np.asarray(values, dtype=np.float64))
+        if bad.any():
+            raise GazevosError(f"fixation in data row {int(np.flatnonzero(bad)[0]) + 1} has "
+                               f"no valid {name} time", path)
+    df = pd.DataFrame({"fixation_id": ids.astype(np.int64),
                        "start": np.asarray(start, dtype=np.float64),
                        "end": np.asarray(end, dtype=np.float64),
                        "x": np.asarray(x, dtype=np.float64),
@@ -110,7 +126,10 @@ def fixation_table(fid: np.ndarray, start: np.ndarray, end: np.ndarray, x: np.nd
 
 def check_frame_times(frame_times: np.ndarray, path: Path) -> np.ndarray:
     """Validate scene-frame timestamps: ``(F,)`` finite and non-decreasing; returns float64."""
-    ft = np.asarray(frame_times, dtype=np.float64).reshape(-1)
+    raw = np.asarray(frame_times)
+    if raw.dtype.kind not in "biuf":
+        raise GazevosError(f"frame timestamps are not real numbers (dtype {raw.dtype})", path)
+    ft = raw.astype(np.float64).reshape(-1)
     if not np.isfinite(ft).all():
         raise GazevosError("frame timestamps contain missing or non-finite values", path)
     if ft.size > 1 and not (np.diff(ft) >= 0).all():
@@ -173,9 +192,10 @@ def read_json(path: Path) -> dict:
 
 
 def as_path(path: str | os.PathLike[str]) -> Path:
-    """``Path`` of an existing file or folder, or a one-line error."""
+    """``Path`` of an existing file or folder, or a one-line error (also for names the
+    system refuses: too long, a NUL byte, a folder it may not look in)."""
     p = Path(path)
-    if not p.exists():
+    if path_kind(p) == "missing":
         raise GazevosError("no such recording file or folder", p)
     return p
 

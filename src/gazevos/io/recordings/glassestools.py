@@ -62,9 +62,11 @@ def read_calibration_xml(path: Path) -> CameraIntrinsics | None:
     Raises:
         GazevosError: the file cannot be parsed or its matrices have the wrong shape.
     """
+    if path.stat().st_size == 0:  # OpenCV fails with SystemError on an empty file
+        raise GazevosError("camera calibration file is empty (0 bytes)", path)
     try:
         fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
-    except cv2.error as exc:
+    except (cv2.error, SystemError) as exc:
         raise GazevosError("cannot parse camera calibration (OpenCV FileStorage)", path) from exc
     try:
         if not fs.isOpened():
@@ -72,7 +74,7 @@ def read_calibration_xml(path: Path) -> CameraIntrinsics | None:
         k = fs.getNode("cameraMatrix").mat()
         d = fs.getNode("distCoeff").mat()
         r = fs.getNode("resolution").mat()
-    except cv2.error as exc:
+    except (cv2.error, SystemError) as exc:
         raise GazevosError("cannot parse camera calibration (OpenCV FileStorage)", path) from exc
     finally:
         fs.release()
@@ -82,8 +84,14 @@ def read_calibration_xml(path: Path) -> CameraIntrinsics | None:
         raise GazevosError("camera calibration needs a 3x3 cameraMatrix and a 2-element "
                            "resolution", path)
     res = np.asarray(r, dtype=np.float64).reshape(-1)
-    return CameraIntrinsics(camera_matrix=np.asarray(k, dtype=np.float64).reshape(3, 3),
-                            dist_coeffs=np.asarray(d, dtype=np.float64).reshape(-1),
+    k = np.asarray(k, dtype=np.float64).reshape(3, 3)
+    d = np.asarray(d, dtype=np.float64).reshape(-1)
+    if not (np.isfinite(res).all() and (res >= 1).all() and (res < 1e6).all()):
+        raise GazevosError(f"camera calibration resolution {res[0]:g}x{res[1]:g} is not a "
+                           "positive size", path)
+    if not (np.isfinite(k).all() and np.isfinite(d).all()):
+        raise GazevosError("camera calibration holds non-finite values", path)
+    return CameraIntrinsics(camera_matrix=k, dist_coeffs=d,
                             resolution=(int(round(res[0])), int(round(res[1]))))
 
 
@@ -113,8 +121,11 @@ def _find_video(folder: Path) -> tuple[Path | None, str | None]:
     if src is not None:
         candidates.append((src if src.is_absolute() else folder / src) / name)
     for c in candidates:
-        if c.is_file():
-            return c, None
+        try:
+            if c.is_file():
+                return c, None
+        except (OSError, ValueError):  # a name the system refuses (NUL byte, too long)
+            continue
     return None, f"scene video {name} (from recording_info.json) not found"
 
 

@@ -80,17 +80,34 @@ def probe_native(path: Path) -> Path | None:
 
 
 def _ns(df: pd.DataFrame, column: str, path: Path, what: str) -> np.ndarray:
-    """An integer-nanosecond column as int64 (one-line error on blanks or text)."""
+    """An integer-nanosecond column as int64 (one-line error on blanks, text, non-finite
+    values or values beyond int64)."""
     values = pd.to_numeric(df[column], errors="coerce")
     if values.isna().any():
         row = int(np.flatnonzero(values.isna().to_numpy())[0])
         raise GazevosError(f"{what} column '{column}' has a missing or non-numeric value in "
                            f"data row {row + 1}", path)
-    return values.to_numpy().astype(np.int64)
+    arr = values.to_numpy()
+    if arr.dtype.kind == "i":
+        return arr.astype(np.int64)
+    as_float = arr.astype(np.float64) if arr.dtype.kind in "uf" else np.full(len(arr), np.inf)
+    bad = ~np.isfinite(as_float) | (np.abs(as_float) >= 2.0 ** 63)
+    if arr.dtype.kind == "u":
+        bad |= arr > np.iinfo(np.int64).max
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise GazevosError(f"{what} column '{column}' has a value that is not a nanosecond "
+                           f"timestamp ({df[column].iloc[row]!r}) in data row {row + 1}", path)
+    return arr.astype(np.int64)
 
 
-def _rel_seconds(ns: np.ndarray, zero: int) -> np.ndarray:
-    return (np.asarray(ns, dtype=np.int64) - np.int64(zero)).astype(np.float64) / 1e9
+def _rel_seconds(ns: np.ndarray, zero: int, path: Path | None = None) -> np.ndarray:
+    """Seconds of int64 nanoseconds ``ns`` after ``zero``, subtracted exactly in integers."""
+    ns = np.asarray(ns, dtype=np.int64)
+    if ns.size and np.abs(ns.astype(np.float64) - float(zero)).max() >= 2.0 ** 62:
+        raise GazevosError("timestamps span more than 146 years: not one recording's clock",
+                           path)
+    return (ns - np.int64(zero)).astype(np.float64) / 1e9
 
 
 def _worn(gaze: pd.DataFrame, path: Path) -> np.ndarray:
@@ -111,9 +128,11 @@ def _scene_intrinsics(path: Path, resolution: tuple[int, int]) -> CameraIntrinsi
     try:
         k = np.asarray(data["camera_matrix"], dtype=np.float64).reshape(3, 3)
         d = np.asarray(data[dist_key], dtype=np.float64).reshape(-1)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise GazevosError("scene_camera.json has a malformed camera matrix or distortion",
                            path) from exc
+    if not (np.isfinite(k).all() and np.isfinite(d).all()):
+        raise GazevosError("scene_camera.json holds non-finite values", path)
     return CameraIntrinsics(camera_matrix=k, dist_coeffs=d, resolution=resolution)
 
 
@@ -165,14 +184,14 @@ def read_neon(path: str | os.PathLike[str], resolution: tuple[int, int] | None =
     gaze_ns = _ns(gaze, TS, gaze_file, "gaze file")
     frame_ns = _ns(wts, TS, ts_file, "frame timestamp file")
     zero = int(frame_ns[0]) if len(frame_ns) else int(gaze_ns.min())
-    frame_times = check_frame_times(_rel_seconds(frame_ns, zero), ts_file)
+    frame_times = check_frame_times(_rel_seconds(frame_ns, zero, ts_file), ts_file)
 
     video_path = _pick_video(folder, video)
     vres = video_resolution(video_path) if video_path is not None else None
     res, res_source = resolve_resolution(vres, resolution, None, folder)
 
     conf = _worn(gaze, gaze_file) if "worn" in gaze.columns else 1.0
-    samples = gaze_table(_rel_seconds(gaze_ns, zero),
+    samples = gaze_table(_rel_seconds(gaze_ns, zero, gaze_file),
                          numeric(gaze, "gaze x [px]", gaze_file, "gaze file"),
                          numeric(gaze, "gaze y [px]", gaze_file, "gaze file"), conf, gaze_file)
 
@@ -185,10 +204,12 @@ def read_neon(path: str | os.PathLike[str], resolution: tuple[int, int] | None =
                         what="fixation file", allow_no_rows=True)
         fixations = fixation_table(
             fx["fixation id"].to_numpy(),
-            _rel_seconds(_ns(fx, "start timestamp [ns]", fix_file, "fixation file"), zero),
-            _rel_seconds(_ns(fx, "end timestamp [ns]", fix_file, "fixation file"), zero),
+            _rel_seconds(_ns(fx, "start timestamp [ns]", fix_file, "fixation file"), zero,
+                         fix_file),
+            _rel_seconds(_ns(fx, "end timestamp [ns]", fix_file, "fixation file"), zero,
+                         fix_file),
             numeric(fx, "fixation x [px]", fix_file, "fixation file"),
-            numeric(fx, "fixation y [px]", fix_file, "fixation file"))
+            numeric(fx, "fixation y [px]", fix_file, "fixation file"), fix_file)
 
     cam_file = folder / "scene_camera.json"
     intrinsics = _scene_intrinsics(cam_file, res) if cam_file.is_file() else None

@@ -80,18 +80,14 @@ def read_intrinsics_file(path: Path, resolution: tuple[int, int] | None = None
     Raises:
         GazevosError: the file is not valid msgpack or lacks the expected keys.
     """
-    try:
-        data = msgpack.unpackb(path.read_bytes(), raw=False, strict_map_key=False)
-    except (msgpack.UnpackException, ValueError, OSError) as exc:
-        raise GazevosError(f"cannot read camera intrinsics ({exc.__class__.__name__})",
-                           path) from exc
+    data = _unpack_intrinsics(path)
     if not isinstance(data, dict):
         raise GazevosError("camera intrinsics file is not a msgpack map", path)
     entries = {}
     for key, value in data.items():
-        m = _RES_KEY.match(str(key))
-        if m and isinstance(value, dict):
-            entries[(int(m.group(1)), int(m.group(2)))] = value
+        res = _res_key(key)
+        if res is not None and isinstance(value, dict):
+            entries[res] = value
     if not entries:
         raise GazevosError("camera intrinsics file holds no '(W, H)' camera entry", path)
     if resolution is None:
@@ -104,9 +100,12 @@ def read_intrinsics_file(path: Path, resolution: tuple[int, int] | None = None
     try:
         k = np.asarray(entry["camera_matrix"], dtype=np.float64).reshape(3, 3)
         d = np.asarray(entry["dist_coefs"], dtype=np.float64).reshape(-1)
-    except (KeyError, ValueError, TypeError) as exc:
+    except (KeyError, ValueError, TypeError, OverflowError) as exc:
         raise GazevosError(f"camera intrinsics entry {resolution} lacks a valid camera_matrix "
                            "or dist_coefs", path) from exc
+    if not (np.isfinite(k).all() and np.isfinite(d).all()):
+        raise GazevosError(f"camera intrinsics entry {resolution} holds non-finite values",
+                           path)
     model = str(entry.get("cam_type", "radial"))
     if model not in ("radial", "fisheye"):
         raise GazevosError(f"unknown camera model '{model}' in intrinsics", path)
@@ -114,18 +113,29 @@ def read_intrinsics_file(path: Path, resolution: tuple[int, int] | None = None
                             resolution=(int(resolution[0]), int(resolution[1])), model=model)
 
 
-def _intrinsics_resolutions(path: Path) -> list[tuple[int, int]]:
+def _unpack_intrinsics(path: Path) -> object:
+    """The msgpack object in ``path`` (one-line error when it is not msgpack)."""
     try:
-        data = msgpack.unpackb(path.read_bytes(), raw=False, strict_map_key=False)
-    except (msgpack.UnpackException, ValueError, OSError) as exc:
+        return msgpack.unpackb(path.read_bytes(), raw=False, strict_map_key=False)
+    except (msgpack.UnpackException, ValueError, TypeError, OSError) as exc:
+        # TypeError: a map key msgpack cannot hash (a list or a map)
         raise GazevosError(f"cannot read camera intrinsics ({exc.__class__.__name__})",
                            path) from exc
-    out = []
-    for key in data if isinstance(data, dict) else ():
-        m = _RES_KEY.match(str(key))
-        if m:
-            out.append((int(m.group(1)), int(m.group(2))))
-    return out
+
+
+def _res_key(key: object) -> tuple[int, int] | None:
+    """``(W, H)`` of an intrinsics key ``"(W, H)"`` with a plausible positive size."""
+    m = _RES_KEY.match(str(key))
+    if not m:
+        return None
+    w, h = int(m.group(1)), int(m.group(2))
+    return (w, h) if 0 < w < 10 ** 6 and 0 < h < 10 ** 6 else None
+
+
+def _intrinsics_resolutions(path: Path) -> list[tuple[int, int]]:
+    data = _unpack_intrinsics(path)
+    keys = (_res_key(key) for key in (data if isinstance(data, dict) else ()))
+    return [k for k in keys if k is not None]
 
 
 def _find_up(folder: Path, name: str, levels: int = 2) -> Path | None:
@@ -227,7 +237,7 @@ def read_pupil_core(path: str | os.PathLike[str],
         fixations = fixation_table(fx["id"].to_numpy(), start, start + dur_ms / 1000.0,
                                    numeric(fx, "norm_pos_x", fix_file, "fixation file") * w,
                                    (1.0 - numeric(fx, "norm_pos_y", fix_file,
-                                                  "fixation file")) * h)
+                                                  "fixation file")) * h, fix_file)
 
     meta: dict[str, object] = {
         "device": "Pupil Core", "export_folder": str(export), "gaze_file": str(gaze_file),

@@ -39,6 +39,7 @@ from gazevos.io.recordings._common import (
     video_resolution,
 )
 from gazevos.io.recordings.base import CameraIntrinsics, Recording
+from gazevos.io.video import path_kind
 
 LOOKS_FOR = "Tobii Pro Glasses 3 folder (gazedata.gz with scenevideo.mp4 or recording.g3)"
 
@@ -64,15 +65,31 @@ def intrinsics_from_g3(calib: dict, path: Path) -> CameraIntrinsics:
         radial = [float(v) for v in calib.get("radial-distortion", [0.0, 0.0, 0.0])]
         tangential = [float(v) for v in calib.get("tangential-distortion", [0.0, 0.0])]
         w, h = (int(v) for v in calib["resolution"])
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise GazevosError("recording.g3 camera-calibration lacks focal-length, "
                            "principal-point or resolution", path) from exc
+    if not (0 < w < 10 ** 6 and 0 < h < 10 ** 6):
+        raise GazevosError(f"recording.g3 camera-calibration resolution {w}x{h} is not a "
+                           "positive size", path)
+    if not np.isfinite([fx, fy, cx, cy, skew, *radial, *tangential]).all():
+        raise GazevosError("recording.g3 camera-calibration holds non-finite values", path)
     radial = (radial + [0.0, 0.0, 0.0])[:3]
     tangential = (tangential + [0.0, 0.0])[:2]
     k = np.array([[fx, skew, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]], dtype=np.float64)
     d = np.array([radial[0], radial[1], tangential[0], tangential[1], radial[2]],
                  dtype=np.float64)
     return CameraIntrinsics(camera_matrix=k, dist_coeffs=d, resolution=(w, h))
+
+
+def _number(value: object) -> float | None:
+    """A JSON number as float, or None for anything else (text, bool, null, an integer too
+    large for a float)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return None
 
 
 def read_gazedata(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -106,17 +123,18 @@ def read_gazedata(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
                     raise GazevosError(f"line {bad_line} is not valid JSON", path)
                 if not isinstance(obj, dict) or obj.get("type", "gaze") != "gaze":
                     continue
-                t = obj.get("timestamp")
-                if not isinstance(t, (int, float)) or isinstance(t, bool):
+                t = _number(obj.get("timestamp"))
+                if t is None:
                     raise GazevosError(f"line {lineno} has no numeric timestamp", path)
                 data = obj.get("data") or {}
                 g2 = data.get("gaze2d") if isinstance(data, dict) else None
-                if isinstance(g2, list) and len(g2) >= 2 and all(
-                        isinstance(v, (int, float)) for v in g2[:2]):
-                    points.append((float(g2[0]), float(g2[1])))
+                xy = ((_number(g2[0]), _number(g2[1]))
+                      if isinstance(g2, list) and len(g2) >= 2 else (None, None))
+                if xy[0] is not None and xy[1] is not None:
+                    points.append((xy[0], xy[1]))
                 else:
                     points.append((np.nan, np.nan))
-                times.append(float(t))
+                times.append(t)
     except (gzip.BadGzipFile, zlib.error) as exc:
         if not times:
             raise GazevosError(f"not a readable gzip file ({exc.__class__.__name__})",
@@ -158,7 +176,9 @@ def read_tobii_g3(path: str | os.PathLike[str],
     gaze_info = info.get("gaze") if isinstance(info.get("gaze"), dict) else {}
     gaze_file = folder / str(gaze_info.get("file") or "gazedata.gz")
     video = folder / str(scene_info.get("file") or "scenevideo.mp4")
-    video_path = video if video.is_file() else None
+    video_path = video if path_kind(video) == "file" else None
+    if path_kind(gaze_file) != "file":
+        raise GazevosError("gaze data file (named in recording.g3) not found", gaze_file)
 
     intrinsics = None
     calib = scene_info.get("camera-calibration")
