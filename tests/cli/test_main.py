@@ -1,19 +1,25 @@
-"""The root of the command line (gazevos.cli.main): ``--threads``, and signals."""
+"""The root of the command line (gazevos.cli.main): ``--threads``, signals, and OS and
+memory errors as one line."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import click
 import pytest
 from _cli_errors import one_error_line
 
-from gazevos.cli import main
+from gazevos.cli import cli, main
+from gazevos.gaze.sync import GazeWarning
 from gazevos.runtime import MAX_THREADS_PER_CORE, THREADS_ENV, available_cores
 
 _ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_WAIT_POLICY",
@@ -91,14 +97,15 @@ SLEEPER = r"""
 import pathlib, signal, sys, time
 import click
 from gazevos.cli import cli, main
+from gazevos.gaze.sync import GazeWarning
 
 if sys.argv[2] == "ignore-hup":
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 @cli.command("sleep")
 def sleep() -> None:
-    print("ready", flush=True)
     try:
+        print("ready", flush=True)  # inside: a signal right after it still cleans up
         time.sleep(120)
     finally:  # the clean-up a long job does on Ctrl-C
         pathlib.Path(sys.argv[1]).write_text("cleaned up")
@@ -173,3 +180,70 @@ def test_handlers_are_restored_after_an_in_process_run(
     assert main(["--version"]) == 0
     assert "gazevos" in capsys.readouterr().out
     assert {s: signal.getsignal(s) for s in before} == before
+
+
+# --- OS and memory errors, warnings ---------------------------------------------------
+
+
+@pytest.fixture
+def failing() -> Iterator[Callable[[BaseException], None]]:
+    """Register a command ``fail`` that raises the exception given; removed afterwards."""
+    raised: list[BaseException] = []
+
+    @cli.command("fail")
+    def fail() -> None:
+        warnings.warn("few usable gaze samples", GazeWarning, stacklevel=1)
+        raise raised[0]
+
+    yield raised.append
+    cli.commands.pop("fail")
+
+
+def test_os_error_is_one_line_with_the_path(failing: Callable[[BaseException], None],
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    failing(PermissionError(errno.EACCES, "Permission denied", "/data/out/report.html"))
+    assert main(["fail"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == ("gazevos: error: /data/out/report.html: permission denied "
+                                    "(EACCES)")
+    assert "Traceback" not in err and "internal error" not in err
+
+
+def test_memory_error_is_one_line(failing: Callable[[BaseException], None],
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    failing(MemoryError("Unable to allocate 9.3 TiB for an array"))
+    assert main(["fail"]) == 2
+    line = capsys.readouterr().err.splitlines()[-1]
+    assert line.startswith("gazevos: error: not enough memory: unable to allocate 9.3 TiB")
+
+
+def test_other_errors_still_reach_the_catch_all(failing: Callable[[BaseException], None],
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    failing(ZeroDivisionError("boom"))
+    assert main(["fail"]) == 1
+    assert "internal error: ZeroDivisionError: boom" in capsys.readouterr().err
+
+
+def test_library_warnings_are_one_line_on_stderr(failing: Callable[[BaseException], None],
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    failing(MemoryError())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # as a user's filters may be: main shows them anyway
+        assert main(["fail"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "gazevos: warning: few usable gaze samples"
+    assert len(lines) == 2 and lines[1].startswith("gazevos: error: not enough memory")
+
+
+def test_debug_shows_the_os_error_itself(failing: Callable[[BaseException], None],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GAZEVOS_DEBUG", "1")
+    failing(FileNotFoundError(errno.ENOENT, "No such file", "x.csv"))
+    with pytest.raises(FileNotFoundError):
+        main(["fail"])
+
+
+def test_click_is_unchanged_for_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert isinstance(cli, click.Group)
+    assert main(["no-such-command"]) == 2
+    assert "No such command 'no-such-command'" in capsys.readouterr().err

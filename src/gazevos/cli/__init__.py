@@ -2,7 +2,10 @@
 
 Each sub-command lives in its own module of this package and is registered on the root
 group here.  Errors from the library (:class:`~gazevos.errors.GazevosError`) become one
-line on stderr and exit code 2; no traceback is shown unless ``GAZEVOS_DEBUG=1``.
+line on stderr and exit code 2, and so do an :class:`OSError` (``gazevos: error: PATH:
+what (ERRNO)``) and a :class:`MemoryError` (:func:`gazevos.cli.errors.describe_error`); no
+traceback is shown unless ``GAZEVOS_DEBUG=1``.  Warnings of the library are one line
+``gazevos: warning: ...`` on stderr (:func:`gazevos.cli.errors.warnings_to_stderr`).
 
 ``gazevos --threads N COMMAND`` (default: ``GAZEVOS_THREADS``, else the cores available)
 sets the threads of torch, OpenCV and the BLAS / OpenMP pools before the command runs
@@ -29,6 +32,7 @@ from types import FrameType
 import click
 
 from gazevos import __version__
+from gazevos.cli.errors import describe_error, warnings_to_stderr
 from gazevos.errors import GazevosError
 from gazevos.runtime import (
     THREADS_ENV,
@@ -115,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = os.environ.get("GAZEVOS_DEBUG") == "1"
     keep_freed_memory()
     prefer_sleeping_openmp_threads()
-    with _signals_interrupt() as received:
+    with _signals_interrupt() as received, warnings_to_stderr():
         try:
             cli.main(args=argv, prog_name="gazevos", standalone_mode=False)
         except click.exceptions.Exit as exc:
@@ -136,6 +140,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         except KeyboardInterrupt:
             return _interrupted(received)
+        except (OSError, MemoryError) as exc:  # permissions, full disk, long names, memory
+            if debug:
+                raise
+            click.echo(f"gazevos: error: {describe_error(exc) or exc}", err=True)
+            return 2
         except Exception as exc:  # noqa: BLE001 - last line of defence: never a traceback
             if debug:
                 raise
