@@ -73,6 +73,13 @@ def test_serial_outputs_rerun_skips_and_changed_prompt(recordings: Path, serial_
     summary = json.loads((out / "recordings" / "p2" / "summary.json").read_text())
     assert summary["objects"][2]["point"] == [130.0, 40.0]
     assert {k: len(v) for k, v in _attempts(out).items()} == {"p1": 1, "p2": 2, "p3": 1}
+    # a changed gaze setting reruns every recording but reuses their masks
+    study_text = study.read_text().replace("video: false", "video: false, tolerance_deg: 2.5")
+    study.write_text(study_text)
+    tol = run_study(study, out, serial=True, progress=False)
+    assert tol.n_done == 3
+    summary = json.loads((out / "recordings" / "p1" / "summary.json").read_text())
+    assert summary["tracking_resumed"] is True and summary["settings"]["tolerance_deg"] == 2.5
 
 
 def test_failed_recording_is_reported_and_others_go_on(recordings: Path,
