@@ -131,14 +131,13 @@ def test_metrics_rows_one_per_object(annotated):
     assert metrics["dwell_time"].iloc[1:].sum() > 0  # gaze fell on a marked object
 
 
-def _neon(annotated: SimpleNamespace) -> SimpleNamespace:
-    if annotated.name != "neon-native-multipart":
-        pytest.skip("the missing-parts note is the Neon recording's")
-    return annotated
+#: the tests of the missing-parts note run on the Neon recording only
+only_neon = pytest.mark.parametrize("annotated", ["neon-native-multipart"], indirect=True)
 
 
+@only_neon
 def test_neon_reader_says_parts_2_and_3_lack_their_video(annotated):
-    a = _neon(annotated)
+    a = annotated
     assert a.rec.meta["missing_scene_parts"] == [2, 3]
     assert a.rec.video_path.name == "Neon Scene Camera v1 ps1.mp4"
     # part 1's timestamps, as the .time file holds them (int64 ns), from its first frame
@@ -154,8 +153,9 @@ def test_neon_reader_says_parts_2_and_3_lack_their_video(annotated):
     assert f"{outside} of the 2659 gaze samples lie outside it" in note
 
 
+@only_neon
 def test_neon_missing_parts_note_reaches_the_user(annotated):
-    a = _neon(annotated)
+    a = annotated
     assert "note: scene video of parts 2, 3 is missing" in a.text
     summary = json.loads((a.out / "summary.json").read_text())
     assert any(n.startswith("scene video of parts 2, 3 is missing") for n in summary["notes"])
