@@ -139,6 +139,31 @@ def test_signal_during_an_update_is_held_until_the_step_is_counted(
     assert _same_weights(out / "last.pt", setup["reference"] / "last.pt")
 
 
+def test_a_second_signal_during_an_update_stops_without_saving(
+        setup: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "run"
+    real = torch.optim.Adam.step
+    count = []
+
+    def step_and_signal_twice(self, *a, **kw):  # noqa: ANN001, ANN002, ANN003, ANN202
+        count.append(1)
+        if len(count) == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            os.kill(os.getpid(), signal.SIGINT)  # the impatient second Ctrl-C
+            time.sleep(0.05)
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", step_and_signal_twice)
+    with pytest.raises(KeyboardInterrupt, match="second interrupt"):
+        _run_library(setup["base"], out)
+    monkeypatch.setattr(torch.optim.Adam, "step", real)
+    assert len(count) == 2  # stopped inside the second update
+    assert not (staging_path(out) / "last.pt").exists()  # a half-updated state is not saved
+    _run_library(setup["base"], out, resume=True)
+    assert _same_weights(out / "last.pt", setup["reference"] / "last.pt")
+
+
 def _run_library(base: Path, out: Path, **opts: object) -> Path:
     from gazevos.config import load_config
 
@@ -270,6 +295,15 @@ def test_numeric_options_are_refused(command: list[str], option: str, values: li
     last = err.strip().splitlines()[-1]
     assert "Traceback" not in err and f"'{option}'" in last, err
     assert last.startswith(("Error: Invalid value", "gazevos: error: "))
+    assert not out.exists() and not staging_path(out).exists()
+
+
+def test_too_many_threads_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                      ) -> None:
+    out = tmp_path / "out"
+    assert main([*_MAST, "--out", str(out), "--threads", "100000"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("gazevos: error: --threads: 100000 threads") and "\n" not in err
     assert not out.exists() and not staging_path(out).exists()
 
 

@@ -293,3 +293,31 @@ def test_training_presets_load(preset: str, encoder: str, box_crop: float,
     assert cfg.model.encoder == encoder
     assert cfg.pairs.box_crop == box_crop
     assert cfg.encoder_lr_scale == encoder_lr
+
+
+def test_interrupted_and_resumed_run_matches_an_uninterrupted_one(
+        tmp_path: Path, data: Path, tiny_yaml: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = _cfg(tiny_yaml, steps=4, save_every=100, patience=0)
+    full = train_ranet(data, ["a", "b"], ["c"], tmp_path / "full", cfg,
+                       RunOptions(progress=False))
+    real, calls = PairSampler.sample, []
+
+    def sample(self):  # noqa: ANN001, ANN202
+        calls.append(1)
+        pair = real(self)
+        if len(calls) == 2 * 2 + 2 + 1:  # 2 validation pairs, then step 3's first pair
+            raise KeyboardInterrupt
+        return pair
+
+    monkeypatch.setattr(PairSampler, "sample", sample)
+    out = tmp_path / "cut"
+    with pytest.raises(KeyboardInterrupt, match="stopped at step 2 of 4"):
+        train_ranet(data, ["a", "b"], ["c"], out, cfg, RunOptions(progress=False))
+    monkeypatch.setattr(PairSampler, "sample", real)
+    assert read_checkpoint(staging_path(out) / "last.pt")["step"] == 2
+    path = train_ranet(data, ["a", "b"], ["c"], out, cfg,
+                       RunOptions(progress=False, resume=True))
+    for name in ("model.pt", "last.pt"):
+        a, b = read_checkpoint(full.parent / name), read_checkpoint(path.parent / name)
+        assert a["step"] == b["step"] and a["best"] == b["best"]
+        assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])

@@ -136,3 +136,33 @@ def test_domain_shift_is_seeded_and_geometric() -> None:
     # barrel: content pulled towards the centre, the periphery more than the middle
     assert (out == 1).sum() < (labels == 1).sum()
     assert out[30, 17] == 0 and out[30, 18] == 1  # hand-checked: edge moved 3 px inwards
+
+
+def test_dann_interrupted_and_resumed_ends_with_the_weights_of_an_uninterrupted_run(
+        tmp_path, monkeypatch) -> None:
+    torch.set_num_threads(1)
+    data, target = squares(8, 3), squares(8, 4).images
+    cfg = dataclasses.replace(CFG, steps=5, save_every=100, crop=(24, 24))
+    full = train_semseg(data, target, tmp_path / "full", cfg, RunOptions(progress=False))
+    real, calls = BatchSampler.take, []
+
+    def take(self, *a, **kw):  # noqa: ANN001, ANN002, ANN003, ANN202
+        calls.append(1)
+        batch = real(self, *a, **kw)  # draws crops, then Ctrl-C (source batch of step 4)
+        if len(calls) == 7:
+            raise KeyboardInterrupt
+        return batch
+
+    monkeypatch.setattr(BatchSampler, "take", take)
+    out = tmp_path / "cut"
+    with pytest.raises(KeyboardInterrupt, match="stopped at step 3 of 5"):
+        train_semseg(data, target, out, cfg, RunOptions(progress=False))
+    monkeypatch.setattr(BatchSampler, "take", real)
+    assert read_checkpoint(staging_path(out) / "last.pt")["step"] == 3 and not out.exists()
+    path = train_semseg(data, target, out, cfg, RunOptions(progress=False, resume=True))
+    a, b = read_checkpoint(full), read_checkpoint(path)
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+    la, lb = read_checkpoint(tmp_path / "full" / "last.pt"), read_checkpoint(out / "last.pt")
+    assert all(torch.equal(la["discriminator"][k], lb["discriminator"][k])
+               for k in la["discriminator"])
+    assert _log(out)[:, 0].tolist() == [1, 2, 3, 4, 5]

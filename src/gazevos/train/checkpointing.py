@@ -96,7 +96,8 @@ def read_resume_state(out: Path, opts: RunOptions, read: Callable[[Path], dict[s
 
 def join_process_group(opts: RunOptions) -> tuple[int, int]:
     """``(rank, world_size)`` from the torchrun environment (``(0, 1)`` without it); joins
-    the gloo process group when there are several processes and applies ``opts.threads``."""
+    the gloo process group when there are several processes and applies ``opts.threads``
+    (:func:`set_threads`)."""
     rank = int(os.environ.get("RANK", "0"))
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
@@ -106,9 +107,17 @@ def join_process_group(opts: RunOptions) -> tuple[int, int]:
 
 
 def set_threads(threads: int) -> None:
-    """Use ``threads`` threads in torch, OpenCV and the BLAS pools (0: leave them)."""
+    """Use ``threads`` threads in torch, OpenCV and the BLAS pools (0: leave them as the
+    CLI's ``gazevos --threads`` / :func:`gazevos.runtime.configure_threads` set them).
+
+    Raises:
+        GazevosError: ``threads`` is negative or more than the machine can use (one line
+            naming ``--threads``).
+    """
     if threads:
-        torch.set_num_threads(threads)
+        from gazevos.runtime import configure_threads, parse_threads
+
+        configure_threads(parse_threads(threads, "--threads"))
 
 
 def backward(opt: torch.optim.Optimizer, loss: torch.Tensor, step: int) -> None:

@@ -270,10 +270,8 @@ def train_mast(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathL
                     if step % cfg.save_every == 0:
                         checkpoint()
             checkpoint()
-    except KeyboardInterrupt as exc:
-        checkpoint()
-        raise staging.TrainingInterrupted(step, cfg.steps, trun.stage,
-                                            trun.final) from exc
+    except KeyboardInterrupt as exc:  # save at this step, then stop
+        raise trun.interrupted(exc, checkpoint, step, cfg.steps) from exc
     if world > 1:
         dist.barrier()
     return trun.finish(step >= cfg.steps) / "model.pt"

@@ -271,10 +271,8 @@ def train_ranet(root: str | os.PathLike[str], train_names: Sequence[str],
                     if step % cfg.save_every == 0 or val:
                         checkpoint()
             checkpoint()
-    except KeyboardInterrupt as exc:
-        checkpoint()
-        raise staging.TrainingInterrupted(step, cfg.steps, trun.stage,
-                                            trun.final) from exc
+    except KeyboardInterrupt as exc:  # save at this step, then stop
+        raise trun.interrupted(exc, checkpoint, step, cfg.steps) from exc
     if world > 1:
         dist.barrier()
     return trun.finish(step >= cfg.steps or stopped) / "model.pt"

@@ -271,10 +271,8 @@ def train_semseg(source: LabelledSet, target: np.ndarray | None,
                     if step % cfg.save_every == 0:
                         checkpoint()
             checkpoint()
-    except KeyboardInterrupt as exc:
-        checkpoint()
-        raise staging.TrainingInterrupted(step, cfg.steps, trun.stage,
-                                            trun.final) from exc
+    except KeyboardInterrupt as exc:  # save at this step, then stop
+        raise trun.interrupted(exc, checkpoint, step, cfg.steps) from exc
     return trun.finish(step >= cfg.steps) / "model.pt"
 
 

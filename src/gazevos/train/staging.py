@@ -71,10 +71,18 @@ class TrainingInterrupted(KeyboardInterrupt):
         final: the output folder.
     """
 
-    def __init__(self, step: int, total: int, stage: Path, final: Path) -> None:
-        super().__init__(f"{final}: training stopped at step {step} of {total} and saved in "
-                         f"{stage}: run the same command with --resume to continue")
+    def __init__(self, step: int, total: int, stage: Path, final: Path,
+                 saved: bool = True) -> None:
+        what = (f"training stopped at step {step} of {total} and saved in {stage}" if saved
+                else f"training stopped at once by a second interrupt; {stage} keeps the "
+                     f"checkpoint of step {step}")
+        super().__init__(f"{final}: {what}: run the same command with --resume to continue")
         self.step, self.total, self.stage, self.final = step, total, stage, final
+
+
+class ForcedStop(KeyboardInterrupt):
+    """A second Ctrl-C / SIGTERM while an update was being applied: stop without saving
+    (the state in memory may be half updated; ``last.pt`` keeps the last checkpoint)."""
 
 
 # ----------------------------------------------------------------------------- keys
@@ -138,7 +146,8 @@ def interrupts_deferred() -> Iterator[None]:
     Only signals whose handler is a Python function (Python's own SIGINT handler, or the
     CLI's SIGTERM handler) are held: the block runs with a handler that records the
     signal, and the original handler is called with it after the block (raising
-    ``KeyboardInterrupt`` there).  Handlers are set back at once: nothing stays installed.
+    ``KeyboardInterrupt`` there).  A second signal inside the block raises
+    :class:`ForcedStop` at once.  Handlers are set back at once: nothing stays installed.
     A no-op outside the main thread (where signal handlers cannot be set).
     """
     if threading.current_thread() is not threading.main_thread():
@@ -146,19 +155,25 @@ def interrupts_deferred() -> Iterator[None]:
         return
     pending: list[tuple[int, Any]] = []
     saved: dict[int, Callable[..., Any]] = {}
+
+    def hold(signum: int, frame: Any) -> None:
+        if pending:
+            raise ForcedStop("stopped at once by a second interrupt")
+        pending.append((signum, frame))
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         handler = signal.getsignal(sig)
         if callable(handler):
             saved[sig] = handler
-            signal.signal(sig, lambda s, f: pending.append((s, f)))
+            signal.signal(sig, hold)
     try:
         yield
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)
-        if pending:
-            sig, frame = pending[0]
-            saved[sig](sig, frame)
+    if pending:  # the block ended normally: act on the signal now
+        sig, frame = pending[0]
+        saved[sig](sig, frame)
 
 
 def rng_state(rng: np.random.Generator) -> dict[str, Any]:
@@ -182,7 +197,9 @@ class TrainingRun:
         stage: where the run writes (all processes).
         resumed: the stage continues an interrupted run (its ``last.pt`` may be absent).
         run: the :class:`RunDir` (rank 0 only).
-        notes: what the user should know (also sent to ``note``).
+        note: shows a note to the user.
+        notes: what the user should know (also sent to ``note`` by rank 0).
+        main: this is rank 0.
     """
 
     final: Path
@@ -191,11 +208,13 @@ class TrainingRun:
     run: RunDir | None
     note: Callable[[str], None]
     notes: list[str] = field(default_factory=list)
+    main: bool = True
 
     def tell(self, text: str) -> None:
-        """Record a note and pass it on."""
+        """Record a note and pass it on (rank 0 only)."""
         self.notes.append(text)
-        self.note(text)
+        if self.main:
+            self.note(text)
 
     def resume_state(self, read: Callable[[Path], dict[str, Any]], resume_from: str | None,
                      hint: str = "; use --init"
@@ -226,6 +245,19 @@ class TrainingRun:
         if self.run is not None:
             self.run.extra.update(step=step, steps=total)
             self.run.mark_started()
+
+    def interrupted(self, exc: KeyboardInterrupt, checkpoint: Callable[[], None],
+                    step: int, total: int) -> TrainingInterrupted:
+        """What a trainer raises on Ctrl-C / SIGTERM: it first saves ``last.pt`` at ``step``
+        with ``checkpoint`` (not after a :class:`ForcedStop`, whose state may be half
+        updated; a third interrupt while saving leaves the last ``last.pt``, written
+        atomically)."""
+        if isinstance(exc, ForcedStop):
+            staged = read_manifest(self.stage, complete_only=False) or {}
+            last = int((staged.get("extra") or {}).get("step", 0))
+            return TrainingInterrupted(last, total, self.stage, self.final, saved=False)
+        checkpoint()
+        return TrainingInterrupted(step, total, self.stage, self.final)
 
     def finish(self, done: bool) -> Path:
         """Move a finished run into place (rank 0); returns the folder holding the run
@@ -258,13 +290,14 @@ def open_training_run(out: str | Path, key: dict[str, Any], *, force: bool, resu
     key = normalise_key(key)
     run: RunDir | None = None
     resumed = False
-    trun = TrainingRun(final, stage, False, None, note or _default_note)
+    trun = TrainingRun(final, stage, False, None, note or _default_note, main=rank == 0)
     if rank == 0:
-        if resume:
-            _check_resume(final, stage, key, trun)
+        fresh = _check_resume(final, stage, key) if resume else None
         staged = read_manifest(stage, complete_only=False)
         run = open_run(final, str(key["command"]), key, force=force, resume=resume)
         resumed = run.resumed
+        if fresh:
+            trun.tell(fresh)
         step = ((staged or {}).get("extra") or {}).get("step")
         if not resumed and step and staged.get("complete") is False:  # type: ignore[union-attr]
             trun.tell(f"{final}: starting over: the unfinished run staged beside it (at "
@@ -277,7 +310,9 @@ def open_training_run(out: str | Path, key: dict[str, Any], *, force: bool, resu
     return trun
 
 
-def _check_resume(final: Path, stage: Path, key: dict[str, Any], trun: TrainingRun) -> None:
+def _check_resume(final: Path, stage: Path, key: dict[str, Any]) -> str | None:
+    """Refuse a ``--resume`` that cannot continue the staged run; the note to show when
+    there is nothing to resume (None when the staged run continues)."""
     staged = read_manifest(stage, complete_only=False)
     if staged is not None and staged.get("complete") is False:
         if staged.get("command") != key["command"]:
@@ -291,7 +326,7 @@ def _check_resume(final: Path, stage: Path, key: dict[str, Any], trun: TrainingR
             raise GazevosError(f"cannot resume: the interrupted run{at} was started with "
                                f"other {diff}; resume with the same settings and data, or "
                                "drop --resume to start over", final)
-        return
+        return None
     finished = read_manifest(final)
     if finished is not None:
         raise GazevosError("nothing to resume: this is a finished run; to train it further "
@@ -301,7 +336,7 @@ def _check_resume(final: Path, stage: Path, key: dict[str, Any], trun: TrainingR
         raise GazevosError("holds a training run of an older gazevos (no manifest.json): "
                            f"continue it with --resume-from {final / LAST} --out NEW_FOLDER",
                            final)
-    trun.tell(f"{final}: nothing to resume: starting from step 0")
+    return f"{final}: nothing to resume: starting from step 0"
 
 
 def staged_progress(out: str | Path) -> tuple[int | None, int | None, Path]:
