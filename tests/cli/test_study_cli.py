@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -38,6 +39,12 @@ def test_study_cli_serial_rerun_and_failure(tmp_path: Path,
     # the good one is skipped on a rerun
     code = main(["study", str(study), "--out", str(out), "--serial", "-q"])
     assert "0 recordings annotated, 1 skipped (unchanged), 1 failed" in capsys.readouterr().out
+    # --force redoes the good one from scratch (no masks reused)
+    main(["study", str(study), "--out", str(out), "--serial", "-q", "--force"])
+    assert "1 recordings annotated, 0 skipped" in capsys.readouterr().out
+    summary = json.loads((out / "recordings" / "p1" / "summary.json").read_text())
+    assert summary["tracking_resumed"] is False
+    assert len((out / "logs" / "p1.attempts").read_text().splitlines()) == 2
 
 
 def test_study_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

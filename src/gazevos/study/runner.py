@@ -21,6 +21,7 @@ study-level validation, and :mod:`gazevos.study.report` writes ``report.html``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -138,7 +139,7 @@ def plan(study: Study, force: bool = False) -> tuple[list[TaskSpec], list[str]]:
     run, skip = [], []
     for rec in study.recordings:
         key = task_key(rec, study.settings)
-        spec = TaskSpec(rec, study.settings, study.out, key, task_hash(key))
+        spec = TaskSpec(rec, study.settings, study.out, key, task_hash(key), resume=not force)
         if not force and task_done(study.out, rec.id, spec.hash):
             skip.append(rec.id)
         else:
@@ -183,8 +184,7 @@ def run_study(study_file: str | os.PathLike[str], out_dir: str | os.PathLike[str
             "skipped")
     t_run = time.perf_counter()
     if specs and serial:
-        _run_serial([TaskSpec(s.recording, s.settings, s.out, s.key, s.hash, None)
-                     for s in specs], result, progress)
+        _run_serial([dataclasses.replace(s, threads=None) for s in specs], result, progress)
     elif specs:
         own, cluster = (client, None) if client is not None else _make_client(scheduler, workers)
         try:

@@ -75,6 +75,7 @@ class TaskSpec:
     key: dict[str, Any]
     hash: str
     threads: int | None = 1
+    resume: bool = True
 
 
 def _log_attempt(spec: TaskSpec) -> None:
@@ -134,11 +135,11 @@ def run_task(spec: TaskSpec) -> dict[str, Any]:
     recording = read_recording(rec.path)
     final = spec.out / "recordings" / rec.id
     extra = {"study_task": spec.hash}
-    # resume: a task rerun after its worker was lost continues the staged tracking pass, and
-    # a recording whose objects and tracker are unchanged (only gaze settings changed) reuses
-    # its masks (gazevos.gaze.annotate.annotate)
+    # resume (unless the study runs with --force): a task rerun after its worker was lost
+    # continues the staged tracking pass, and a recording whose objects and tracker are
+    # unchanged (only gaze settings changed) reuses its masks (gazevos.gaze.annotate)
     result = annotate(recording, prompts, final, tracker=tracker, config=cfg, force=True,
-                      resume=True, progress=False, manifest_extra=extra)
+                      resume=spec.resume, progress=False, manifest_extra=extra)
     tables = recording_tables(final, recording.frame_times[:result.n_frames], st.aoi)
     with run_folder(spec.out / "aoi" / rec.id, "study-aoi", spec.key, force=True,
                     extra=extra) as run:
