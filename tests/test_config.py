@@ -50,6 +50,7 @@ class Cfg:
     limit: float | None = None
     inner: Inner = Inner()
     free: float = -1.0
+    patch: int = setting(-1, ge=2, le=64, also=(-1, 0))
 
 
 def _load(tmp_path: Path, text: str) -> Cfg:
@@ -74,6 +75,7 @@ def test_good_values_are_taken_and_converted(tmp_path):
                       pair=(3, 4), limit=2.5, inner=Inner(size=7), free=1e-4)
     assert isinstance(cfg.rate, float) and isinstance(cfg.radii, tuple)
     assert _load(tmp_path, "limit: null\n").limit is None
+    assert [_load(tmp_path, f"patch: {v}\n").patch for v in (-1, 0, 2, 64)] == [-1, 0, 2, 64]
     assert _load(tmp_path, "{}\n") == Cfg()
 
 
@@ -105,6 +107,8 @@ def test_good_values_are_taken_and_converted(tmp_path):
     ("inner: {name: [a]}", "setting 'inner.name' must be a string, got ['a']"),
     ("inner: {colour: red}", "unknown setting 'inner.colour' for Inner (known: name, size)"),
     ("free: -.inf", "setting 'free' must be a finite number, got -inf"),
+    ("patch: 1", "setting 'patch' must be >= 2 and <= 64 (or -1 or 0), got 1"),
+    ("patch: 65", "setting 'patch' must be >= 2 and <= 64 (or -1 or 0), got 65"),
 ])
 def test_bad_values_name_the_file_and_the_key(tmp_path, text, problem):
     assert _error(tmp_path, text + "\n") == problem
@@ -186,10 +190,26 @@ def test_defaults_keep_their_own_types_and_limits(cls):
 
 
 def test_classic_limits():
-    with pytest.raises(GazevosError, match="setting 'boost_rounds' must be >= 1, got 0"):
+    with pytest.raises(GazevosError, match="setting 'boost_rounds' must be >= 1 and <= 10000, "
+                                           "got 0"):
         load_config(ClassicConfig, overrides={"boost_rounds": 0})
     with pytest.raises(GazevosError, match="setting 'dis_preset' must be one of 'ultrafast', "
                                            "'fast', 'medium', got 'fastest'"):
         load_config(ClassicConfig, overrides={"dis_preset": "fastest"})
     with pytest.raises(GazevosError, match=r"setting 'prior_max' must be > 0 and < 1, got 1.0"):
         load_config(ClassicConfig, overrides={"prior_max": 1})
+
+
+def test_flow_limits_keep_opencv_from_crashing():
+    """DIS optical flow crashed (segmentation fault) with a stride over the patch size, a
+    1-px patch or a zero stride given to OpenCV; these are refused at load."""
+    with pytest.raises(GazevosError) as err:
+        load_config(FlowConfig, overrides={"patch_stride": 64})
+    assert str(err.value) == ("command line: bad settings for FlowConfig: patch_stride (64) "
+                              "must not exceed the patch size (8)")
+    with pytest.raises(GazevosError, match="setting 'patch_size' must be >= 2"):
+        load_config(FlowConfig, overrides={"patch_size": 1})
+    cfg = load_config(FlowConfig, overrides={"patch_size": 16, "patch_stride": 12})
+    assert (cfg.patch_size, cfg.patch_stride) == (16, 12)
+    with pytest.raises(GazevosError, match="setting 'dis_patch_stride' must be >= -1 and <= 8"):
+        load_config(ClassicConfig, overrides={"dis_patch_stride": 64})

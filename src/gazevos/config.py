@@ -12,6 +12,7 @@ NaN and infinities are refused), ``bool``, ``str``, ``tuple[X, ...]`` / ``tuple[
 mapping).  A field can also declare limits with :func:`setting`::
 
     work_scale: float = setting(0.5, gt=0.0, le=1.0)
+    patch_size: int = setting(-1, ge=2, le=64, also=(-1,))
 
 Limits apply to the value, or to each element of a tuple.  A bad value is a one-line
 :class:`~gazevos.errors.GazevosError` naming the file and the key, e.g.
@@ -47,9 +48,12 @@ class Limits:
     le: float | None = None
     lt: float | None = None
     choices: tuple[Any, ...] | None = None
+    also: tuple[Any, ...] = ()
 
     def problem(self, value: Any) -> str | None:
         """Why ``value`` breaks these limits (``"must be >= 0"``), or None when it keeps them."""
+        if value in self.also:
+            return None
         if self.choices is not None and value not in self.choices:
             return "must be one of " + ", ".join(repr(c) for c in self.choices)
         if not isinstance(value, (int, float)) or isinstance(value, bool):
@@ -62,12 +66,15 @@ class Limits:
             f"> {self.gt:g}" if self.gt is not None else "")
         high = f"<= {self.le:g}" if self.le is not None else (
             f"< {self.lt:g}" if self.lt is not None else "")
-        return "must be " + " and ".join(b for b in (low, high) if b)
+        text = "must be " + " and ".join(b for b in (low, high) if b)
+        if self.also:
+            text += " (or " + " or ".join(repr(a) for a in self.also) + ")"
+        return text
 
 
 def setting(default: Any, *, ge: float | None = None, gt: float | None = None,
             le: float | None = None, lt: float | None = None,
-            choices: tuple[Any, ...] | None = None) -> Any:
+            choices: tuple[Any, ...] | None = None, also: tuple[Any, ...] = ()) -> Any:
     """A dataclass field with ``default`` and limits checked when a config is loaded.
 
     Args:
@@ -75,8 +82,9 @@ def setting(default: Any, *, ge: float | None = None, gt: float | None = None,
         ge, gt, le, lt: the value (each element, for a tuple) must be ``>=``, ``>``, ``<=``,
             ``<`` these.
         choices: the value (each element) must be one of these.
+        also: values allowed besides the range (e.g. ``-1`` for "the library's default").
     """
-    limits = Limits(ge=ge, gt=gt, le=le, lt=lt, choices=choices)
+    limits = Limits(ge=ge, gt=gt, le=le, lt=lt, choices=choices, also=also)
     return dataclasses.field(default=default, metadata={LIMITS_KEY: limits})
 
 

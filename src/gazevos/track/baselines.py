@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from gazevos.config import setting
 from gazevos.errors import GazevosError
 from gazevos.track.base import Prediction, Tracker
 
@@ -54,14 +55,21 @@ class FlowConfig:
             probabilities, so that bilinear warping does not blur the masks over time.
     """
 
-    flow_scale: float = 0.5
-    dis_preset: str = "medium"
-    finest_scale: int = 0
-    patch_stride: int = 4
-    grad_iters: int = 12
-    refine_iters: int = 0
-    patch_size: int = -1
+    flow_scale: float = setting(0.5, gt=0.0, le=1.0)
+    dis_preset: str = setting("medium", choices=("ultrafast", "fast", "medium"))
+    finest_scale: int = setting(0, ge=-1, le=10)
+    patch_stride: int = setting(4, ge=-1, le=64)
+    grad_iters: int = setting(12, ge=-1, le=1000)
+    refine_iters: int = setting(0, ge=-1, le=100)
+    patch_size: int = setting(-1, ge=2, le=64, also=(-1, 0))
     binarize: bool = True
+
+    def __post_init__(self) -> None:
+        """OpenCV's DIS crashes (segmentation fault) when the stride exceeds the patch."""
+        patch = self.patch_size if self.patch_size > 0 else 8  # 8: every preset's patch
+        if self.patch_stride > patch:
+            raise ValueError(f"patch_stride ({self.patch_stride}) must not exceed the patch "
+                             f"size ({patch})")
 
 
 _DIS_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
