@@ -225,3 +225,16 @@ def test_overlong_mask_and_frame_paths_are_one_line_errors(tmp_path: Path) -> No
     for bad in ["m" * 5000 + ".png", tmp_path / ("m" * 300 + ".png"), "a\x00b.png"]:
         for fn in (read_mask, read_image, open_frames):
             assert isinstance(library_outcome(fn, bad), GazevosError)
+
+
+@pytest.mark.parametrize("size", [(100_000, 100_000), (20_000, 5_000), (2 ** 31 - 1, 1)],
+                         ids=["bomb", "warning-range", "one-huge-row"])
+def test_huge_declared_size_is_refused_before_decoding(tmp_path: Path,
+                                                       size: tuple[int, int]) -> None:
+    """A PNG header declaring more than 8192 x 8192 pixels: a one-line error at once (before
+    the fix: PIL's DecompressionBombError, or a decode of up to 178 M pixels)."""
+    path = tmp_path / "m.png"
+    path.write_bytes(_png_with_size(*size))
+    for fn in (read_mask, read_image):
+        got = library_outcome(fn, path)
+        assert isinstance(got, GazevosError) and "pixels" in str(got), got

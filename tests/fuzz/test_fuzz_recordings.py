@@ -395,3 +395,78 @@ def test_overlong_and_odd_paths_are_one_line_errors(tmp_path: Path) -> None:
                 "a\x00b", tmp_path / ("z" * 300) / "gaze.csv"]:
         result = library_outcome(read_recording, bad)
         assert not isinstance(result, Recording)
+
+
+def _set_cell(path: Path, row: int, col: str, value: str, sep: str = ",") -> None:
+    lines = path.read_text().splitlines()
+    header = lines[0].split(sep)
+    cells = lines[row + 1].split(sep)
+    cells[header.index(col)] = value
+    lines[row + 1] = sep.join(cells)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _gazedata(folder: Path, obj: dict) -> None:
+    with gzip.open(folder / "gazedata.gz", "wt", encoding="utf-8") as fh:
+        fh.write(json.dumps({"type": "gaze", "timestamp": 0.1,
+                             "data": {"gaze2d": [0.5, 0.5]}}) + "\n" + json.dumps(obj) + "\n")
+
+
+def _g3_calibration(folder: Path, **changes: object) -> None:
+    info = json.loads((folder / "recording.g3").read_text())
+    info["scenecamera"]["camera-calibration"].update(changes)
+    (folder / "recording.g3").write_text(json.dumps(info))
+    (folder / "scenevideo.mp4").unlink()
+
+
+#: inputs the fuzzing found that escaped as another exception (or read as garbage) before
+#: the fix: (format, damage, words the one-line error holds)
+FOUND: dict[str, tuple[str, Callable[[Path], object], str]] = {
+    "empty-calibration-xml": ("glassestools", lambda f: (f / "calibration.xml").write_bytes(b""),
+                              "empty"),
+    "fixation-id-huge": ("pupil_core", lambda f: _set_cell(
+        f / "exports/000/fixations.csv", 0, "id", "9" * 30), "integer id"),
+    "fixation-id-blank": ("pupil_core", lambda f: _set_cell(
+        f / "exports/000/fixations.csv", 0, "id", " "), "integer id"),
+    "fixation-id-nan": ("pupil_core", lambda f: _set_cell(
+        f / "exports/000/fixations.csv", 0, "id", "nan"), "integer id"),
+    "npy-of-text": ("pupil_core", lambda f: np.save(
+        f / "exports/000/world_timestamps.npy", np.array(["", "a"])), "not real numbers"),
+    "npy-of-complex": ("pupil_core", lambda f: np.save(
+        f / "exports/000/world_timestamps.npy", np.ones(3, np.complex128)), "not real numbers"),
+    "mp4-cut-off": ("generic", lambda f: (f / "scene.mp4").write_bytes(
+        (f / "scene.mp4").read_bytes()[:1244]), "scene.mp4"),
+    "neon-ns-inf": ("neon", lambda f: _set_cell(f / "gaze.csv", 1, "timestamp [ns]", "inf"),
+                    "not a nanosecond timestamp"),
+    "neon-ns-beyond-int64": ("neon", lambda f: _set_cell(
+        f / "gaze.csv", 1, "timestamp [ns]", "9223372036854775808"), "nanosecond timestamp"),
+    "neon-ns-span": ("neon", lambda f: _set_cell(
+        f / "gaze.csv", 1, "timestamp [ns]", "-9223372036854775000"), "146 years"),
+    "tobii-timestamp-huge-int": ("tobii_g3", lambda f: _gazedata(
+        f, {"type": "gaze", "timestamp": 10 ** 400, "data": {}}), "numeric timestamp"),
+    "tobii-calibration-zero-size": ("tobii_g3", lambda f: _g3_calibration(
+        f, resolution=[0, 0]), "positive size"),
+    "tobii-calibration-inf": ("tobii_g3", lambda f: _g3_calibration(
+        f, **{"focal-length": [1e400, 1.0]}), "non-finite"),
+    "tobii-gaze-file-missing": ("tobii_g3", lambda f: (f / "recording.g3").write_text(
+        json.dumps({"gaze": {"file": "other.gz"}})), "not found"),
+    "pupil-intrinsics-zero-size": ("pupil_core", lambda f: (
+        (f / "world.intrinsics").write_bytes(msgpack.packb({"(0, 0)": {}})),
+        (f / "exports/000/world.mp4").unlink()), "cannot tell the scene-camera resolution"),
+    "pupil-intrinsics-unhashable-key": ("pupil_core", lambda f: (
+        f / "world.intrinsics").write_bytes(b"\x81\x91\x01\x02"), "cannot read camera"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FOUND))
+def test_found_damage_is_a_one_line_error(pristine: dict[str, Path], tmp_path: Path,
+                                          case: str) -> None:
+    """Each damage the fuzzing found (another exception or garbage before the fix) is now a
+    one-line error that says what is wrong."""
+    fmt, damage, words = FOUND[case]
+    folder = tmp_path / fmt
+    shutil.copytree(pristine[fmt], folder)
+    damage(folder)
+    got = library_outcome(FORMATS[fmt].reader, folder)
+    assert not isinstance(got, Recording), f"read as {got}"
+    assert words in str(got), str(got)

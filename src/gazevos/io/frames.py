@@ -67,8 +67,10 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
             return np.asarray(im).copy()
     except FileNotFoundError as exc:
         raise GazevosError("image file not found", path) from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
-            Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:  # raised by open() past 2 x PIL's limit
+        raise GazevosError(f"image declares more than {MAX_PIXELS} pixels (damaged header?)",
+                           path) from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise GazevosError(f"cannot read image ({exc.__class__.__name__})", path) from exc
 
 

@@ -15,7 +15,7 @@ from PIL import Image, UnidentifiedImageError
 
 from gazevos.errors import GazevosError
 from gazevos.io.atomic import atomic_write
-from gazevos.io.frames import check_image_size
+from gazevos.io.frames import MAX_PIXELS, check_image_size
 from gazevos.io.video import path_kind
 
 VOID = 255
@@ -58,8 +58,10 @@ def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
             im.load()
             mode = im.mode
             arr = np.array(im)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
-            Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:  # raised by open() past 2 x PIL's limit
+        raise GazevosError(f"image declares more than {MAX_PIXELS} pixels (damaged header?)",
+                           path) from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise GazevosError(f"cannot read mask image ({exc.__class__.__name__})", path) from exc
     if mode == "P":
         return arr.astype(np.uint8)
