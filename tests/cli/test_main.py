@@ -171,7 +171,8 @@ def test_sigterm_stops_a_real_demo_run(tmp_path: Path) -> None:
     assert proc.returncode == 143, err
     lines = [ln for ln in _stderr_lines(err.replace("\r", "\n"))
              if ln.startswith("gazevos:")]  # progress bars aside
-    assert lines == ["gazevos: interrupted (SIGTERM)"], err
+    assert lines == ["gazevos: interrupted (SIGTERM)"], err  # demo cannot resume: no hint
+    assert not out_dir.exists() and list(tmp_path.iterdir()) == []  # and it keeps nothing
 
 
 def test_handlers_are_restored_after_an_in_process_run(

@@ -105,3 +105,51 @@ def test_propagate_failure_midway_leaves_nothing(clip: tuple[Path, Path, np.ndar
     assert "img3.png: cannot read image" in err.strip().splitlines()[-1]
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_sigterm_then_resume_gives_the_masks_of_an_uninterrupted_run(tmp_path: Path) -> None:
+    """A real process stopped by SIGTERM mid-pass says how to continue; --resume tracks only
+    the frames left and writes the same masks as a run that was never stopped."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from gazevos.io.rundir import staging_path
+
+    frames, labels = moving_squares(60, (120, 160), [Square(40, (20, 20), (0.5, 0.8))],
+                                    seed=3, blur=3.0)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for t, f in enumerate(frames):
+        Image.fromarray(f).save(folder / f"img{t:03d}.png")
+    mask = tmp_path / "first.png"
+    write_mask(mask, labels[0])
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    assert main(["propagate", str(folder), "--mask", str(mask), "--out", str(full),
+                 "--tracker", "classic"]) == 0
+    cmd = [sys.executable, "-m", "gazevos.cli", "--threads", "1", "propagate", str(folder),
+           "--mask", str(mask), "--out", str(cut), "--tracker", "classic"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    stage = staging_path(cut)
+    deadline = time.monotonic() + 120
+    while len(list(stage.glob("*.png"))) < 10 and proc.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    last = [ln for ln in err.replace("\r", "\n").splitlines() if ln.startswith("gazevos:")]
+    assert len(last) == 1 and last[0].startswith("gazevos: interrupted (SIGTERM): ")
+    assert "--resume" in last[0] and not cut.exists()
+    done = len(list(stage.glob("*.png")))
+    assert 10 <= done < 60
+    resumed = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resumed at frame {done}" in resumed.stdout
+    for t in range(60):
+        np.testing.assert_array_equal(read_mask(cut / f"img{t:03d}.png"),
+                                      read_mask(full / f"img{t:03d}.png"))

@@ -190,3 +190,11 @@ def test_an_interrupt_says_how_to_continue(tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt) as err, run_folder(out, "cmd", {}):
         raise KeyboardInterrupt
     assert str(out) in str(err.value) and "--resume" in str(err.value)
+
+
+def test_a_command_that_cannot_resume_keeps_nothing_on_interrupt(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt) as err, run_folder(out, "cmd", {}, resumable=False):
+        raise KeyboardInterrupt
+    assert "--resume" not in str(err.value)
+    assert not out.exists() and _hidden(tmp_path) == []

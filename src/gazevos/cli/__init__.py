@@ -106,10 +106,13 @@ def _signals_interrupt() -> Iterator[_Received]:
             signal.signal(sig, old)  # type: ignore[arg-type]
 
 
-def _interrupted(received: _Received) -> int:
-    """Print the one line of an interrupted command; its exit code (128 + signal)."""
+def _interrupted(received: _Received, exc: BaseException | None = None) -> int:
+    """Print the one line of an interrupted command (with what the command said about
+    its kept work, e.g. how to resume); its exit code (128 + signal)."""
     signum = received.signum or signal.SIGINT
-    click.echo(f"gazevos: interrupted ({signal.Signals(signum).name})", err=True)
+    said = " ".join(str(exc).split()) if isinstance(exc, KeyboardInterrupt) else ""
+    click.echo(f"gazevos: interrupted ({signal.Signals(signum).name})"
+               + (f": {said}" if said else ""), err=True)
     return 128 + int(signum)
 
 
@@ -130,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         except click.exceptions.Abort as exc:
             # click turns KeyboardInterrupt (and EOF at a prompt) into Abort
             if received.signum is not None or isinstance(exc.__context__, KeyboardInterrupt):
-                return _interrupted(received)
+                return _interrupted(received, exc.__context__)
             click.echo("gazevos: aborted", err=True)
             return 130
         except GazevosError as exc:
@@ -138,8 +141,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise
             click.echo(f"gazevos: error: {exc}", err=True)
             return 2
-        except KeyboardInterrupt:
-            return _interrupted(received)
+        except KeyboardInterrupt as exc:
+            return _interrupted(received, exc)
         except (OSError, MemoryError) as exc:  # permissions, full disk, long names, memory
             if debug:
                 raise

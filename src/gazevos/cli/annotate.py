@@ -155,7 +155,7 @@ def demo(out_dir: str, resolution: str, seconds: float, tracker: str, correct_ca
     cfg = AnnotateConfig(correct_calibration=correct_calibration, video=not no_video)
     key = {"resolution": [int(w), int(h)], "seconds": seconds, "tracker": tracker,
            "settings": cfg.__dict__}
-    with run_folder(out_dir, "demo", key, force=force) as run:
+    with run_folder(out_dir, "demo", key, force=force, resumable=False) as run:
         final = run.final
         if not quiet:
             click.echo(f"writing a synthetic recording to {final / 'sample'} ...")

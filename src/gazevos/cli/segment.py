@@ -76,7 +76,7 @@ def segment(frames: str, checkpoint: str, arch: str | None, out_dir: str, all_fr
     key = {"frames": fingerprint(frames), "checkpoint": fingerprint(checkpoint), "arch": arch,
            "all": all_frames, "scale": scale, "mode": mode, "min_pixels": min_pixels,
            "skip": list(skip)}
-    with run_folder(out_dir, "segment", key, force=force) as run:
+    with run_folder(out_dir, "segment", key, force=force, resumable=False) as run:
         out = run.stage
         (out / "labels").mkdir(exist_ok=True)
         n = 0

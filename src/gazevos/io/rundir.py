@@ -314,10 +314,12 @@ def open_run(out: str | os.PathLike[str], command: str, key: dict[str, Any], *,
 @contextlib.contextmanager
 def run_folder(out: str | os.PathLike[str], command: str, key: dict[str, Any], *,
                force: bool = False, resume: bool = False,
-               extra: dict[str, Any] | None = None) -> Iterator[RunDir]:
+               extra: dict[str, Any] | None = None,
+               resumable: bool = True) -> Iterator[RunDir]:
     """:func:`open_run` as a context manager: commits when the block ends normally,
     discards the stage when it raises :class:`GazevosError` (bad input: nothing worth
-    resuming), keeps it for ``--resume`` on any other exit (interrupt, crash)."""
+    resuming), keeps it for ``--resume`` on any other exit (interrupt, crash) unless the
+    command cannot resume (``resumable=False``: the stage is discarded then too)."""
     run = open_run(out, command, key, force=force, resume=resume, extra=extra)
     try:
         yield run
@@ -325,6 +327,9 @@ def run_folder(out: str | os.PathLike[str], command: str, key: dict[str, Any], *
         run.discard()
         raise
     except KeyboardInterrupt as exc:
+        if not resumable:
+            run.discard()
+            raise
         raise KeyboardInterrupt(resume_hint(run)) from exc
     if not run.committed:
         run.commit()
