@@ -147,7 +147,7 @@ def test_cli_train_ranet(tmp_path: Path, data: Path, tiny_yaml: Path,
     args = ["train", "ranet", "--root", str(data), "--sequences-file",
             str(tmp_path / "train.txt"), "--val-file", str(tmp_path / "val.txt"), "--out",
             str(tmp_path / "cli"), "--config", str(tiny_yaml), "--loss", "log_iou",
-            "--discriminant", "--nms", "--no-progress", "--chunk-steps", "1"]
+            "--discriminant", "--nms", "--no-progress", "--chunk-steps", "1", "--threads", "1"]
     assert main(args) == 0
     assert "continue it with the same command and --resume" in capsys.readouterr().out
     ck = read_checkpoint(staging_path(tmp_path / "cli") / "last.pt")
