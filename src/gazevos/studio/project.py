@@ -389,6 +389,10 @@ class Project:
                 cur.execute("ROLLBACK")
                 raise
 
+    def is_tracked(self, frame: int) -> bool:
+        """Whether the last passes wrote frame ``frame`` completely."""
+        return bool(self._query("SELECT 1 FROM frames_done WHERE frame = ?", (frame,)))
+
     def tracked_frames(self) -> set[int]:
         """Frames whose masks the last passes wrote completely."""
         return {r[0] for r in self._query("SELECT frame FROM frames_done")}

@@ -36,8 +36,9 @@ from gazevos.io.masks import read_mask, write_mask
 from gazevos.studio.project import ObjectRow, Project
 
 #: frames are scaled down to at most this many pixels on their longer side for a preview
-#: (GrabCut's cost grows with the area; BENCHMARKS.md "Studio")
-PREVIEW_MAX_SIDE = 960
+#: (GrabCut's cost grows with the area: at 1080p a point takes ~1.1 s of CPU at full size,
+#: ~0.1 s at 640 px, with the same IoU on the demo objects; BENCHMARKS.md "Studio")
+PREVIEW_MAX_SIDE = 640
 #: a tracked object whose confidence is below this is shown as doubtful in the timeline
 LOW_CONFIDENCE = 0.5
 #: timeline states, one character per frame
@@ -145,7 +146,7 @@ def prompt_mask(image: np.ndarray, prompt: Prompt, current: np.ndarray | None = 
             mask &= ~point_to_mask(small, pt(x, y))
     mask |= keep
     if s != 1.0:
-        mask = cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+        mask = cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR) > 0.5
     return mask
 
 
@@ -200,7 +201,7 @@ class Studio:
         if kf is not None:
             return kf
         path = self.project.masks_dir / f"{index:05d}.png"
-        if index in self.project.tracked_frames() and path.is_file():
+        if self.project.is_tracked(index) and path.is_file():
             return read_mask(path)
         return None
 
