@@ -213,3 +213,18 @@ def test_flow_limits_keep_opencv_from_crashing():
     assert (cfg.patch_size, cfg.patch_stride) == (16, 12)
     with pytest.raises(GazevosError, match="setting 'dis_patch_stride' must be >= -1 and <= 8"):
         load_config(ClassicConfig, overrides={"dis_patch_stride": 64})
+
+
+def test_mast_search_windows():
+    """A zero dilation step divided by zero and an even key window broke a reshape."""
+    with pytest.raises(GazevosError) as err:
+        load_config(MastTrackerConfig, overrides={"search": {"key_window": 4}})
+    assert str(err.value) == ("command line: setting 'search': key_window must be odd, "
+                              "got 4")
+    with pytest.raises(GazevosError, match="setting 'search.dilation_step' must be >= 1, "
+                                           "got 0"):
+        load_config(MastTrackerConfig, overrides={"search": {"dilation_step": 0}})
+    with pytest.raises(GazevosError, match="setting 'threads' must be >= 0 and <= 1024"):
+        load_config(MastTrackerConfig, overrides={"threads": -1})
+    cfg = load_config(MastTrackerConfig, overrides={"search": {"roi_window": 7}})
+    assert cfg.search.roi_window == 7 and cfg.search.key_window == 5  # the rest kept

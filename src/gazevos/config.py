@@ -200,7 +200,8 @@ def _merge(cls: type[T], base: T, values: dict[str, Any], source: str,
     try:
         return dataclasses.replace(base, **changes)  # type: ignore[type-var]
     except (ValueError, TypeError) as exc:  # a __post_init__ check of the dataclass
-        raise GazevosError(f"bad settings for {cls.__name__}: {exc}", source) from exc
+        where = f"setting '{prefix[:-1]}'" if prefix else f"bad settings for {cls.__name__}"
+        raise GazevosError(f"{where}: {exc}", source) from exc
 
 
 def check_config(cfg: Any, source: str = "defaults") -> None:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gazevos.config import load_config
+from gazevos.config import load_config, setting
 from gazevos.models.mast.model import default_checkpoint, encode_image, load_checkpoint
 from gazevos.models.mast.propagate import SearchConfig, normalise_features, reconstruct
 from gazevos.track.base import Prediction, Tracker
@@ -57,17 +57,17 @@ class MastTrackerConfig:
         threads: torch threads (0: leave as is).
     """
 
-    scale: float = 0.5
-    long_term: tuple[int, ...] = (0, 5)
-    short_term: tuple[int, ...] = (5, 3, 1)
-    max_given_refs: int = 2
+    scale: float = setting(0.5, ge=0.05, le=2.0)
+    long_term: tuple[int, ...] = setting((0, 5), ge=0, le=100_000)
+    short_term: tuple[int, ...] = setting((5, 3, 1), ge=1, le=1000)
+    max_given_refs: int = setting(2, ge=0, le=100)
     search: SearchConfig = SearchConfig()
-    drop_channel: int = -1
-    topk: int = 0
+    drop_channel: int = setting(-1, ge=-1, le=2)
+    topk: int = setting(0, ge=0)
     hard_memory: bool = False
-    temperature: float = 0.05
-    roi_temperature: float = 0.02
-    threads: int = 0
+    temperature: float = setting(0.05, ge=0.0, le=100.0)
+    roi_temperature: float = setting(0.02, ge=0.0, le=100.0)
+    threads: int = setting(0, ge=0, le=1024)
 
 
 @dataclass

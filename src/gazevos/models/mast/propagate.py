@@ -28,6 +28,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from gazevos.config import setting
+
 
 @dataclass(frozen=True)
 class AffinityConfig:
@@ -60,11 +62,16 @@ class SearchConfig:
             section 4.2, figure 4.3).
     """
 
-    roi_window: int = 13
-    key_window: int = 5
-    dilation_step: int = 15
-    max_dilation: int = 0
+    roi_window: int = setting(13, ge=1, le=101)
+    key_window: int = setting(5, ge=1, le=31)
+    dilation_step: int = setting(15, ge=1)
+    max_dilation: int = setting(0, ge=0, le=1000)
     roi_pool: bool = True
+
+    def __post_init__(self) -> None:
+        """The key window is centred on the ROI centre, so its side must be odd."""
+        if self.key_window % 2 == 0:
+            raise ValueError(f"key_window must be odd, got {self.key_window}")
 
 
 def dilation_for_gap(gap: int, cfg: SearchConfig, size: tuple[int, int]) -> int:
