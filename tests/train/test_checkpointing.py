@@ -13,7 +13,8 @@ from torch import nn
 from gazevos.errors import GazevosError
 from gazevos.models.checkpoint import torch_load
 from gazevos.train import checkpointing
-from gazevos.train.checkpointing import RunOptions, optimise, read_resume_state, save_atomic
+from gazevos.train.checkpointing import RunOptions, optimise, save_atomic
+from gazevos.train.staging import open_training_run
 
 
 def _train(model: nn.Module, opt: torch.optim.Optimizer, steps: int, first: int) -> None:
@@ -28,12 +29,14 @@ def test_save_then_resume_restores_model_optimiser_and_step(tmp_path: Path) -> N
     model = nn.Linear(3, 1)
     opt = torch.optim.Adam(model.parameters(), lr=0.1)
     _train(model, opt, 3, 0)
-    save_atomic(tmp_path / "last.pt", {"state_dict": model.state_dict(),
-                                       "optimizer": opt.state_dict(), "step": 3})
+    run = open_training_run(tmp_path / "out", {"command": "t"}, force=False, resume=False)
+    save_atomic(run.stage / "last.pt", {"state_dict": model.state_dict(),
+                                        "optimizer": opt.state_dict(), "step": 3})
     _train(model, opt, 2, 3)  # the uninterrupted run goes on
 
-    state, path = read_resume_state(tmp_path, RunOptions(resume=True), torch_load)
-    assert path == tmp_path / "last.pt" and state is not None and state["step"] == 3
+    run = open_training_run(tmp_path / "out", {"command": "t"}, force=False, resume=True)
+    state, path = run.resume_state(torch_load, None)
+    assert path == run.stage / "last.pt" and state is not None and state["step"] == 3
     again = nn.Linear(3, 1)
     opt2 = torch.optim.Adam(again.parameters(), lr=0.1)
     again.load_state_dict(state["state_dict"])
@@ -46,18 +49,20 @@ def test_save_then_resume_restores_model_optimiser_and_step(tmp_path: Path) -> N
 
 
 def test_resume_errors_and_fresh_runs(tmp_path: Path) -> None:
-    assert read_resume_state(tmp_path, RunOptions(), torch_load) == (None, None)
-    with pytest.raises(GazevosError, match="nothing to resume: no last.pt") as err:
-        read_resume_state(tmp_path, RunOptions(resume=True), torch_load)
-    assert str(err.value).startswith(str(tmp_path))
+    notes: list[str] = []
+    run = open_training_run(tmp_path / "a", {"command": "t"}, force=False, resume=False,
+                            note=notes.append)
+    assert run.resume_state(torch_load, None) == (None, None) and notes == []
+    run = open_training_run(tmp_path / "b", {"command": "t"}, force=False, resume=True,
+                            note=notes.append)
+    assert run.resume_state(torch_load, None) == (None, None)
+    assert notes == [f"{tmp_path / 'b'}: nothing to resume: starting from step 0"]
     save_atomic(tmp_path / "model.pt", {"state_dict": {}})
     with pytest.raises(GazevosError, match=r"model.pt: not a training checkpoint \(no "
                                            r"optimiser state\); use --init$"):
-        read_resume_state(tmp_path / "run", RunOptions(resume_from=str(tmp_path / "model.pt")),
-                          torch_load)
+        run.resume_state(torch_load, str(tmp_path / "model.pt"))
     with pytest.raises(GazevosError, match=r"\(no optimiser state\)$"):
-        read_resume_state(tmp_path, RunOptions(resume_from=str(tmp_path / "model.pt")),
-                          torch_load, hint="")
+        run.resume_state(torch_load, str(tmp_path / "model.pt"), hint="")
 
 
 class Unpicklable:

@@ -65,35 +65,6 @@ def save_atomic(path: str | os.PathLike[str], obj: Any) -> None:
         torch.save(obj, tmp)
 
 
-def read_resume_state(out: Path, opts: RunOptions, read: Callable[[Path], dict[str, Any]],
-                      hint: str = "; use --init") -> tuple[dict[str, Any] | None, Path | None]:
-    """The training checkpoint to continue from: ``out/last.pt`` with ``opts.resume``,
-    else ``opts.resume_from``, else none.
-
-    Args:
-        out: the run's folder.
-        opts: resume options.
-        read: the model family's checkpoint reader (checks format and version).
-        hint: appended to the "not a training checkpoint" message.
-
-    Returns:
-        ``(state, path)``, or ``(None, None)`` for a fresh run.
-
-    Raises:
-        GazevosError: ``--resume`` without ``last.pt``, or a checkpoint with no optimiser
-            state (an inference checkpoint).
-    """
-    if opts.resume and not (out / LAST).is_file():
-        raise GazevosError(f"nothing to resume: no {LAST}", out)
-    path = out / LAST if opts.resume else opts.resume_from
-    if path is None:
-        return None, None
-    state = read(Path(path))
-    if "optimizer" not in state:
-        raise GazevosError(f"not a training checkpoint (no optimiser state){hint}", path)
-    return state, Path(path)
-
-
 def join_process_group(opts: RunOptions) -> tuple[int, int]:
     """``(rank, world_size)`` from the torchrun environment (``(0, 1)`` without it); joins
     the gloo process group when there are several processes and applies ``opts.threads``
