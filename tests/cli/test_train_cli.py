@@ -19,6 +19,7 @@ from gazevos.cli import main
 from gazevos.io.rundir import read_manifest, staging_path
 from gazevos.models.mast.model import read_checkpoint
 from gazevos.train import mast as mast_train
+from gazevos.train.staging import find_run
 
 TINY_YAML = """
 model: {widths: [4, 8], depths: [1, 1], feature_dim: 8}
@@ -197,11 +198,14 @@ def test_chunks_commit_only_when_finished(setup: dict[str, Path], tmp_path: Path
                                           capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
     stage = staging_path(out)
+    assert find_run(out) is None
     assert main(_args(setup["base"], out, "--chunk-steps", "2")) == 0
     assert "stopped at step 2 of 6" in capsys.readouterr().out
+    assert find_run(out) == stage  # what a chunking script evaluates meanwhile
     for step in (4, 6):
         assert not out.exists() and read_checkpoint(stage / "last.pt")["step"] == step - 2
         assert main(_args(setup["base"], out, "--chunk-steps", "2", "--resume")) == 0
+    assert find_run(out) == out
     assert capsys.readouterr().out.splitlines()[-1] == f"model: {out / 'model.pt'}"
     assert not stage.exists() and read_manifest(out)["extra"] == {"step": 6, "steps": 6}
     assert _log_steps(out) == [1, 2, 3, 4, 5, 6]
@@ -259,6 +263,17 @@ def test_force_replaces_the_whole_run_when_the_new_one_finishes(
     assert read_manifest(out)["key"]["config"]["loss"] == "regression"
     assert read_checkpoint(out / "last.pt")["step"] == 6
     assert not staging_path(out).exists()
+
+
+def test_resume_of_an_old_style_training_folder_says_how(
+        setup: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "old"
+    out.mkdir()
+    (out / "last.pt").write_bytes((setup["reference"] / "last.pt").read_bytes())
+    assert main(_args(setup["base"], out, "--resume")) == 2
+    err = capsys.readouterr().err.strip()
+    assert "older gazevos" in err and f"--resume-from {out / 'last.pt'}" in err
+    assert "\n" not in err and not staging_path(out).exists()
 
 
 def test_bad_input_leaves_nothing(setup: dict[str, Path], tmp_path: Path,
