@@ -3,7 +3,7 @@ forward and backward (``gazevos.io.frame_reader.VideoFrameReader``), and memory 
 one-hour video.
 
     python bench/frame_access.py [--source scenevideo.mp4] [--work DIR] [--rounds 3]
-        [--gops 16 250] [--threads AUTO SLICE] [--hour-size 192x108]
+        [--gops 16 250] [--threads AUTO SLICE] [--hour-size 192x108] [--also VIDEO ...]
 
 Makes (once, cached in ``--work``):
 
@@ -159,6 +159,8 @@ def main() -> int:
     ap.add_argument("--loop-frames", type=int, default=500)
     ap.add_argument("--threads", nargs="+", default=["AUTO"])
     ap.add_argument("--only", nargs="*", help="measure only these made videos (file names)")
+    ap.add_argument("--also", nargs="*", default=[],
+                    help="existing videos to measure as they are (e.g. a Neon scene video)")
     ap.add_argument("--hour-size", default="192x108")
     ap.add_argument("--no-hour", action="store_true")
     ap.add_argument("--measure", help=argparse.SUPPRESS)
@@ -189,8 +191,9 @@ def main() -> int:
             make_hour(v, w, h)
             print(f"made {v.name} in {time.perf_counter() - t:.0f} s", flush=True)
         videos.append(v)
-    if args.only:
+    if args.only is not None:
         videos = [v for v in videos if v.name in args.only]
+    videos += [Path(v) for v in args.also]
     results: dict[tuple[str, str], list[dict]] = {}
     for r in range(args.rounds):
         for v in videos:

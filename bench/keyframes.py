@@ -293,7 +293,8 @@ def main() -> int:
         result: dict[str, Any] = {"runs": {}}
         for p in args.from_json:
             r = json.loads(Path(p).read_text())
-            result["runs"].update(r["runs"])
+            for name, runs in r["runs"].items():  # several files may hold one tracker
+                result["runs"].setdefault(name, {}).update(runs)
             result["load_avg_start"] = r.get("load_avg_start", 0)
             result["load_avg_end"] = r.get("load_avg_end", 0)
         print(tables(result))
