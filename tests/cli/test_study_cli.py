@@ -50,6 +50,6 @@ def test_study_cli_serial_rerun_and_failure(tmp_path: Path,
 def test_study_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["study", str(tmp_path / "none.yaml")]) == 2
     assert "none.yaml" in one_error_line(capsys)
-    (tmp_path / "s.yaml").write_text("recordings:\n  - {path: x, studio: proj}\n")
+    (tmp_path / "s.yaml").write_text("recordings:\n  - {studio: proj}\n")
     assert main(["study", str(tmp_path / "s.yaml")]) == 2
-    assert "studio projects are not supported yet" in one_error_line(capsys)
+    assert "not a gazevos studio project" in one_error_line(capsys)

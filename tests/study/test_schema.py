@@ -51,7 +51,8 @@ recordings:
 
 @pytest.mark.parametrize(("text", "words"), [
     ("recordings: []", "non-empty list"),
-    ("recordings:\n  - {path: a, studio: proj}", "studio projects are not supported yet"),
+    ("recordings:\n  - {path: a, studio: a}", "leave 'path' out"),
+    ("recordings:\n  - {studio: a}", "not a gazevos studio project"),
     ("recordings:\n  - {path: nope, boxes: ['m:1,2,3,4']}", "not found"),
     ("recordings:\n  - {path: 'z*', boxes: ['m:1,2,3,4']}", "no recording matches"),
     ("recordings:\n  - {path: a}", "no object given"),

@@ -140,6 +140,38 @@ def test_study_level_validation(recordings: Path, serial_run: Path, tmp_path: Pa
     assert "Agreement with manual coding" in (tmp_path / "out" / "report.html").read_text()
 
 
+def test_studio_project_recording(recordings: Path, tmp_path: Path) -> None:
+    """A recording given as a studio project is exported headless and skipped when unchanged."""
+    from gazevos.studio.service import Prompt, add_object, open_studio, set_keyframe
+
+    studio = open_studio(recordings / "rec0", tmp_path / "proj", tracker="flow")
+    try:
+        mug = add_object(studio, "mug")
+        set_keyframe(studio, 0, mug.id, Prompt(box=(18, 30, 46, 65)))
+    finally:
+        studio.project.close()
+    entries = (f"  - {{studio: {tmp_path / 'proj'}, participant: s1, condition: A}}\n"
+               f"  - {{path: {recordings}/rec1, participant: p2, condition: B}}\n")
+    study = write_study(tmp_path, recordings, entries=entries)
+    res = run_study(study, tmp_path / "out", serial=True, progress=False)
+    assert res.status == {"s1": "done", "p2": "done"}, res.errors
+    m = pd.read_parquet(tmp_path / "out" / "tables" / "study_aoi_metrics.parquet")
+    assert set(m.loc[m["recording"] == "s1", "object"]) == {"mug", "(all)"}
+    summary = json.loads((tmp_path / "out" / "recordings" / "s1" / "summary.json").read_text())
+    assert [o["name"] for o in summary["objects"]] == ["mug"]
+    again = run_study(study, tmp_path / "out", serial=True, progress=False)
+    assert again.status == {"s1": "skipped", "p2": "skipped"}
+    # a new keyframe in the project reruns that recording only
+    studio = open_studio(None, tmp_path / "proj")
+    try:
+        book = add_object(studio, "book")
+        set_keyframe(studio, 0, book.id, Prompt(box=(78, 44, 120, 76)))
+    finally:
+        studio.project.close()
+    third = run_study(study, tmp_path / "out", serial=True, progress=False)
+    assert third.status == {"s1": "done", "p2": "skipped"}
+
+
 def test_local_cluster_equals_serial(recordings: Path, serial_run: Path, tmp_path: Path) -> None:
     """Two worker processes; a fourth recording fails there without stopping the others."""
     entries = (f"  - {{path: {recordings}/rec0, participant: p1, condition: A}}\n"

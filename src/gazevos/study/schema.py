@@ -23,8 +23,13 @@ Layout (every key but ``recordings`` is optional)::
         objects: masks/p01.png@0  # with names: "1=mug,2=book"
         manual: coding/p01.csv    # a manual coding, for the study-level validation
 
-Relative paths are relative to the study file.  ``studio: FOLDER`` (a gazevos studio
-project) is accepted as a key but not supported yet: loading such a study is an error.
+A recording may instead be a gazevos studio project: ``studio: FOLDER`` (``path`` is then
+not needed: the project knows its recording); it is exported headless as
+``gazevos annotate --project FOLDER`` does (every frame tracked again from the project's
+keyframes, with the project's own tracker and gaze settings: the study's ``settings`` then
+apply to the AOI tables only), and prompts are not allowed beside it.
+
+Relative paths are relative to the study file.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from gazevos.gaze.aoi import AoiConfig
 #: keys of a recording entry that are not study columns
 _RECORDING_KEYS = {"path", "participant", "id", "boxes", "points", "objects", "names",
                    "manual", "studio"}
+_PROMPT_KEYS = {"path", "boxes", "points", "objects", "names"}
 _TOP_KEYS = {"name", "out", "group_by", "settings", "validation", "defaults", "recordings"}
 _SETTING_KEYS = {"tracker", "checkpoint", "config", "tolerance_deg", "fixations",
                  "correct_calibration", "min_confidence", "video", "report_frames", "aoi"}
@@ -59,6 +65,8 @@ class StudyRecording:
         objects: ``MASK.png@FRAME`` (absolute path) or None.
         names: ``ID=NAME,...`` for ``objects``.
         manual: a manual coding CSV, or None.
+        studio: a gazevos studio project folder (then ``path`` is that folder and there are
+            no prompts), or None.
     """
 
     id: str
@@ -70,6 +78,7 @@ class StudyRecording:
     objects: str | None = None
     names: str | None = None
     manual: Path | None = None
+    studio: Path | None = None
 
     def column(self, name: str) -> str:
         """A study column's value ('' when the recording has none)."""
@@ -183,11 +192,37 @@ def _validation(raw: Any, path: Path) -> ValidationSettings:
     return ValidationSettings(unit, mode, tuple((str(k), str(v)) for k, v in nm.items()))
 
 
+def _columns(entry: dict[str, Any], where: str, path: Path) -> tuple[tuple[str, str], ...]:
+    columns = []
+    for key, value in entry.items():
+        if key in _RECORDING_KEYS:
+            continue
+        if isinstance(value, (dict, list)):
+            raise GazevosError(f"{where}: study column '{key}' must be a single value", path)
+        columns.append((str(key), "" if value is None else str(value)))
+    return tuple(columns)
+
+
+def _studio_entry(entry: dict[str, Any], where: str, path: Path, base: Path) -> StudyRecording:
+    """A recording given as a studio project folder."""
+    given = [k for k in ("boxes", "points", "objects", "names", "path") if entry.get(k)]
+    if given:
+        raise GazevosError(f"{where}: a studio project brings its recording and objects; "
+                           f"leave '{given[0]}' out", path)
+    folder = _resolve(base, str(entry["studio"]))
+    if not (folder / "studio.sqlite").is_file():
+        raise GazevosError(f"{where}: '{folder}' is not a gazevos studio project (no "
+                           "studio.sqlite)", path)
+    participant = str(entry.get("participant", folder.name))
+    manual = _resolve(base, str(entry["manual"])) if entry.get("manual") else None
+    return StudyRecording(str(entry.get("id", participant)), folder, participant,
+                          _columns(entry, where, path), manual=manual, studio=folder)
+
+
 def _expand(entry: dict[str, Any], k: int, path: Path, base: Path) -> list[StudyRecording]:
     where = f"recording {k + 1}"
-    if "studio" in entry:
-        raise GazevosError(f"{where}: studio projects are not supported yet (give boxes, "
-                           "points or objects)", path)
+    if entry.get("studio") is not None:
+        return [_studio_entry(entry, where, path, base)]
     if "path" not in entry or not isinstance(entry["path"], str):
         raise GazevosError(f"{where}: 'path' (a recording folder or a glob) is missing", path)
     pattern = str(_resolve(base, entry["path"]))
@@ -211,19 +246,13 @@ def _expand(entry: dict[str, Any], k: int, path: Path, base: Path) -> list[Study
         objects = f"{_resolve(base, mask)}@{frame}" if sep else str(_resolve(base, spec))
     if not (boxes or points or objects):
         raise GazevosError(f"{where}: no object given (boxes, points or objects)", path)
-    columns = []
-    for key, value in entry.items():
-        if key in _RECORDING_KEYS:
-            continue
-        if isinstance(value, (dict, list)):
-            raise GazevosError(f"{where}: study column '{key}' must be a single value", path)
-        columns.append((str(key), "" if value is None else str(value)))
+    columns = _columns(entry, where, path)
     manual = _resolve(base, str(entry["manual"])) if entry.get("manual") else None
     out = []
     for m in matches:
         participant = str(entry.get("participant", m.name))
         out.append(StudyRecording(str(entry.get("id", participant)), m, participant,
-                                  tuple(columns), boxes, points, objects,
+                                  columns, boxes, points, objects,
                                   str(entry["names"]) if entry.get("names") else None, manual))
     return out
 
@@ -259,7 +288,10 @@ def load_study(path: str | os.PathLike[str], out: str | os.PathLike[str] | None 
     for k, entry in enumerate(entries):
         if not isinstance(entry, dict):
             raise GazevosError(f"recording {k + 1} must be a mapping with a 'path'", path)
-        recs += _expand({**defaults, **entry}, k, path, base)
+        base_keys = defaults
+        if entry.get("studio") is not None:  # a project brings its own recording and objects
+            base_keys = {k: v for k, v in defaults.items() if k not in _PROMPT_KEYS}
+        recs += _expand({**base_keys, **entry}, k, path, base)
     seen: dict[str, int] = {}
     for r in recs:
         seen[r.id] = seen.get(r.id, 0) + 1
