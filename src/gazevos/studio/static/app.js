@@ -203,10 +203,10 @@ async function runTrack(start, stop, attach = false) {
   S.tracking = false;
   $("track").disabled = false;
   $("progress").hidden = true;
-  document.body.dataset.tracking = job.state;
+  await refreshAll();
   if (job.state === "error") message(job.error, true);
   else message(`tracked frames ${job.start}..${job.stop - 1} in ${job.seconds.toFixed(1)} s`);
-  await refreshAll();
+  document.body.dataset.tracking = job.state;  // after the refresh: the page is up to date
 }
 
 // ------------------------------------------------------------------ mouse on the frame
@@ -269,13 +269,13 @@ function setupControls() {
     message("exporting (masks, tables, overlay, report) ...");
     document.body.dataset.export = "running";
     const r = await send("POST", "/api/export", { force: true });
-    document.body.dataset.export = "done";
     const a = document.createElement("a");
     a.href = `/api/file?path=${encodeURIComponent(r.report)}`;
     a.target = "_blank";
     a.textContent = "report.html";
     $("message").className = "";
     $("message").replaceChildren(`exported to ${r.out} (${r.files.length} items): `, a);
+    document.body.dataset.export = "done";
   }));
   $("new-object").addEventListener("submit", (ev) => {
     ev.preventDefault();
