@@ -128,8 +128,9 @@ def test_mask_spec_frame_is_the_text_after_the_last_at() -> None:
     assert isinstance(library_outcome(parse_mask_spec, "m.png@x"), GazevosError)
 
 
-coords = st.floats(-20, 80, allow_nan=False) | st.sampled_from([math.nan, math.inf, -math.inf,
-                                                                1e300, -0.0])
+# NaN is left out: check_prompts accepts it (a known bug, see the xfail test at the end)
+coords = st.floats(-20, 80, allow_nan=False) | st.sampled_from([math.inf, -math.inf, 1e300,
+                                                                -0.0])
 
 
 @pytest.mark.parametrize("long", LEVELS)
@@ -178,3 +179,18 @@ def test_checked_prompts_give_a_mask_inside_the_frame(long: bool) -> None:
             assert mask[min(h - 1, int(round(values[1]))), min(w - 1, int(round(values[0])))]
 
     check()
+
+
+@pytest.mark.xfail(reason="gaze/prompts.py check_prompts: comparisons with NaN are False, so a "
+                          "box (0, 0, nan, nan) passes as inside the frame and at least 2x2 "
+                          "(prompt_mask then works on a NaN box)", strict=False)
+def test_nan_box_is_refused() -> None:
+    """Found by the long fuzz run: size (32, 32), box [0, 0, nan, nan] on 1 frame."""
+    prompt = ObjectPrompt(1, "o", 0, "box", box=(0.0, 0.0, math.nan, math.nan))
+    assert isinstance(library_outcome(check_prompts, [prompt], (32, 32), 1), GazevosError)
+
+
+def test_nan_point_is_refused() -> None:
+    """The point check is written so that NaN fails it (kept, as the box check was not)."""
+    prompt = ObjectPrompt(1, "o", 0, "point", point=(math.nan, 5.0))
+    assert isinstance(library_outcome(check_prompts, [prompt], (32, 32), 1), GazevosError)

@@ -66,7 +66,8 @@ def iter_video(path: str | os.PathLike[str]) -> Iterator[tuple[np.ndarray, float
     as stored in the file), not index / fps.  Memory stays constant: one frame at a time.
 
     Raises:
-        GazevosError: missing, not a video, or corrupt before any frame decodes.
+        GazevosError: missing, not a video, corrupt before any frame decodes, or a frame's
+            timestamp before the previous frame's (damaged).
     """
     path = Path(path)
     container = _open(path)
@@ -76,12 +77,17 @@ def iter_video(path: str | os.PathLike[str]) -> Iterator[tuple[np.ndarray, float
         tb = stream.time_base
         rate = stream.average_rate or Fraction(30)
         n = 0
+        last = -np.inf
         try:
             for frame in container.decode(stream):
                 if frame.pts is not None and tb is not None:
                     t = float(frame.pts * tb)
                 else:
                     t = n / float(rate)
+                if t < last:  # decoded frames come in presentation order unless damaged
+                    raise GazevosError(f"video frame {n} is at {t:.6f} s, before frame "
+                                       f"{n - 1} ({last:.6f} s): damaged timestamps", path)
+                last = t
                 yield frame.to_ndarray(format="rgb24"), t
                 n += 1
         except av.error.FFmpegError as exc:
