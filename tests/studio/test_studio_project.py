@@ -72,3 +72,22 @@ def test_refusals(tmp_path):
         p.add_object("x", "blue")
     with pytest.raises(GazevosError, match="name"):
         p.add_object("   ")
+
+
+def test_timeline_states(studio):
+    """Per frame and object: not tracked, visible, low confidence, lost, keyframe."""
+    from gazevos.studio import service
+
+    st = studio
+    o = service.add_object(st, "cup")
+    labels = np.zeros((180, 320), np.uint8)
+    labels[10:20, 10:20] = o.id
+    st.project.set_keyframe(2, o.id, "box", {"box": [10, 10, 20, 20]}, labels)
+    st.project.record_tracked([(3, {o.id: 100}, {o.id: 0.9}), (4, {o.id: 80}, {o.id: 0.2}),
+                               (5, {o.id: 0}, {o.id: 0.0}), (2, {o.id: 100}, {o.id: 1.0})])
+    lane = service.timeline(st)[o.id]
+    assert len(lane) == st.n_frames
+    assert lane[:7] == "--kvcl-"
+    assert service.untracked_spans(st) == [(0, 2), (6, st.n_frames)]
+    st.project.clear_tracked(4, 5)
+    assert service.timeline(st)[o.id][:7] == "--kv-l-"

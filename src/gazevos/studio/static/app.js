@@ -260,7 +260,19 @@ function setupCanvas() {
 // ------------------------------------------------------------------ keys and buttons
 function setupControls() {
   $("scrubber").max = S.info.n_frames - 1;
-  $("scrubber").addEventListener("input", (ev) => showFrame(+ev.target.value));
+  // while dragging the scrubber, ask only for the latest position once the last one is shown
+  let wanted = null, busy = false;
+  $("scrubber").addEventListener("input", async (ev) => {
+    wanted = +ev.target.value;
+    if (busy) return;
+    busy = true;
+    while (wanted !== null) {
+      const f = wanted;
+      wanted = null;
+      await showFrame(f);
+    }
+    busy = false;
+  });
   $("play").addEventListener("click", play);
   $("track").addEventListener("click", () => runTrack());
   $("apply").addEventListener("click", apply);
