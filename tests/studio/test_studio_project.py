@@ -91,3 +91,19 @@ def test_timeline_states(studio):
     assert service.untracked_spans(st) == [(0, 2), (6, st.n_frames)]
     st.project.clear_tracked(4, 5)
     assert service.timeline(st)[o.id][:7] == "--kv-l-"
+
+
+def test_a_keyframe_on_an_untracked_frame_keeps_the_other_objects(studio, sample):
+    """Marking a second object on a frame not tracked yet tracks that frame first, so the
+    first object is in the new keyframe's map (a keyframe is a whole label map)."""
+    from conftest import box_of
+    from gazevos.studio import service
+
+    st = studio
+    mug, book = service.add_object(st, "mug"), service.add_object(st, "book")
+    service.set_keyframe(st, 0, mug.id, service.Prompt(box=tuple(box_of(sample.boxes[0]))))
+    x0, y0, x1, y1 = box_of(sample.boxes[1])
+    span = service.set_keyframe(st, 10, book.id, service.Prompt(box=(x0 + 1, y0, x1 + 1, y1)))
+    assert span == (1, st.n_frames)
+    ids = set(np.unique(st.project.keyframe_labels(10)).tolist())
+    assert ids == {0, mug.id, book.id}

@@ -294,6 +294,11 @@ def set_keyframe(studio: Studio, frame: int, object_id: int, prompt: Prompt) -> 
     with studio.lock:
         studio.project.object(object_id)
         labels = studio.labels(frame)
+        if labels is None and studio.project.keyframe_frames():
+            # not tracked yet: label it from its neighbouring keyframes first, so that the
+            # other objects stay in the new keyframe's map
+            track_into(studio, studio.project.masks_dir, (frame, frame + 1), record=True)
+            labels = studio.labels(frame)
         labels = np.zeros(studio.frame(frame).shape[:2], np.uint8) if labels is None else labels
         mask = preview_mask(studio, frame, object_id, prompt)
         if not mask.any():
