@@ -33,14 +33,15 @@ def bad_input(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
 
 
 def usage_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
-    """Run ``gazevos ARGV`` with a flag value click refuses; assert exit code 2 and click's
-    ``Error: Invalid value ...`` (never a traceback or "internal error"); return that line."""
+    """Run ``gazevos ARGV`` with a flag value click refuses; assert exit code 2 and one line
+    ``gazevos: error: COMMAND: invalid value ...`` (never a traceback or "internal error");
+    return that line."""
     from gazevos.cli import main
 
     capsys.readouterr()
     code = main(list(argv))
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err and INTERNAL not in err, err
-    last = err.strip().splitlines()[-1]
-    assert last.startswith(("Error: ", "gazevos: error: ")), err
-    return last
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gazevos: error: "), err
+    return lines[0]

@@ -244,7 +244,13 @@ def test_debug_shows_the_os_error_itself(failing: Callable[[BaseException], None
         main(["fail"])
 
 
-def test_click_is_unchanged_for_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+def test_usage_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert isinstance(cli, click.Group)
     assert main(["no-such-command"]) == 2
-    assert "No such command 'no-such-command'" in capsys.readouterr().err
+    assert capsys.readouterr().err == ("gazevos: error: gazevos: no such command "
+                                       "'no-such-command' (see 'gazevos --help')\n")
+    assert main(["demo", "--seconds", "-5"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("gazevos: error: gazevos demo: invalid "
+                                                   "value for '--seconds'")
+    assert err.endswith("(see 'gazevos demo --help')\n")

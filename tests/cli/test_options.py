@@ -29,10 +29,12 @@ def test_run_options_become_run_options_kwargs() -> None:
                                               "--resume", "--no-progress"])
     assert res.exit_code == 0, res.output
     assert seen["out_dir"] == "o"
+    note = seen["opts"].note  # the CLI shows the library's notes as warning lines
+    assert callable(note)
     assert seen["opts"] == RunOptions(resume=True, force=False, max_steps=3, time_limit=90.0,
-                                      threads=2, progress=False)
+                                      threads=2, progress=False, note=note)
     res = CliRunner().invoke(_command(seen), ["--out", "p", "--force"])
-    assert seen["opts"] == RunOptions(force=True)  # defaults: no budget, progress shown
+    assert seen["opts"] == RunOptions(force=True, note=note)  # no budget, progress shown
     res = CliRunner().invoke(_command(seen), [])
     assert res.exit_code == 2 and "Missing option '--out'" in res.output
 

@@ -309,7 +309,7 @@ def test_numeric_options_are_refused(command: list[str], option: str, values: li
     err = capsys.readouterr().err
     last = err.strip().splitlines()[-1]
     assert "Traceback" not in err and f"'{option}'" in last, err
-    assert last.startswith(("Error: Invalid value", "gazevos: error: "))
+    assert last.startswith("gazevos: error: ")
     assert not out.exists() and not staging_path(out).exists()
 
 

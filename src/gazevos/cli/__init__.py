@@ -116,6 +116,16 @@ def _interrupted(received: _Received, exc: BaseException | None = None) -> int:
     return 128 + int(signum)
 
 
+def _click_message(exc: click.ClickException) -> str:
+    """click's error as one line: the command, the problem and where help is."""
+    msg = " ".join(exc.format_message().split())
+    ctx = getattr(exc, "ctx", None)
+    if ctx is None:
+        return msg
+    msg = (msg[:1].lower() + msg[1:] if msg[:2] != msg[:2].upper() else msg).rstrip(".")
+    return f"{ctx.command_path}: {msg} (see '{ctx.command_path} --help')"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning errors into one line and an exit code
     (interrupts and signals: see the module's docstring)."""
@@ -127,8 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             cli.main(args=argv, prog_name="gazevos", standalone_mode=False)
         except click.exceptions.Exit as exc:
             return int(exc.exit_code)
-        except click.ClickException as exc:
-            exc.show()
+        except click.ClickException as exc:  # usage errors too: one line, like the others
+            click.echo(f"gazevos: error: {_click_message(exc)}", err=True)
             return exc.exit_code
         except click.exceptions.Abort as exc:
             # click turns KeyboardInterrupt (and EOF at a prompt) into Abort
