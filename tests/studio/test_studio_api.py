@@ -114,6 +114,12 @@ def test_track_sse_correct_retracks_only_the_affected_stretch(client, sample, st
     assert 20 in changed or 19 in changed
     lane = client.get("/api/timeline").json()[str(oid)]
     assert [i for i, c in enumerate(lane) if c == "k"] == [0, 20, 40]
+    # removing the correction again: the same stretch, and its frames come back
+    assert client.delete("/api/keyframes/20").json() == {"affected": [1, 40]}
+    client.post("/api/track", json={"start": 1, "stop": 40})
+    _wait_track(client)
+    assert _digests(studio.project.masks_dir) == before
+    assert client.delete("/api/keyframes/20").status_code == 400
 
 
 def test_override_changes_metrics_and_is_logged(client, sample):

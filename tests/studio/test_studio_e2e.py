@@ -67,7 +67,9 @@ def server(studio) -> Iterator[tuple[str, str]]:
 def page(server) -> Iterator[object]:
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        pg = browser.new_page(viewport={"width": 1280, "height": 860})
+        # bypass_csp: Playwright's wait_for_function evaluates strings, which the studio's
+        # Content-Security-Policy forbids to page scripts (tested in the API tests)
+        pg = browser.new_page(viewport={"width": 1280, "height": 860}, bypass_csp=True)
         errors: list[str] = []
         pg.on("pageerror", lambda e: errors.append(str(e)))
         pg.errors = errors  # type: ignore[attr-defined]
@@ -213,3 +215,13 @@ def test_first_study_in_the_browser(page, server, studio, sample, tmp_path):
     fx = pd.read_csv(exported / "fixations.csv")
     assert fx.loc[fx.fixation_id == fid, "object_id"].item() == oid
     assert page.errors == []  # type: ignore[attr-defined]
+
+    # the page works under its own Content-Security-Policy (nothing from elsewhere, no eval)
+    strict = page.context.browser.new_page()
+    console: list[str] = []
+    strict.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+    strict.goto(f"{url}/?token={token}")
+    strict.wait_for_selector("body[data-ready='1']", state="attached", timeout=20_000)
+    assert strict.locator("#objects li").count() == 1
+    assert not [m for m in console if "Content Security Policy" in m], console
+    strict.close()

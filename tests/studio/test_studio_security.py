@@ -29,7 +29,10 @@ def test_no_token_or_a_wrong_one_is_refused(bare, token):
               bare.post("/api/objects", json={"name": "x"})):
         assert r.status_code == 403, r.url
         assert "token" in r.text
-    assert bare.get("/api/state", headers={"x-gazevos-token": token}).status_code == 200
+    ok = bare.get("/api/state", headers={"x-gazevos-token": token})
+    assert ok.status_code == 200
+    assert "default-src 'self'" in ok.headers["content-security-policy"]
+    assert ok.headers["x-frame-options"] == "DENY"
 
 
 def test_token_in_url_becomes_a_strict_httponly_cookie(bare, token):

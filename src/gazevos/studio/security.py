@@ -34,6 +34,9 @@ from gazevos.errors import GazevosError
 #: largest request body accepted (bytes): a 4K brushed mask as PNG is far below this
 MAX_BODY_BYTES = 8 << 20
 COOKIE = "gazevos_token"
+#: the page loads nothing from elsewhere (no CDN) and cannot be framed
+CSP = (b"default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; "
+       b"frame-ancestors 'none'; form-action 'self'")
 HEADER = b"x-gazevos-token"
 
 Scope = MutableMapping[str, Any]
@@ -185,7 +188,8 @@ class Guard:
             if msg["type"] == "http.response.start":
                 started = True
                 hdrs = list(msg.get("headers", []))
-                hdrs += [(b"x-content-type-options", b"nosniff"),
+                hdrs += [(b"content-security-policy", CSP),
+                         (b"x-content-type-options", b"nosniff"),
                          (b"x-frame-options", b"DENY"),
                          (b"referrer-policy", b"no-referrer")]
                 if not any(k.lower() == b"cache-control" for k, _ in hdrs):

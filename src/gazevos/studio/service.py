@@ -317,6 +317,8 @@ def delete_keyframe(studio: Studio, frame: int) -> tuple[int, int]:
     with studio.lock:
         studio.project.delete_keyframe(frame)
         studio.invalidate()
+        if not studio.project.keyframe_frames():  # nothing left to track from
+            studio.project.clear_tracked(0, studio.n_frames)
         return affected_range(studio.project.keyframe_frames(), frame, studio.n_frames)
 
 

@@ -53,6 +53,7 @@ async function showFrame(i, { keepPrompt = false } = {}) {
   document.body.dataset.frame = String(i);
   timeline.cursor(i);
   markFixation($("fixations"), view.gaze ? view.gaze[3] : -1);
+  $("unkey").hidden = !S.info.keyframes.some((k) => k.frame === i);
 }
 
 async function play() {
@@ -277,6 +278,13 @@ function setupControls() {
   $("track").addEventListener("click", () => runTrack());
   $("apply").addEventListener("click", apply);
   $("clear").addEventListener("click", clearPrompt);
+  $("unkey").addEventListener("click", () => guarded(async () => {
+    const f = S.frame;
+    const r = await send("DELETE", `/api/keyframes/${f}`);
+    await refreshAll();
+    message(`keyframe ${f} removed: re-tracking frames ${r.affected[0]}..${r.affected[1] - 1}`);
+    await runTrack(r.affected[0], r.affected[1]);
+  }));
   $("export").addEventListener("click", () => guarded(async () => {
     message("exporting (masks, tables, overlay, report) ...");
     document.body.dataset.export = "running";
