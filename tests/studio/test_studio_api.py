@@ -18,7 +18,7 @@ from gazevos.io.masks import read_mask
 
 
 def _wait_track(client) -> dict:
-    for _ in range(600):
+    for _ in range(2400):
         job = client.get("/api/track").json()
         if job["state"] != "running":
             return job

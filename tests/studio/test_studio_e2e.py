@@ -53,7 +53,7 @@ def server(studio) -> Iterator[tuple[str, str]]:
     srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     th = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
     th.start()
-    for _ in range(100):
+    for _ in range(600):
         if srv.started:
             break
         time.sleep(0.05)
@@ -70,6 +70,7 @@ def page(server) -> Iterator[object]:
         # bypass_csp: Playwright's wait_for_function evaluates strings, which the studio's
         # Content-Security-Policy forbids to page scripts (tested in the API tests)
         pg = browser.new_page(viewport={"width": 1280, "height": 860}, bypass_csp=True)
+        pg.set_default_timeout(90_000)  # generous: CI machines are shared
         errors: list[str] = []
         pg.on("pageerror", lambda e: errors.append(str(e)))
         pg.errors = errors  # type: ignore[attr-defined]
@@ -114,7 +115,7 @@ def _digests(folder: Path) -> dict[int, str]:
             for p in folder.glob("[0-9]*.png")}
 
 
-def _wait_tracked(page, timeout=30_000) -> None:
+def _wait_tracked(page, timeout=120_000) -> None:
     page.wait_for_function("document.body.dataset.tracking === 'done'", timeout=timeout)
 
 
@@ -122,14 +123,14 @@ def test_first_study_in_the_browser(page, server, studio, sample, tmp_path):
     url, token = server
     w, h = sample.size
     page.goto(f"{url}/?token={token}")
-    page.wait_for_function("document.body.dataset.ready === '1'", timeout=20_000)
+    page.wait_for_function("document.body.dataset.ready === '1'", timeout=60_000)
     assert "token" not in page.url  # redirected: the token now lives in the cookie
     _shot(page, "01-opened")
 
     # add an object by clicking on the book (frame 0): a preview, then Apply
     x0, y0, x1, y1 = _truth_box(sample, 0, 2)
     _click_at(page, (x0 + x1) / 2, y0 + 0.9 * (y1 - y0), w, h)  # blue cover, below the text
-    page.wait_for_function("+document.body.dataset.preview > 0", timeout=10_000)
+    page.wait_for_function("+document.body.dataset.preview > 0", timeout=60_000)
     assert page.locator("#objects li").count() == 1
     page.locator("#objects li input[type=text]").fill("book")
     page.locator("#objects li input[type=text]").press("Tab")
@@ -221,7 +222,7 @@ def test_first_study_in_the_browser(page, server, studio, sample, tmp_path):
     console: list[str] = []
     strict.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
     strict.goto(f"{url}/?token={token}")
-    strict.wait_for_selector("body[data-ready='1']", state="attached", timeout=20_000)
+    strict.wait_for_selector("body[data-ready='1']", state="attached", timeout=60_000)
     assert strict.locator("#objects li").count() == 1
     assert not [m for m in console if "Content Security Policy" in m], console
     strict.close()
