@@ -80,6 +80,16 @@ def error_line(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {msg}" if msg else exc.__class__.__name__
 
 
+def _cores() -> int:
+    """Cores this process may use (its CPU affinity where the OS has one)."""
+    try:
+        from gazevos.runtime import available_cores
+    except ImportError:
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+            (os.cpu_count() or 1)
+    return available_cores()
+
+
 def _make_client(scheduler: str | None, workers: int | None) -> tuple[Any, Any]:
     """A distributed client: to ``scheduler``, or to a new LocalCluster (returned to close)."""
     import logging
@@ -92,7 +102,7 @@ def _make_client(scheduler: str | None, workers: int | None) -> tuple[Any, Any]:
         except (OSError, TimeoutError) as exc:
             raise GazevosError(f"cannot reach the Dask scheduler {scheduler} "
                                f"({error_line(exc)})") from None
-    n = workers or os.cpu_count() or 1
+    n = workers or _cores()
     import importlib.util
 
     dashboard = ":0" if importlib.util.find_spec("bokeh") is not None else None
