@@ -109,6 +109,8 @@ GOOD_PATHS = {
 BAD_PATHS = ["missing", "missing/deeper", "", OVERLONG, f"rec/{OVERLONG}.mp4", "a_file",
              "a_file/below", "junk.bin", "empty.csv", "junk.yaml", "wrong.yaml", "mask.png",
              "rec", "rec/scene.mp4", "frames", "davis", "/dev/null", ".", "-"]
+#: paths of the world that are valid recordings (``studio`` would serve them until stopped)
+RECORDINGS = {"rec", "rec/gaze.csv"}
 #: files of the world that are not UTF-8 text
 BINARY_FILES = {"junk.bin", "mask.png", "rec/scene.mp4", "/dev/null"}
 FLOATS = ["nan", "NaN", "inf", "-inf", "-1", "0", "0.5", "1", "1.5", "1e308", "-1e308",
@@ -156,6 +158,8 @@ def _pools(cmd_name: str, param: click.Parameter
         bad = BAD_PATHS
         if name in ("study", "config"):  # known bugs, see the xfail tests below
             bad = [b for b in bad if b not in BINARY_FILES]
+        if cmd_name == "studio" and name == "recording":
+            bad = [b for b in bad if b not in RECORDINGS]
         junk = st.sampled_from(bad)
         return (st.sampled_from(good) if good else junk), junk
     if isinstance(ptype, click.Choice):
