@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -114,3 +116,21 @@ def test_video_without_timestamps_is_named(tmp_path, builders):
     assert rec.video_path.name == f"{SCENE} ps1.mp4"
     assert rec.notes == [f"{SCENE} ps2.mp4 has no timestamp file ({SCENE} ps2.time); "
                          "that part is not read"]
+
+
+def test_reading_leaves_pyav_logging_off(tmp_path, builders):
+    """pupil_labs.video switches PyAV's FFmpeg logging on at import, which can deadlock
+    frame-threaded decoding later in the process; reading a native recording must leave
+    the level as it was (checked in a fresh interpreter, where the import really happens)."""
+    folder = builders.neon_native(tmp_path / "native")
+    code = ("import sys, av.logging as l\n"
+            "from gazevos.io.recordings import read_recording\n"
+            "assert 'pupil_labs.video' not in sys.modules\n"
+            "before = l.get_level()\n"
+            f"rec = read_recording({str(folder)!r})\n"
+            "assert 'pupil_labs.video' in sys.modules and len(rec.gaze) == 3\n"
+            "print(before, l.get_level())\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["None", "None"]

@@ -227,10 +227,23 @@ def read_neon(path: str | os.PathLike[str], resolution: tuple[int, int] | None =
 
 
 def _import_neon_recording():  # noqa: ANN202 - returns a module
+    """``pupil_labs.neon_recording``, or None when it is not installed.
+
+    Importing it imports ``pupil_labs.video``, whose writer module switches PyAV's FFmpeg
+    logging on (``av.logging.set_level(VERBOSE)``) for the whole process.  That callback takes
+    the GIL inside FFmpeg's decoder threads and deadlocks frame-threaded decoding when a
+    decoder is freed (PyAV issues 751 and 909: ``annotate`` hung writing the overlay of a
+    recording read after a Neon one), so the level in force before the import is put back.
+    """
+    import av.logging
+
+    level = av.logging.get_level()
     try:
         import pupil_labs.neon_recording as nr  # type: ignore[import-not-found]
     except ImportError:
         return None
+    finally:
+        av.logging.set_level(level)
     return nr
 
 
