@@ -147,18 +147,21 @@ def main() -> int:
                   f"load {res['load']:.1f}", flush=True)
     print("\n| load | mode | threads | frames/s median (range) | CPU ms/frame median | "
           "load avg |\n| --- | --- | --- | --- | --- | --- |")
+    bound = (args.frames - args.skip) / args.timeout  # a timed-out run was slower than this
     for case, rs in results.items():
-        fps = [x["fps"] for x in rs]
-        done = [f for f in fps if f == f]
-        med = f"{statistics.median(done):.2f}" if done else "-"
-        rng = f"{min(done):.2f}-{max(done):.2f}" if done else "-"
+        fps = sorted(x["fps"] if x["fps"] == x["fps"] else 0.0 for x in rs)  # timeouts first
+        done = [f for f in fps if f > 0.0]
+        med = statistics.median(fps)
+        shown = f"{med:.2f}" if med > 0.0 else f"< {bound:.2f}"
+        rng = f"{min(done):.2f}-{max(done):.2f}" if done else ""
         if len(done) < len(fps):
-            rng += f", {len(fps) - len(done)} over {args.timeout:.0f} s"
+            rng += f"{', ' if rng else ''}{len(fps) - len(done)} of {len(fps)} over " \
+                   f"{args.timeout:.0f} s"
         cpu = [x["cpu_ms"] for x in rs if x["cpu_ms"] == x["cpu_ms"]]
-        print(f"| {case[0]} | {case[1]} | {case[2]} | {med} ({rng}) | "
-              f"{statistics.median(cpu):.0f} | "
-              f"{min(x['load'] for x in rs):.1f}-{max(x['load'] for x in rs):.1f} |"
-              if cpu else f"| {case[0]} | {case[1]} | {case[2]} | - ({rng}) | - | - |")
+        loads = [x["load"] for x in rs]
+        print(f"| {case[0]} | {case[1]} | {case[2]} | {shown} ({rng}) | "
+              f"{f'{statistics.median(cpu):.0f}' if cpu else '-'} | "
+              f"{min(loads):.1f}-{max(loads):.1f} |")
     return 0
 
 
