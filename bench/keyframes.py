@@ -222,6 +222,16 @@ def tables(result: dict[str, Any]) -> str:
                          f"{nk[1]:.3f} | {nk[2]:.3f} | {bm:.3f} | {am:.3f} | {steps} | "
                          f"{secs:.0f} |")
     lines.append("")
+    lines.append("Per sequence, J&F on the non-keyframe frames:")
+    lines.append("")
+    lines.append("| tracker | sequence | frames | " + " | ".join(CONFIGS) + " |")
+    lines.append("|---|---|---|" + "---|" * len(CONFIGS))
+    for name, runs in result["runs"].items():
+        for s in runs:
+            cells = [f"{_jf(runs, c, 'non-kf', [s])[0]:.3f}" if c in runs[s] else "-"
+                     for c in CONFIGS]
+            lines.append(f"| {name} | {s} | {runs[s]['_n']} | " + " | ".join(cells) + " |")
+    lines.append("")
     lines.append("Fusion chosen by 2-fold cross-validation (non-kf J&F; folds: alternate "
                  "sequences in alphabetical order):")
     lines.append("")
