@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
 from gazevos.errors import GazevosError
-from gazevos.io.frame_reader import ArrayFrameReader
+from gazevos.io.frame_reader import ArrayFrameReader, VideoFrameReader
+from gazevos.io.video import iter_video
 from gazevos.track import keyframes as kf
 from gazevos.track.base import Prediction, Tracker, object_confidence
 from gazevos.track.baselines import FlowTracker
@@ -261,3 +265,30 @@ def test_track_range_runs_either_way() -> None:
                 lambda t, p: got.__setitem__(t, p.labels))
     assert sorted(got) == list(range(10))
     assert _iou(got[9] == 1, masks[9] == 1) > 0.8  # one step back: still on the square
+
+
+def test_video_reader_gives_what_decoded_frames_give(tmp_path: Path) -> None:
+    """Backward passes read a video through seeks and chunks: same labels as from frames
+    decoded in order."""
+    frames, masks = _square_video()
+    path = tmp_path / "square.mp4"
+    with av.open(str(path), mode="w") as out:
+        stream = out.add_stream("libx264", rate=Fraction(25))
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+        stream.options = {"g": "5", "bf": "2", "sc_threshold": "0"}
+        for f in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    decoded = [f for f, _ in iter_video(path)]
+    keys = {3: masks[3], 12: masks[12], 20: masks[20]}
+    want = _run(decoded, keys)
+    got: dict[int, np.ndarray] = {}
+    reader = VideoFrameReader(path, back_chunk=4, cache_bytes=8 * H * W * 3)
+    track_keyframes(reader, keys, FlowTracker, N,
+                    write=lambda t, labels, conf: got.__setitem__(t, labels.copy()))
+    assert sorted(got) == list(range(N))
+    for t in range(N):
+        assert np.array_equal(got[t], want[t][0]), t
+    assert reader.stats["seeks"] > 3  # it did seek (backward passes and new stretches)
