@@ -208,7 +208,11 @@ def check_prompts(prompts: list[ObjectPrompt], size: tuple[int, int], n_frames: 
 
 def _grabcut(image: np.ndarray, init: np.ndarray | None, rect: tuple[int, int, int, int] | None,
              iterations: int) -> np.ndarray:
-    """Run OpenCV GrabCut; returns the ``(H, W)`` bool foreground."""
+    """Run OpenCV GrabCut; returns the ``(H, W)`` bool foreground.
+
+    GrabCut's k-means start draws from OpenCV's process-wide random generator; it is
+    seeded here so that the same prompt gives the same mask whatever ran before."""
+    cv2.setRNGSeed(0)
     bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     bgd = np.zeros((1, 65), np.float64)
     fgd = np.zeros((1, 65), np.float64)
