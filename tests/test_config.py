@@ -228,3 +228,18 @@ def test_mast_search_windows():
         load_config(MastTrackerConfig, overrides={"threads": -1})
     cfg = load_config(MastTrackerConfig, overrides={"search": {"roi_window": 7}})
     assert cfg.search.roi_window == 7 and cfg.search.key_window == 5  # the rest kept
+
+
+def test_ranet_limits():
+    """threads -1 was a torch error, threads 1e9 a libgomp abort, online_steps 1e9 a hang."""
+    for key, value, problem in (
+            ("threads", -1, "must be >= 0 and <= 1024, got -1"),
+            ("threads", 10**9, "must be >= 0 and <= 1024, got 1000000000"),
+            ("online_steps", 10**9, "must be >= 0 and <= 100000, got 1000000000"),
+            ("online_batch", 0, "must be >= 1 and <= 64, got 0"),
+            ("online_loss", "l2", "must be one of 'iou', 'log_iou', 'bce', got 'l2'"),
+            ("input_size", [352, -608], "must be >= 0 and <= 4096, got -608")):
+        with pytest.raises(GazevosError) as err:
+            load_config(RanetTrackerConfig, overrides={key: value})
+        name = f"{key}[1]" if key == "input_size" else key
+        assert str(err.value) == f"command line: setting '{name}' {problem}"

@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 import torch
 
-from gazevos.config import load_config
+from gazevos.config import load_config, setting
 from gazevos.errors import GazevosError
 from gazevos.models.ranet.augment import morph_mask, object_affine
 from gazevos.models.ranet.checkpoint import default_checkpoint, load_with_input_size
@@ -151,41 +151,41 @@ class RanetTrackerConfig:
         threads: torch threads (0: leave as is).
     """
 
-    input_size: tuple[int, ...] = (352, 608)
+    input_size: tuple[int, ...] = setting((352, 608), ge=0, le=4096)
     prev_mask: bool = True
-    prev_threshold: float = 0.0
+    prev_threshold: float = setting(0.0, ge=0.0, le=1.0)
     bbox_crop: bool = True
-    bbox_scale: float = 1.5
+    bbox_scale: float = setting(1.5, gt=0.0, le=10.0)
     template_crop: bool = False
-    min_box: float = 0.25
+    min_box: float = setting(0.25, ge=0.0, le=1.0)
     discriminant: bool | None = None
     nms: bool | None = None
     prev_flow: bool = False
-    flow_scale: float = 0.5
-    online_steps: int = 50
-    online_lr: float = 3e-4
-    online_encoder_lr_scale: float = 1.0
-    online_batch: int = 2
-    online_scale: float = 0.15
-    online_rotate: float = 10.0
-    online_shift: float = 0.1
+    flow_scale: float = setting(0.5, gt=0.0, le=1.0)
+    online_steps: int = setting(50, ge=0, le=100_000)
+    online_lr: float = setting(3e-4, ge=0.0, le=10.0)
+    online_encoder_lr_scale: float = setting(1.0, ge=0.0, le=10.0)
+    online_batch: int = setting(2, ge=1, le=64)
+    online_scale: float = setting(0.15, ge=0.0, le=1.0)
+    online_rotate: float = setting(10.0, ge=0.0, le=180.0)
+    online_shift: float = setting(0.1, ge=0.0, le=2.0)
     online_flip: bool = False
-    online_prev_shift: float = 0.1
-    online_prev_morph: float = 0.1
-    online_loss: str = "iou"
-    near_radius: float = 0.25
-    near_keep: float = 0.5
-    near_clip: float = 0.0
+    online_prev_shift: float = setting(0.1, ge=0.0, le=2.0)
+    online_prev_morph: float = setting(0.1, ge=0.0, le=1.0)
+    online_loss: str = setting("iou", choices=("iou", "log_iou", "bce"))
+    near_radius: float = setting(0.25, ge=0.0)
+    near_keep: float = setting(0.5, ge=0.0, le=1.0)
+    near_clip: float = setting(0.0, ge=0.0)
     flip_test: bool = False
-    online_average: int = 0
-    online_soup: int = 1
-    memory_every: int = 0
-    online_seed: int = 0
-    online_every: int = 0
-    online_update_steps: int = 10
-    online_confident: float = 0.0
-    online_far: float = 0.25
-    threads: int = 0
+    online_average: int = setting(0, ge=0, le=100_000)
+    online_soup: int = setting(1, ge=1, le=100)
+    memory_every: int = setting(0, ge=0)
+    online_seed: int = setting(0, ge=0)
+    online_every: int = setting(0, ge=0)
+    online_update_steps: int = setting(10, ge=0, le=100_000)
+    online_confident: float = setting(0.0, ge=0.0, le=1.0)
+    online_far: float = setting(0.25, ge=0.0)
+    threads: int = setting(0, ge=0, le=1024)
 
 
 class RanetTracker(Tracker):
