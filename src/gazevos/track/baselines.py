@@ -55,7 +55,7 @@ class FlowConfig:
             probabilities, so that bilinear warping does not blur the masks over time.
     """
 
-    flow_scale: float = setting(0.5, gt=0.0, le=1.0)
+    flow_scale: float = setting(0.5, ge=0.05, le=1.0)
     dis_preset: str = setting("medium", choices=("ultrafast", "fast", "medium"))
     finest_scale: int = setting(0, ge=-1, le=10)
     patch_stride: int = setting(4, ge=-1, le=64)
