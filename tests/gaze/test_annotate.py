@@ -163,7 +163,9 @@ def test_an_interrupted_run_resumes_mid_pass_to_the_same_outputs(run, tmp_path, 
     import gazevos.gaze.annotate as mod
     from gazevos.io.rundir import read_manifest, staging_path
 
-    sample, prompts, result = run
+    sample, prompts, _ = run
+    # a reference of its own: other tests replace the shared run's folder
+    result = annotate(sample.root, prompts, tmp_path / "ref", tracker=TRACKER, progress=False)
     out = tmp_path / "out"
     real_write = mod.write_mask
 
@@ -206,3 +208,15 @@ def test_force_leaves_nothing_of_the_earlier_run(run, tmp_path):
     assert not (out / "overlay.mp4").exists()  # not written by the new run: gone
     assert list(again.metrics["object"]) == ["(no object)", "mug"]
     assert len(list((out / "masks").iterdir())) == 60
+
+
+def test_writes_the_aoi_tables(sample, tmp_path):
+    prompts = build_prompts(boxes=sample.boxes, points=sample.points)
+    result = annotate(sample.root, prompts, tmp_path / "out", tracker=TRACKER, progress=False,
+                      config=AnnotateConfig(video=False))
+    assert "aoi/" in json.loads((result.out_dir / "manifest.json").read_text())["files"]
+    aoi = pd.read_csv(result.out_dir / "aoi" / "object_states.csv")
+    assert len(aoi) == result.n_frames * len(prompts)  # one row per frame and object
+    assert set(aoi["state"]) <= {"visible", "not_started", "lost", "out_of_frame"}
+    for stem in ("aoi_metrics", "visits", "aoi_transitions", "entropy"):
+        assert (result.out_dir / "aoi" / f"{stem}.parquet").is_file()

@@ -25,6 +25,9 @@ Output folder layout (``DIR``)::
     overlay.mp4                 masks, names, gaze, tolerance circle and fixations
     report.html                 summary, timeline, metrics (opens offline)
     summary.json                run settings and figures
+    aoi/                        object states, dwell, visits, first fixations, transitions,
+                                entropies (CSV + Parquet; :mod:`gazevos.gaze.aoi_tables`)
+    manifest.json               the run's settings and input fingerprints, written last
 """
 
 from __future__ import annotations
@@ -74,6 +77,9 @@ class AnnotateConfig:
         min_confidence: samples with a lower device confidence are flagged, not used.
         video: write ``overlay.mp4``.
         report_frames: number of overlay frames shown in the report.
+        aoi_tables: also write the research AOI tables (:mod:`gazevos.gaze.aoi_tables`:
+            per-frame object states, strict and tolerant dwell, visits, first fixations,
+            transitions and entropies) to ``aoi/``.
     """
 
     tolerance_deg: float = 1.5
@@ -82,6 +88,7 @@ class AnnotateConfig:
     min_confidence: float = 0.6
     video: bool = True
     report_frames: int = 4
+    aoi_tables: bool = True
 
 
 @dataclass
@@ -443,4 +450,9 @@ def annotate_in(run: RunDir, job: AnnotationJob, resume: bool = False, progress:
 
     write_outputs(result, rec, prompts, job.tracker_name, job.geometry, cfg, progress,
                   job.started)
+    if cfg.aoi_tables:
+        from gazevos.gaze.aoi_tables import recording_tables, write_recording_tables
+
+        write_recording_tables(recording_tables(out, rec.frame_times[:n_frames]), out / "aoi")
+        result.files.append("aoi/")
     return result
