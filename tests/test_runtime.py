@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 
 import cv2
+import numpy as np
 import pytest
 import torch
 from threadpoolctl import ThreadpoolController, threadpool_info
@@ -131,6 +132,7 @@ def test_bad_environment_value_names_the_variable(monkeypatch: pytest.MonkeyPatc
 def test_upper_bound_is_per_available_core() -> None:
     most = MAX_THREADS_PER_CORE * available_cores()
     assert parse_threads(most) == most and parse_threads(f" {most}\n") == most
+    assert parse_threads(np.int64(1)) == 1  # a numpy integer is an integer
     with pytest.raises(GazevosError, match=f"use at most {most}$"):
         parse_threads(most + 1)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import operator
 import os
 import sys
 from dataclasses import dataclass
@@ -90,7 +91,8 @@ def parse_threads(value: object, name: str = "--threads") -> int:
     times :func:`available_cores`.
 
     Args:
-        value: an ``int`` or the text given (surrounding blanks ignored).
+        value: an integer (``int``, numpy integer) or the text given (surrounding blanks
+            ignored); a ``bool`` or ``float`` is refused.
         name: the option or variable named in the error message.
 
     Raises:
@@ -98,10 +100,10 @@ def parse_threads(value: object, name: str = "--threads") -> int:
     """
     text = str(value).strip()
     try:
-        if isinstance(value, bool) or not isinstance(value, int | str):
+        if isinstance(value, bool):
             raise ValueError
-        n = int(text, 10) if isinstance(value, str) else value
-    except ValueError:
+        n = int(text, 10) if isinstance(value, str) else operator.index(value)  # type: ignore[arg-type]
+    except (ValueError, TypeError):
         raise GazevosError(f"{name}: '{text}' is not a whole number of threads") from None
     most = MAX_THREADS_PER_CORE * available_cores()
     if n < 1:
@@ -201,7 +203,7 @@ def configure_threads(n: int | None = None) -> int:
     import torch
     from threadpoolctl import ThreadpoolController
 
-    controller = ThreadpoolController()
+    controller = ThreadpoolController()  # the pools loaded now (later ones: the variables)
     controller.limit(limits=n)  # not used as a context: the limits stay
     torch.set_num_threads(n)
     try:
@@ -212,7 +214,7 @@ def configure_threads(n: int | None = None) -> int:
     _settings = ThreadSettings(
         threads=n, torch=torch.get_num_threads(),
         torch_interop=torch.get_num_interop_threads(), opencv=cv2.getNumThreads(),
-        pools={p.filepath: p.num_threads for p in ThreadpoolController().lib_controllers},
+        pools={p.filepath: p.num_threads for p in controller.lib_controllers},
         wait_policy=os.environ["OMP_WAIT_POLICY"], wait_policy_applied=applied)
     return n
 
