@@ -382,7 +382,8 @@ def prepare_annotation(recording: str | os.PathLike[str] | Recording,
     rec = (recording if isinstance(recording, Recording)
            else read_recording(recording, format=recording_format))
     if rec.video_path is None:
-        raise GazevosError("recording has no scene video to annotate", rec.root)
+        raise GazevosError("recording has no scene video to annotate"
+                           + (f" ({rec.notes[0]})" if rec.notes else ""), rec.root)
     n_frames, notes = check_frame_count(rec)
     notes = [*rec.notes, *notes]  # what the reader found missing or doubtful comes first
     check_prompts(list(prompts), rec.resolution, n_frames)

@@ -36,7 +36,7 @@ def test_truncated_last_line_is_skipped_with_a_note(tmp_path, builders):
              '{"type": "gaze", "timestamp": 0.2, "data": {"gaze2d": [0.5']
     rec = read_tobii_g3(builders.tobii_g3(tmp_path / "g3", lines=lines))
     assert len(rec.gaze) == 1  # non-gaze line ignored, truncated one skipped
-    assert "truncated" in rec.meta["notes"][0]
+    assert "truncated" in rec.notes[0] and rec.notes[0].startswith("gazedata.gz: ")
 
 
 def test_damaged_line_inside_the_file_is_an_error(tmp_path, builders):

@@ -5,7 +5,8 @@ Formats, tried in this order by :func:`detect_format`:
 =================  ==========================================================================
 ``pupil_core``     Pupil Player export: ``gaze_positions.csv`` (here or in ``exports/NNN/``)
 ``neon``           Pupil Cloud Neon/Invisible timeseries: ``gaze.csv`` + ``world_timestamps.csv``
-``neon_native``    native Neon folder: ``info.json`` + ``gaze ps1.raw`` (needs the neon extra)
+``neon_native``    native Neon folder: ``info.json`` + ``gaze ps1.raw`` (missing parts named in
+                   ``Recording.notes``)
 ``tobii_g3``       Tobii Glasses 3: ``gazedata.gz`` + ``scenevideo.mp4`` / ``recording.g3``
 ``glassestools``   glassesTools common folder: ``gazeData.tsv`` + ``frameTimestamps.tsv``
 ``generic``        a ``.csv``/``.tsv`` with ``timestamp, x, y`` (+ one video beside it)

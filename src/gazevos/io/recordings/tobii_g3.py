@@ -206,10 +206,9 @@ def read_tobii_g3(path: str | os.PathLike[str],
     for key in ("name", "created", "duration"):
         if key in info:
             meta[f"recording_{key}"] = info[key]
-    if notes:
-        meta["notes"] = notes
     if note:
         meta["intrinsics_note"] = note
     return Recording(format="tobii_g3", root=root, video_path=video_path,
                      frame_times=frame_times, resolution=res, gaze=samples,
-                     intrinsics=intrinsics, meta=meta)
+                     intrinsics=intrinsics, meta=meta,
+                     notes=[f"{gaze_file.name}: {n}" for n in notes])
