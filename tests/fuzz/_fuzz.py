@@ -68,11 +68,10 @@ WARNING_PREFIX = "gazevos: warning: "
 
 
 def cli_outcome(rc: int, err: str) -> str:
-    """Classify a CLI run by its exit code and stderr: ``"ok"`` (exit 0), ``"error"`` (exit 2
-    and exactly one ``gazevos: error:`` line, warnings allowed) or ``"usage"`` (click's own
-    three-line usage error, exit 2: a known defect of the CLI entry point, see
-    test_fuzz_cli.py).  Anything else (a traceback, "internal error", another exit code,
-    several error lines) fails the calling test."""
+    """Classify a CLI run by its exit code and stderr: ``"ok"`` (exit 0, no error line) or
+    ``"error"`` (exit 2 and exactly one ``gazevos: error:`` line; ``gazevos: warning:`` lines
+    allowed).  Anything else (a traceback, "internal error", another exit code, several
+    lines, click's own usage block) fails the calling test."""
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert "Traceback" not in err, err
     assert "internal error" not in err, err
@@ -80,8 +79,6 @@ def cli_outcome(rc: int, err: str) -> str:
         assert not any(ln.startswith(ERROR_PREFIX) for ln in lines), err
         return "ok"
     assert rc == 2, f"exit code {rc}, stderr:\n{err}"
-    if lines and lines[0].startswith("Usage: ") and lines[-1].startswith("Error: "):
-        return "usage"
     errors = [ln for ln in lines if ln.startswith(ERROR_PREFIX)]
     others = [ln for ln in lines if not ln.startswith((ERROR_PREFIX, WARNING_PREFIX))]
     assert len(errors) == 1 and not others, f"expected one error line, got:\n{err}"
