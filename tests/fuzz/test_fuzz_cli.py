@@ -266,7 +266,8 @@ def _prepare_out(root: Path, case: Case) -> None:
         (root / "out" / "keep.txt").write_text("an earlier run's file\n")
 
 
-_PROGRESS = re.compile(r"\d+(\.\d+)?(it|frame|step|seq)s?/s|\d+%\|")
+#: a tqdm progress line (``12frame [00:00, 20.9frame/s]``, ``?frame/s``, ``40%|####``)
+_PROGRESS = re.compile(r"(\d+(\.\d+)?|\?)(it|frame|step|seq)s?/s|\d+%\|")
 
 
 def run_case(case: Case, world: Path, capsys: pytest.CaptureFixture[str]) -> str:
