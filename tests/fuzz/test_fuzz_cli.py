@@ -368,3 +368,36 @@ def test_binary_config_file_is_a_one_line_error(world: Path, argv: list[str],
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     """Found by the fuzzing above (``train ranet ... --config mask.png``)."""
     assert run_case(Case(argv, "out", "absent"), world, capsys) == "error"
+
+
+@pytest.mark.parametrize(("rc", "err"), [
+    (1, "gazevos: error: internal error: ValueError: x (set GAZEVOS_DEBUG=1 for a traceback)"),
+    (2, "Traceback (most recent call last):\n  File x\nValueError: x"),
+    (2, "gazevos: error: one\ngazevos: error: two"),
+    (2, "Usage: gazevos x\nTry 'gazevos x --help' for help.\n\nError: No such option"),
+    (1, "gazevos: error: a one-line error with the wrong exit code"),
+    (2, ""),
+    (0, "gazevos: error: an error line after success"),
+], ids=["internal", "traceback", "two-lines", "click-usage", "exit-1", "silent", "ok-error"])
+def test_contract_check_rejects_what_the_issue_forbids(rc: int, err: str) -> None:
+    """The checker the CLI fuzzing relies on fails on each forbidden outcome."""
+    with pytest.raises(AssertionError):
+        cli_outcome(rc, err)
+
+
+def test_contract_check_accepts_one_line_and_warnings() -> None:
+    assert cli_outcome(2, "gazevos: warning: few samples\ngazevos: error: x: bad") == "error"
+    assert cli_outcome(0, "gazevos: warning: few samples\n") == "ok"
+
+
+def test_snapshot_sees_a_changed_or_added_file(tmp_path: Path) -> None:
+    """The before/after comparison of an output folder notices new and rewritten files."""
+    (tmp_path / "keep.txt").write_text("a")
+    before = snapshot(tmp_path)
+    (tmp_path / "new.png").write_bytes(b"x")
+    assert snapshot(tmp_path) != before
+    (tmp_path / "new.png").unlink()
+    assert snapshot(tmp_path) == before
+    (tmp_path / "keep.txt").write_text("ab")
+    assert snapshot(tmp_path) != before
+    assert snapshot(tmp_path / "absent") is None
