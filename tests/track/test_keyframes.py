@@ -209,6 +209,12 @@ def test_progress_and_spans() -> None:
     # 4 backward before the first, 10 + 10 between, 8 after, 2 keyframes
     assert total == 4 + 20 + 8 + 2
     assert sorted(out) == list(range(N))
+    for span in [(6, 18), (0, 3), (16, 24), (5, 15)]:
+        calls.clear()
+        part = _run(frames, {4: masks[4], 15: masks[15]}, span=span,
+                    progress=lambda d, t: calls.append((d, t)))
+        assert sorted(part) == list(range(*span))
+        assert [d for d, _ in calls] == list(range(1, calls[-1][1] + 1)), span
     assert _run(frames, {4: masks[4]}, span=(7, 7)) == {}
     assert sorted(_run(frames, {}, span=(3, 6))) == [3, 4, 5]
 
