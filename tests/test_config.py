@@ -243,3 +243,32 @@ def test_ranet_limits():
             load_config(RanetTrackerConfig, overrides={key: value})
         name = f"{key}[1]" if key == "input_size" else key
         assert str(err.value) == f"command line: setting '{name}' {problem}"
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    (b"\xff\xfe\x00bad", "not a text file (byte 0 is not UTF-8)"),
+    (b"a: [1, 2\n", "not valid YAML (ParserError, line 2 column 1: expected ',' or ']', but "
+                    "got '<stream end>')"),
+    (b"a: 1\n\tb: 2\n", "not valid YAML (ScannerError, line 2 column 1: found character "
+                       "'\\t' that cannot start any token)"),
+    (b"just text\n", "expected a mapping for Cfg, got str"),
+    (b"- 1\n", "expected a mapping for Cfg, got list"),
+])
+def test_unreadable_config_files(tmp_path, content, problem):
+    path = tmp_path / "c.yaml"
+    path.write_bytes(content)
+    with pytest.raises(GazevosError) as err:
+        load_config(Cfg, path)
+    assert err.value.path == str(path) and err.value.problem == problem
+
+
+def test_an_empty_file_is_the_defaults(tmp_path):
+    (tmp_path / "c.yaml").write_text("# nothing\n")
+    assert load_config(Cfg, tmp_path / "c.yaml") == Cfg()
+
+
+def test_an_unknown_preset_lists_the_shipped_ones():
+    with pytest.raises(GazevosError) as err:
+        load_config(ClassicConfig, "clasic")
+    assert str(err.value).startswith("no config file or shipped preset named 'clasic' "
+                                     "(presets: classic, classic_mast, mast, ")

@@ -220,6 +220,28 @@ def preset_path(name: str) -> Path:
     return Path(str(resources.files("gazevos") / "configs" / f"{name}.yaml"))
 
 
+def read_yaml(path: Path) -> Any:
+    """The content of a YAML file (``{}`` when empty); one-line errors for a file that cannot
+    be read, is not UTF-8 text, or is not valid YAML (with the line of the problem)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise GazevosError(f"not a text file (byte {exc.start} is not UTF-8)", path) from exc
+    except OSError as exc:
+        raise GazevosError(f"cannot read the config file ({exc.strerror or exc})", path) \
+            from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None)
+        what = f": {problem}" if problem else ""
+        raise GazevosError(f"not valid YAML ({exc.__class__.__name__}{where}{what})", path) \
+            from exc
+    return {} if data is None else data
+
+
 def load_config(cls: type[T], preset: str | Path | None = None,
                 overrides: dict[str, Any] | None = None) -> T:
     """Build a frozen config: defaults, then a YAML preset, then overrides.
@@ -234,13 +256,13 @@ def load_config(cls: type[T], preset: str | Path | None = None,
         path = Path(preset)
         if not path.suffix and not path.exists():
             path = preset_path(str(preset))
+            if not path.is_file():
+                shipped = ", ".join(sorted(p.stem for p in path.parent.glob("*.yaml")))
+                raise GazevosError(f"no config file or shipped preset named '{preset}' "
+                                   f"(presets: {shipped})")
         if not path.is_file():
             raise GazevosError("config file not found", path)
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise GazevosError(f"not valid YAML ({exc.__class__.__name__})", path) from exc
-        cfg = _merge(cls, cfg, data, str(path))
+        cfg = _merge(cls, cfg, read_yaml(path), str(path))
     if overrides:
         cfg = _merge(cls, cfg, {k: v for k, v in overrides.items() if v is not None},
                      "command line")
