@@ -108,12 +108,16 @@ class VideoWriter:
         path: output file (``.mp4``).
         fps: frame rate.
         crf: H.264 quality (lower is better).
+        gop: at most this many frames between keyframes (None: the encoder's default); a
+            short GOP makes random seeks cheap.
     """
 
-    def __init__(self, path: str | os.PathLike[str], fps: float, crf: int = 23) -> None:
+    def __init__(self, path: str | os.PathLike[str], fps: float, crf: int = 23,
+                 gop: int | None = None) -> None:
         self.path = Path(path)
         self.fps = fps
         self.crf = crf
+        self.gop = gop
         self._ctx = atomic_write(self.path)
         self._tmp = self._ctx.__enter__()
         self._container = av.open(str(self._tmp), mode="w", format="mp4")
@@ -130,8 +134,13 @@ class VideoWriter:
             self._stream.width = w - w % 2
             self._stream.height = h - h % 2
             self._stream.pix_fmt = "yuv420p"
+            if self.gop is not None:
+                self._stream.gop_size = int(self.gop)
             if codec == "libx264":
                 self._stream.options = {"crf": str(self.crf), "preset": "veryfast"}
+                if self.gop is not None:
+                    self._stream.options |= {"g": str(int(self.gop)),
+                                             "keyint_min": str(int(self.gop))}
         rgb = np.ascontiguousarray(rgb[: self._stream.height, : self._stream.width])
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
         for packet in self._stream.encode(frame):

@@ -155,11 +155,12 @@ class Studio:
     """An open project with its recording (see :func:`open_studio`)."""
 
     def __init__(self, project: Project, recording: Any, n_frames: int, frames: Any,
-                 geometry: Any) -> None:
+                 geometry: Any, display: Any = None) -> None:
         self.project = project
         self.rec = recording
         self.n_frames = n_frames
-        self.frames = frames
+        self.frames = frames  # tracking reads these, in order
+        self.display = display if display is not None else frames  # the page's frames
         self.geometry = geometry
         self.lock = threading.RLock()
         self._tables: GazeTables | None = None
@@ -193,7 +194,7 @@ class Studio:
         """Frame ``index`` as ``(H, W, 3)`` uint8 RGB."""
         if not 0 <= index < self.n_frames:
             raise GazevosError(f"frame {index} is outside 0..{self.n_frames - 1}")
-        return self.frames.get(index)
+        return self.display.get(index)
 
     def labels(self, index: int) -> np.ndarray | None:
         """The tracked label map of a frame (keyframes: their map), None when untracked."""
@@ -243,7 +244,13 @@ def open_studio(recording: str | os.PathLike[str] | None, project_dir: str | os.
     n_frames, _ = check_frame_count(rec)
     frames = open_frame_reader(rec.video_path)
     n_frames = min(n_frames, len(frames))
-    return Studio(project, rec, n_frames, frames, CameraGeometry.from_recording(rec))
+    display = None  # a reader of its own, so page seeks never break a tracking pass
+    if Path(rec.video_path).is_file():
+        from gazevos.studio.proxy import DisplayFrames
+
+        display = DisplayFrames(rec.video_path, project.root, n_frames)
+    return Studio(project, rec, n_frames, frames, CameraGeometry.from_recording(rec),
+                  display)
 
 
 # ----------------------------------------------------------------------------- objects
