@@ -166,7 +166,7 @@ def _pools(cmd_name: str, param: click.Parameter
         if cmd_name == "studio" and name == "recording":
             good = []  # a valid recording would start the server
         bad = BAD_PATHS
-        if name in ("study_file", "config"):  # known bugs, see the xfail tests below
+        if name == "study_file":  # a known bug, see the xfail test below
             bad = [b for b in bad if b not in BINARY_FILES]
         if cmd_name == "studio" and name == "recording":
             bad = [b for b in bad if b not in RECORDINGS]
@@ -356,9 +356,6 @@ def test_binary_study_file_is_a_one_line_error(world: Path, study: str,
     assert run_case(case, world, capsys) == "error"
 
 
-@pytest.mark.xfail(reason="config.py load_config: path.read_text() of a preset that is not "
-                          "UTF-8 text raises UnicodeDecodeError, which escapes as 'internal "
-                          "error' instead of a one-line error naming the file", strict=False)
 @pytest.mark.parametrize("argv", [
     ["propagate", "frames", "--mask", "mask.png", "--out", "out", "--config", "junk.bin"],
     ["train", "ranet", "--root", "davis", "--sequences-file", "seqs.txt", "--out", "out",
@@ -366,7 +363,8 @@ def test_binary_study_file_is_a_one_line_error(world: Path, study: str,
 ], ids=["propagate", "train-ranet"])
 def test_binary_config_file_is_a_one_line_error(world: Path, argv: list[str],
                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    """Found by the fuzzing above (``train ranet ... --config mask.png``)."""
+    """Found by the fuzzing above (``train ranet ... --config mask.png``): 'internal error:
+    UnicodeDecodeError' until commit 2d4eb9d (config.py)."""
     assert run_case(Case(argv, "out", "absent"), world, capsys) == "error"
 
 
