@@ -195,10 +195,10 @@ def check_prompts(prompts: list[ObjectPrompt], size: tuple[int, int], n_frames: 
                                f"frames 0..{n_frames - 1}")
         if p.box is not None:
             x0, y0, x1, y1 = p.box
-            if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
+            if not (0 <= x0 and 0 <= y0 and x1 <= w and y1 <= h):  # NaN fails too
                 raise GazevosError(f"{what}: box {x0:g},{y0:g},{x1:g},{y1:g} is outside the "
                                    f"{w}x{h} frame")
-            if x1 - x0 < 2 or y1 - y0 < 2:
+            if not (x1 - x0 >= 2 and y1 - y0 >= 2):
                 raise GazevosError(f"{what}: box is smaller than 2x2 pixels")
         if p.point is not None:
             x, y = p.point

@@ -267,6 +267,9 @@ def load_study(path: str | os.PathLike[str], out: str | os.PathLike[str] | None 
         raw = yaml.safe_load(path.read_text())
     except OSError as exc:
         raise GazevosError(f"cannot read the study file ({exc.strerror or exc})", path) from None
+    except UnicodeDecodeError:
+        raise GazevosError("not a text file (not UTF-8): a study file is YAML text",
+                           path) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
