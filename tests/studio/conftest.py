@@ -7,16 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _studio_helpers import BASE, PORT  # noqa: F401 - used by the fixtures below
 
 from gazevos.gaze.demo import DemoSample, make_demo_sample
-
-PORT = 8765
-BASE = f"http://127.0.0.1:{PORT}"
-
-
-def box_of(spec: str) -> list[float]:
-    """``[x0, y0, x1, y1]`` of a ``name:x0,y0,x1,y1@F`` box spec."""
-    return [float(v) for v in spec.split(":", 1)[1].split("@")[0].split(",")]
 
 
 @pytest.fixture(scope="session")

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _studio_helpers import box_of
 from PIL import Image
 
-from conftest import box_of
 from gazevos.io.masks import read_mask
 
 

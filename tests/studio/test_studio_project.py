@@ -96,7 +96,8 @@ def test_timeline_states(studio):
 def test_a_keyframe_on_an_untracked_frame_keeps_the_other_objects(studio, sample):
     """Marking a second object on a frame not tracked yet tracks that frame first, so the
     first object is in the new keyframe's map (a keyframe is a whole label map)."""
-    from conftest import box_of
+    from _studio_helpers import box_of
+
     from gazevos.studio import service
 
     st = studio

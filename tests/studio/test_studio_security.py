@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
+from _studio_helpers import BASE, PORT
 from starlette.testclient import TestClient
 
-from conftest import BASE, PORT
 from gazevos.errors import GazevosError
 from gazevos.studio.app import create_app
 from gazevos.studio.security import MAX_BODY_BYTES, allowed_hosts, inside
