@@ -303,6 +303,18 @@ def gaze_tables(rec: Recording, masks_dir: str | os.PathLike[str], geometry: Cam
     return GazeTables(samples, fixations, metrics, transitions, correction, synced.notes)
 
 
+def write_gaze_tables(tables: GazeTables, out: Path) -> list[str]:
+    """Write the samples, fixations, metrics and transitions tables (CSV + Parquet) into
+    ``out``; the names of the files written."""
+    files: list[str] = []
+    for stem, df, index in (("gaze_samples", tables.samples, False),
+                            ("fixations", tables.fixations, False),
+                            ("metrics", tables.metrics, False),
+                            ("transitions", tables.transitions, True)):
+        files += [p.name for p in write_table(df, out / stem, index=index)]
+    return files
+
+
 # ----------------------------------------------------------------------------- main
 TRACK_STATE = ".track-state.pt"
 
@@ -437,12 +449,7 @@ def annotate_in(run: RunDir, job: AnnotationJob, resume: bool = False, progress:
 
     t_gaze = time.perf_counter()
     tables = gaze_tables(rec, out / MASKS_DIR, job.geometry, names, cfg)
-    files = [f"{MASKS_DIR}/"]
-    for stem, df, index in (("gaze_samples", tables.samples, False),
-                            ("fixations", tables.fixations, False),
-                            ("metrics", tables.metrics, False),
-                            ("transitions", tables.transitions, True)):
-        files += [p.name for p in write_table(df, out / stem, index=index)]
+    files = [f"{MASKS_DIR}/", *write_gaze_tables(tables, out)]
     result = AnnotateResult(out, n_frames, track_s, 0.0, reused, tables.samples,
                             tables.fixations, tables.metrics, tables.transitions,
                             tables.correction, files, job.notes + tables.notes,

@@ -17,8 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gazevos.gaze.annotate import AnnotateResult, recording_fingerprint
-from gazevos.gaze.metrics import write_table
+from gazevos.gaze.annotate import AnnotateResult, recording_fingerprint, write_gaze_tables
 from gazevos.gaze.prompts import ObjectPrompt
 from gazevos.io.rundir import fingerprint, normalise_key, run_folder
 from gazevos.studio import service
@@ -79,12 +78,7 @@ def _write(studio: Studio, run: Any, retrack: bool, progress: bool, started: flo
     track_s = time.perf_counter() - t0
     t_gaze = time.perf_counter()
     tables = service.compute_tables(studio, out / MASKS_DIR)
-    files = [f"{MASKS_DIR}/"]
-    for stem, df, index in (("gaze_samples", tables.samples, False),
-                            ("fixations", tables.fixations, False),
-                            ("metrics", tables.metrics, False),
-                            ("transitions", tables.transitions, True)):
-        files += [p.name for p in write_table(df, out / stem, index=index)]
+    files = [f"{MASKS_DIR}/", *write_gaze_tables(tables, out)]
     result = AnnotateResult(out, studio.n_frames, track_s, 0.0, not retrack, tables.samples,
                             tables.fixations, tables.metrics, tables.transitions,
                             tables.correction, files, list(tables.notes),

@@ -202,12 +202,7 @@ def train_mast(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathL
         world_size=world)
     trun = staging.open_training_run(out_dir, key, force=opts.force, resume=opts.resume,
                                      rank=rank, world=world, note=opts.note)
-    try:
-        state, resume_path = trun.resume_state(read_checkpoint, opts.resume_from)
-    except GazevosError:
-        if not trun.resumed and trun.run is not None:
-            trun.run.discard()
-        raise
+    state, resume_path = trun.resume_state(read_checkpoint, opts.resume_from)
     out = trun.stage
     src = state or init_state
     if state is not None:

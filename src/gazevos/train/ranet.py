@@ -168,12 +168,7 @@ def train_ranet(root: str | os.PathLike[str], train_names: Sequence[str],
                                             init_encoder=init_encoder))
     trun = staging.open_training_run(out_dir, key, force=opts.force, resume=opts.resume,
                                      rank=rank, world=world, note=opts.note)
-    try:
-        state, resume_path = trun.resume_state(read_checkpoint, opts.resume_from)
-    except GazevosError:
-        if not trun.resumed and trun.run is not None:
-            trun.run.discard()
-        raise
+    state, resume_path = trun.resume_state(read_checkpoint, opts.resume_from)
     out = trun.stage
     if state is not None:
         cfg = with_stored_model(cfg, state, resume_path)

@@ -193,8 +193,7 @@ def train_semseg(source: LabelledSet, target: np.ndarray | None,
             raise GazevosError("resume with the same target setting as the first run",
                                resume_path)
     except GazevosError:
-        if not trun.resumed:
-            trun.run.discard()  # type: ignore[union-attr]
+        trun.discard_fresh()
         raise
     out = trun.stage
     torch.manual_seed(cfg.seed)

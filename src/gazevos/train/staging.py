@@ -222,9 +222,24 @@ class TrainingRun:
         """The training checkpoint to continue from: the stage's ``last.pt`` when resumed,
         else ``resume_from``, else none (``(None, None)``).
 
+        A fresh stage is discarded when this raises (bad input leaves nothing).
+
         Raises:
             GazevosError: the checkpoint has no optimiser state (an inference checkpoint).
         """
+        try:
+            return self._resume_state(read, resume_from, hint)
+        except GazevosError:
+            self.discard_fresh()
+            raise
+
+    def discard_fresh(self) -> None:
+        """Remove the stage unless it continues an interrupted run (bad input found)."""
+        if not self.resumed and self.run is not None:
+            self.run.discard()
+
+    def _resume_state(self, read: Callable[[Path], dict[str, Any]], resume_from: str | None,
+                      hint: str) -> tuple[dict[str, Any] | None, Path | None]:
         path: Path | None = None
         if self.resumed and (self.stage / LAST).is_file():
             path = self.stage / LAST
