@@ -38,6 +38,7 @@ def write_results(folder: Path) -> Path:
 
 def test_validate_prints_and_writes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     res = write_results(tmp_path / "res")
+    before = sorted(p.name for p in res.iterdir())
     (tmp_path / "c.csv").write_text(CODING)
     code = main(["validate", str(res), "--manual", str(tmp_path / "c.csv"),
                  "--name-map", "Cup=mug"])
@@ -45,14 +46,15 @@ def test_validate_prints_and_writes(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert code == 0, out
     assert "9 samples compared (1 left out)" in out
     assert f"Cohen's kappa {42 / 51:.3f}" in out
-    table = pd.read_csv(res / "validation_samples" / "agreement_per_object.csv")
+    table = pd.read_csv(tmp_path / "res-validation-samples" / "agreement_per_object.csv")
     assert table.set_index("object").loc["book", "recall"] == 0.75
     # the folder is now there: a second run needs --force
     assert main(["validate", str(res), "--manual", str(tmp_path / "c.csv"),
                  "--name-map", "Cup=mug"]) == 2
     assert "--force" in one_error_line(capsys)
     assert main(["validate", str(res), "--manual", str(tmp_path / "c.csv"), "--force",
-                 "--name-map", "Cup=mug", "--unit", "fixations"]) == 0
+                 "--name-map", "Cup=mug"]) == 0
+    assert sorted(p.name for p in res.iterdir()) == before  # the results are never touched
 
 
 def test_validate_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from gazevos.cli.options import force_option
-from gazevos.errors import GazevosError
 
 
 @click.command(short_help="Agreement with a manual coding: kappa, alpha, confusion, bias.")
@@ -23,7 +22,7 @@ from gazevos.errors import GazevosError
               show_default=True,
               help="gazevos' object: inside or near a mask (tolerant), or inside only.")
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
-              help="Folder for the tables (default RESULTS/validation_UNIT).")
+              help="Folder for the tables (default: RESULTS-validation-UNIT beside RESULTS).")
 @force_option
 def validate(results: str, manual: str, name_map: str | None, unit: str, mode: str,
              out_dir: str | None, force: bool) -> None:
@@ -34,13 +33,17 @@ def validate(results: str, manual: str, name_map: str | None, unit: str, mode: s
     Example: gazevos validate results/ --manual coding.csv --name-map Cup=mug --unit fixations
     """
     from gazevos.gaze.validation import parse_name_map, validate_results, write_agreement
+    from gazevos.io.rundir import fingerprint, run_folder
 
-    out = Path(out_dir) if out_dir else Path(results) / f"validation_{unit}"
-    if out.exists() and any(out.iterdir()) and not force:
-        raise GazevosError("output folder is not empty (use --force to overwrite)", out)
+    res = Path(results)
+    # beside RESULTS, not in it: a finished annotate folder is never changed afterwards
+    out = Path(out_dir) if out_dir else res.parent / f"{res.name}-validation-{unit}"
     result = validate_results(results, manual, unit=unit, mode=mode,
                               name_map=parse_name_map(name_map))
-    write_agreement(result, out)
+    key = {"results": fingerprint(res), "manual": fingerprint(manual), "unit": unit,
+           "mode": mode, "name_map": name_map}
+    with run_folder(out, "validate", key, force=force, resumable=False) as run:
+        write_agreement(result, run.stage)
     s = result.summary.set_index("metric")["value"]
     click.echo(f"{int(s['n_items'])} {unit} compared ({int(s['n_left_out'])} left out); "
                f"agreement {s['accuracy']:.3f}, Cohen's kappa {s['cohen_kappa']:.3f}, "
