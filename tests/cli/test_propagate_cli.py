@@ -153,3 +153,23 @@ def test_sigterm_then_resume_gives_the_masks_of_an_uninterrupted_run(tmp_path: P
     for t in range(60):
         np.testing.assert_array_equal(read_mask(cut / f"img{t:03d}.png"),
                                       read_mask(full / f"img{t:03d}.png"))
+
+
+def test_tiny_video_and_bad_segment_scale_are_one_line_errors(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]
+                                                              ) -> None:
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    for t in range(3):
+        Image.fromarray(np.full((16, 16, 3), 40 * t, np.uint8)).save(folder / f"{t}.png")
+    mask = tmp_path / "m.png"
+    m = np.zeros((16, 16), np.uint8)
+    m[4:10, 4:10] = 1
+    write_mask(mask, m)
+    assert main(["propagate", str(folder), "--mask", str(mask), "--out",
+                 str(tmp_path / "o")]) == 2
+    assert "16x16" in one_error_line(capsys)
+    assert not (tmp_path / "o").exists()
+    assert main(["segment", str(folder), "--checkpoint", str(mask), "--scale", "nan",
+                 "--out", str(tmp_path / "s")]) == 2
+    assert "--scale" in one_error_line(capsys)

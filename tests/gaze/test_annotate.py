@@ -220,3 +220,23 @@ def test_writes_the_aoi_tables(sample, tmp_path):
     assert set(aoi["state"]) <= {"visible", "not_started", "lost", "out_of_frame"}
     for stem in ("aoi_metrics", "visits", "aoi_transitions", "entropy"):
         assert (result.out_dir / "aoi" / f"{stem}.parquet").is_file()
+
+
+def test_unusable_gaze_fails_before_any_tracking(sample, tmp_path, monkeypatch):
+    import gazevos.gaze.annotate as mod
+
+    root = _copy(sample, tmp_path)
+    gaze_file = root / "exports/000/gaze_positions.csv"
+    gaze = pd.read_csv(gaze_file)
+    gaze["norm_pos_x"] = np.nan
+    gaze.to_csv(gaze_file, index=False)
+
+    def never(*args, **kwargs):
+        raise AssertionError("tracking started although no gaze sample is usable")
+
+    monkeypatch.setattr(mod, "track_objects", never)
+    with pytest.raises(GazevosError, match="gaze_positions.csv") as err:
+        annotate(root, build_prompts(boxes=sample.boxes), tmp_path / "out", tracker=TRACKER,
+                 progress=False)
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "out").exists()

@@ -51,7 +51,9 @@ def _print_result(result: AnnotateResult) -> None:
         from gazevos.report.annotation import correction_text
 
         click.echo(f"calibration correction: {correction_text(result.correction)}")
-    for note in result.notes:
+    from gazevos.report.annotation import split_warnings
+
+    for note in split_warnings(result.notes)[1]:  # warnings went to stderr already
         click.echo(f"note: {note}")
     speed = "masks reused" if result.tracking_resumed else f"{result.track_fps:.1f} frames/s"
     click.echo(f"tracked {result.n_frames} frames ({speed}); total {result.total_seconds:.1f} s")
@@ -144,14 +146,11 @@ def demo(out_dir: str, resolution: str, seconds: float, tracker: str, correct_ca
     ball that rolls in later, marked by a point) and a gaze track that looks at them in turn.
     """
     from gazevos.gaze.annotate import annotate_in, prepare_annotation
-    from gazevos.gaze.demo import demo_report, make_demo_sample
+    from gazevos.gaze.demo import demo_report, make_demo_sample, parse_resolution
     from gazevos.gaze.prompts import build_prompts
     from gazevos.io.rundir import run_folder
 
-    w, sep, h = resolution.lower().partition("x")
-    if not (sep and w.isdigit() and h.isdigit() and int(w) >= 96 and int(h) >= 54):
-        raise GazevosError(f"--resolution must be WxH with W >= 96 and H >= 54, got "
-                           f"'{resolution}'")
+    w, h = parse_resolution(resolution)
     cfg = AnnotateConfig(correct_calibration=correct_calibration, video=not no_video)
     key = {"resolution": [int(w), int(h)], "seconds": seconds, "tracker": tracker,
            "settings": cfg.__dict__}

@@ -10,7 +10,7 @@ import click
 import numpy as np
 from PIL import Image
 
-from gazevos.cli.options import force_option, out_option, semseg_model_options
+from gazevos.cli.options import finite_float, force_option, out_option, semseg_model_options
 from gazevos.errors import GazevosError
 from gazevos.io import atomic_write, open_frames, write_mask
 from gazevos.io.frames import IMAGE_SUFFIXES, Frame, read_image
@@ -41,13 +41,14 @@ def _frames(path: str) -> tuple[object, int]:
 @out_option("Output folder: labels/NAME.png, objects.png, objects.csv.")
 @click.option("--all", "all_frames", is_flag=True,
               help="Label every frame (default: the first frame only).")
-@click.option("--scale", type=float, default=1.0, show_default=True,
+@click.option("--scale", type=finite_float(min=0.0, min_open=True, max=8.0), default=1.0,
+              show_default=True,
               help="Resize frames by this factor before the network.")
 @click.option("--objects", "mode", type=click.Choice(["classes", "components", "none"]),
               default="classes", show_default=True,
               help="Tracker objects from the first frame: one per class present, one per "
                    "connected component, or none.")
-@click.option("--min-pixels", type=int, default=0, show_default=True,
+@click.option("--min-pixels", type=click.IntRange(min=0), default=0, show_default=True,
               help="Drop objects smaller than this many pixels.")
 @click.option("--skip-class", "skip", multiple=True,
               help="Class name that never becomes an object (repeatable; default: "

@@ -49,6 +49,9 @@ def propagate(frames: str, mask_path: str, out_dir: str, tracker: str, checkpoin
                            f"{source.width}x{source.height}", mask_path)
     if not object_ids(mask):
         raise GazevosError("mask holds no object (all background)", mask_path)
+    from gazevos.gaze.prompts import check_video_size
+
+    check_video_size((source.width, source.height), frames)
     trk = build_tracker(tracker, checkpoint=checkpoint, config=config)
     expected = len(source)
     key = {"frames": fingerprint(frames), "mask": fingerprint(mask_path),

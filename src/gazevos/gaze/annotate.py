@@ -77,6 +77,8 @@ class AnnotateConfig:
         min_confidence: samples with a lower device confidence are flagged, not used.
         video: write ``overlay.mp4``.
         report_frames: number of overlay frames shown in the report.
+        min_usable_fraction: under this share of usable gaze samples the run warns (on
+            the terminal and at the top of the report).
         aoi_tables: also write the research AOI tables (:mod:`gazevos.gaze.aoi_tables`:
             per-frame object states, strict and tolerant dwell, visits, first fixations,
             transitions and entropies) to ``aoi/``.
@@ -89,6 +91,7 @@ class AnnotateConfig:
     video: bool = True
     report_frames: int = 4
     aoi_tables: bool = True
+    min_usable_fraction: float = 0.5
 
 
 @dataclass
@@ -274,7 +277,8 @@ def gaze_tables(rec: Recording, masks_dir: str | os.PathLike[str], geometry: Cam
         names: object id -> name.
         cfg: settings.
     """
-    synced = sync_gaze(rec, SyncConfig(min_confidence=cfg.min_confidence))
+    synced = sync_gaze(rec, SyncConfig(min_confidence=cfg.min_confidence,
+                                       min_usable_fraction=cfg.min_usable_fraction))
     samples = synced.samples
     t0 = float(synced.frame_times[0])
     samples.insert(1, "t", samples["time"] - t0)
@@ -398,7 +402,11 @@ def prepare_annotation(recording: str | os.PathLike[str] | Recording,
                            + (f" ({rec.notes[0]})" if rec.notes else ""), rec.root)
     n_frames, notes = check_frame_count(rec)
     notes = [*rec.notes, *notes]  # what the reader found missing or doubtful comes first
-    check_prompts(list(prompts), rec.resolution, n_frames)
+    check_prompts(list(prompts), rec.resolution, n_frames, rec.video_path)
+    # unusable gaze is an error before an hour of tracking, not after it (the warning about
+    # doubtful gaze comes with the gaze stage)
+    sync_gaze(rec, SyncConfig(min_confidence=cfg.min_confidence, check_video=False,
+                              min_usable_fraction=0.0))
     geometry = CameraGeometry.from_recording(rec)
     trk = tracker if isinstance(tracker, Tracker) else build_tracker(tracker)
     tracker_name = tracker if isinstance(tracker, str) else type(tracker).name

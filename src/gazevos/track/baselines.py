@@ -124,7 +124,13 @@ def backward_flow(dis: cv2.DISOpticalFlow, prev_gray: np.ndarray, cur_gray: np.n
         ``(H, W, 2)`` float32 displacement (dx, dy) in full-resolution pixels: pixel (x, y)
         of the current frame came from (x + dx, y + dy) of the previous frame.
     """
-    return upscale_flow(dis.calc(cur_gray, prev_gray, None), size)
+    try:
+        flow = dis.calc(cur_gray, prev_gray, None)
+    except cv2.error as exc:
+        h, w = cur_gray.shape[:2]
+        raise GazevosError(f"optical flow failed on a {w}x{h} work image (too small for the "
+                           "DIS patch: raise flow_scale or lower patch_size)") from exc
+    return upscale_flow(flow, size)
 
 
 def upscale_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
