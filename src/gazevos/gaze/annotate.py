@@ -296,15 +296,23 @@ def gaze_tables(rec: Recording, masks_dir: str | os.PathLike[str], geometry: Cam
     mapper = GazeObjectMapper(geometry, MappingConfig(tolerance_deg=cfg.tolerance_deg,
                                                       min_confidence=cfg.min_confidence))
     samples = mapper.map_gaze(samples, labels)
-    samples["object"] = samples["object_id"].map(lambda i: names.get(int(i), ""))
     fixations = aggregate_fixations(fixations, samples)
+    return object_tables(samples, fixations, names, t0, correction, synced.notes)
+
+
+def object_tables(samples: pd.DataFrame, fixations: pd.DataFrame, names: dict[int, str],
+                  t0: float, correction: Correction | None = None,
+                  notes: Sequence[str] = ()) -> GazeTables:
+    """Name the objects of mapped samples and fixations and compute the metrics and the
+    transitions (what :func:`gaze_tables` ends with, and the studio after an override)."""
+    samples["object"] = samples["object_id"].map(lambda i: names.get(int(i), ""))
     fixations["object"] = fixations["object_id"].map(lambda i: names.get(int(i), ""))
     ids = sorted(names)
     metrics = aoi_metrics(samples, fixations, t0=t0, object_ids=ids)
     metrics.insert(1, "object", metrics["object_id"].map(lambda i: names.get(int(i),
                                                                                "(no object)")))
     transitions = transition_matrix(fixations, object_ids=ids)
-    return GazeTables(samples, fixations, metrics, transitions, correction, synced.notes)
+    return GazeTables(samples, fixations, metrics, transitions, correction, list(notes))
 
 
 def write_gaze_tables(tables: GazeTables, out: Path) -> list[str]:

@@ -423,7 +423,7 @@ def apply_overrides(tables: GazeTables, overrides: dict[int, int], names: dict[i
                     t0: float) -> GazeTables:
     """The tables with each overridden fixation (and its usable samples) put on the given
     object (0: on nothing), metrics and transitions recomputed."""
-    from gazevos.gaze.metrics import aoi_metrics, transition_matrix
+    from gazevos.gaze.annotate import object_tables
 
     if not overrides:
         return tables
@@ -440,15 +440,7 @@ def apply_overrides(tables: GazeTables, overrides: dict[int, int], names: dict[i
         fixations.loc[rows, "override"] = True
         on = (samples["fixation_id"] == fid) & usable
         samples.loc[on, ["object_id", "hit"]] = [int(obj), hit]
-    samples["object"] = samples["object_id"].map(lambda i: names.get(int(i), ""))
-    fixations["object"] = fixations["object_id"].map(lambda i: names.get(int(i), ""))
-    ids = sorted(names)
-    metrics = aoi_metrics(samples, fixations, t0=t0, object_ids=ids)
-    metrics.insert(1, "object", metrics["object_id"].map(lambda i: names.get(int(i),
-                                                                               "(no object)")))
-    transitions = transition_matrix(fixations, object_ids=ids)
-    return GazeTables(samples, fixations, metrics, transitions, tables.correction,
-                      tables.notes)
+    return object_tables(samples, fixations, names, t0, tables.correction, tables.notes)
 
 
 def compute_tables(studio: Studio, masks_dir: Path | None = None) -> GazeTables:
