@@ -5,13 +5,13 @@ the BLAS / OpenMP pools use (``gazevos --threads N``, ``GAZEVOS_THREADS``, defau
 cores available to the process).  It also makes OpenMP threads sleep instead of spinning
 when they wait (``OMP_WAIT_POLICY=PASSIVE``, unless already set): with the default
 spinning, ``ranet`` with 2 threads fell from 7.7 to 0.36 frames/s when another job kept
-both cores busy (BENCHMARKS.md, Threads under load).
+both cores busy (docs/experiments/reliability.md, Threads under load).
 
 :func:`keep_freed_memory` stops glibc from handing large freed blocks back to the kernel.
 By default every allocation above 32 MiB is a fresh ``mmap``, so each large temporary
 tensor (the MAST search makes several per frame) costs one page fault per 4 KiB page on
 first touch; on the 2-core VMs this project is measured on that made a 480p MAST step
-2x slower than the arithmetic (BENCHMARKS.md, MAST speed).  With it, freed blocks are
+2x slower than the arithmetic (docs/experiments/mast.md, Speed).  With it, freed blocks are
 reused: the resident size then stays at its peak instead of falling back between frames.
 """
 

@@ -37,7 +37,8 @@ class CopyTracker(Tracker):
 class FlowConfig:
     """Settings of the ``flow`` tracker.
 
-    The defaults were chosen on the DAVIS-2016 dev split (BENCHMARKS.md) for >= 25
+    The defaults were chosen on the DAVIS-2016 dev split
+    (docs/experiments/classic-flow.md) for >= 25
     frames/s at 480p on 2 CPU cores: DIS on half-size frames down to the finest pyramid
     level, no variational refinement (it smooths the flow across object boundaries,
     which costs more accuracy than it brings), hard masks remembered.

@@ -52,8 +52,8 @@ class MastTrackerConfig:
             The default 0.05 is sharper: soft masks fade less from frame to frame.
         roi_temperature: softmax temperature of the ROI localisation at inference (0: the
             checkpoint's, 0.1 for the shipped model).  The default 0.02 moves the ROI
-            centre closer to the best match, so fast motion is followed (BENCHMARKS.md,
-            MAST).
+            centre closer to the best match, so fast motion is followed
+            (docs/experiments/mast.md).
         threads: torch threads (0: leave as is).
     """
 

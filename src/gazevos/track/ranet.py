@@ -66,7 +66,7 @@ class RanetTrackerConfig:
             shipped model) 0.600 at 224x384, 0.616 at 288x512, 0.641 at 352x608; fold 2
             flat from 288x512 on (0.624, 0.621; all with seed 0, which varies by up to 0.06);
             6.5 frames/s for one object on 2 cores
-            (BENCHMARKS.md, RANet session 4).  The U^2-Netp model shipped since session 7
+            (docs/experiments/ranet.md, session 4).  The U^2-Netp model shipped since session 7
             runs at 5.2-6.3 frames/s there; 288x512 cost it 0.05 on fold 1 (session 7).
         prev_mask: feed M(t-1) to the decoder (else the template mask).
         prev_threshold: > 0: feed M(t-1) binarised at this probability (training feeds
@@ -86,13 +86,13 @@ class RanetTrackerConfig:
             the model on the frame where objects are given (0: off).  The default (50
             steps of 2 pairs at ``online_lr`` 3e-4, chosen on fold 1) raised held-out dev
             J&F from 0.370 to 0.573 (fold 1) and from 0.220 to 0.459 (fold 2) for about
-            30-50 s per given object on one loaded CPU thread (BENCHMARKS.md, RANet
+            30-50 s per given object on one loaded CPU thread (docs/experiments/ranet.md,
             session 3).
         online_lr: its learning rate.
         online_encoder_lr_scale: the encoder (``base_model``) adapts at ``online_lr``
             times this; 0 freezes it (the backward pass then stops at its output, which
             also shortens the adaptation).  Freezing lowered fold 2's held-out J&F from
-            0.599 to 0.454 (session 6 model, seed 1; BENCHMARKS.md, RANet session 7):
+            0.599 to 0.454 (session 6 model, seed 1; docs/experiments/ranet.md, session 7):
             the per-video gain needs the encoder to adapt.
         online_batch: pairs per step (objects drawn in turn when several are given).
         online_scale, online_rotate, online_shift: the target's random affine about the
@@ -123,7 +123,7 @@ class RanetTrackerConfig:
             from that previous mask (the distant false positives that otherwise enlarge
             the bbox crop and feed back through M(t-1)); 0: off.  The default 0.25 raised
             held-out dev J&F from 0.573 to 0.600 (fold 1) and 0.459 to 0.567 (fold 2)
-            at 224x384 (BENCHMARKS.md, RANet session 4).
+            at 224x384 (docs/experiments/ranet.md, session 4).
         near_keep: a component survives when at least this share of its pixels lies
             within that distance.
         near_clip: > 0 (with ``near_radius``): also zero every pixel farther than
@@ -134,7 +134,7 @@ class RanetTrackerConfig:
             the last this many adaptation steps (stochastic weight averaging), which
             damps the step-to-step noise of the small-batch adaptation; 0: the last
             step's weights.  25 gave held-out dev J&F 0.614 over three seeds vs 0.617
-            for 0 (BENCHMARKS.md, RANet session 5).
+            for 0 (docs/experiments/ranet.md, session 5).
         online_soup: adapt this many copies, each from the same model with its own
             random pairs, and average their weights (a "model soup": damps the seed
             dependence of one adaptation, at this many times its cost); 1: one copy.
