@@ -41,7 +41,11 @@ from pathlib import Path
 from typing import Any
 
 from gazevos.errors import GazevosError
+from gazevos.gaze.annotate import AnnotateConfig
 from gazevos.gaze.aoi import AoiConfig
+from gazevos.track.registry import DEFAULT_TRACKER
+
+_ANNOTATE = AnnotateConfig()
 
 #: keys of a recording entry that are not study columns
 _RECORDING_KEYS = {"path", "participant", "id", "boxes", "points", "objects", "names",
@@ -89,15 +93,16 @@ class StudyRecording:
 class StudySettings:
     """Tracker and annotate settings shared by all recordings (see ``gazevos annotate``)."""
 
-    tracker: str = "classic"
+    tracker: str = DEFAULT_TRACKER
     checkpoint: Path | None = None
     config: Path | None = None
-    tolerance_deg: float = 1.5
-    fixations: str = "i2mc"
-    correct_calibration: str = "none"
-    min_confidence: float = 0.6
-    video: bool = True
-    report_frames: int = 4
+    # annotate's own defaults, so that a study and a single annotate never disagree
+    tolerance_deg: float = _ANNOTATE.tolerance_deg
+    fixations: str = _ANNOTATE.fixations
+    correct_calibration: str = _ANNOTATE.correct_calibration
+    min_confidence: float = _ANNOTATE.min_confidence
+    video: bool = _ANNOTATE.video
+    report_frames: int = _ANNOTATE.report_frames
     aoi: AoiConfig = field(default_factory=AoiConfig)
 
 
