@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gazevos.errors import GazevosError
-from gazevos.io.atomic import atomic_write, prepare_output_dir
+from gazevos.io.atomic import atomic_write
 
 
 def test_atomic_write_replaces_only_on_success(tmp_path: Path) -> None:
@@ -23,16 +22,3 @@ def test_atomic_write_replaces_only_on_success(tmp_path: Path) -> None:
         tmp.write_text("new")
     assert target.read_text() == "new"
     assert [p.name for p in tmp_path.iterdir()] == ["table.csv"]
-
-
-def test_prepare_output_dir(tmp_path: Path) -> None:
-    out = prepare_output_dir(tmp_path / "a" / "b")
-    assert out.is_dir()
-    (out / "x").write_text("1")
-    with pytest.raises(GazevosError, match="--force"):
-        prepare_output_dir(out)
-    assert prepare_output_dir(out, force=True) == out
-    assert prepare_output_dir(out, resume=True) == out
-    (tmp_path / "file").write_text("")
-    with pytest.raises(GazevosError, match="not a folder"):
-        prepare_output_dir(tmp_path / "file", force=True)

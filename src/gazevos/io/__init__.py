@@ -1,6 +1,6 @@
 """Input and output: frames from videos and folders, DAVIS palette masks, atomic writes."""
 
-from gazevos.io.atomic import atomic_write, prepare_output_dir
+from gazevos.io.atomic import atomic_write
 from gazevos.io.frames import Frame, FrameSource, open_frames
 from gazevos.io.masks import DAVIS_PALETTE, read_mask, write_mask
 
@@ -10,7 +10,6 @@ __all__ = [
     "FrameSource",
     "atomic_write",
     "open_frames",
-    "prepare_output_dir",
     "read_mask",
     "write_mask",
 ]

@@ -1,4 +1,4 @@
-"""Never lose data: atomic file writes and output folders that refuse to overwrite."""
+"""Never lose data: atomic file writes (whole output folders: :mod:`gazevos.io.rundir`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-
-from gazevos.errors import GazevosError
 
 
 @functools.lru_cache(maxsize=1)
@@ -42,25 +40,3 @@ def atomic_write(path: str | os.PathLike[str], suffix: str | None = None) -> Ite
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
-
-
-def prepare_output_dir(path: str | os.PathLike[str], force: bool = False,
-                       resume: bool = False) -> Path:
-    """Create an output folder, refusing to write into a non-empty one.
-
-    Args:
-        path: the folder.
-        force: allow writing into a non-empty folder (existing files may be overwritten).
-        resume: allow a non-empty folder because the caller will skip finished work.
-
-    Raises:
-        GazevosError: the folder is not empty and neither ``force`` nor ``resume`` is set,
-            or ``path`` is an existing file.
-    """
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise GazevosError("output path exists and is not a folder", path)
-    if path.is_dir() and any(path.iterdir()) and not (force or resume):
-        raise GazevosError("output folder is not empty; pass --force to overwrite", path)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
