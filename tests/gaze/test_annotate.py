@@ -165,7 +165,9 @@ def test_an_interrupted_run_resumes_mid_pass_to_the_same_outputs(run, tmp_path, 
 
     sample, prompts, _ = run
     # a reference of its own: other tests replace the shared run's folder
-    result = annotate(sample.root, prompts, tmp_path / "ref", tracker=TRACKER, progress=False)
+    every = AnnotateConfig(track_rate=0)  # every frame tracked: a state after each frame
+    result = annotate(sample.root, prompts, tmp_path / "ref", tracker=TRACKER,
+                      progress=False, config=every)
     out = tmp_path / "out"
     real_write = mod.write_mask
 
@@ -177,7 +179,7 @@ def test_an_interrupted_run_resumes_mid_pass_to_the_same_outputs(run, tmp_path, 
     monkeypatch.setattr(mod, "write_mask", write_then_stop)
     with pytest.raises(KeyboardInterrupt):
         annotate(sample.root, prompts, out, tracker=TRACKER, progress=False,
-                 checkpoint_seconds=0.0)
+                 checkpoint_seconds=0.0, config=every)
     assert not out.exists()  # nothing half-done in place
     stage = staging_path(out)
     assert (stage / mod.TRACK_STATE).is_file()
@@ -185,7 +187,8 @@ def test_an_interrupted_run_resumes_mid_pass_to_the_same_outputs(run, tmp_path, 
     seen = []
     monkeypatch.setattr(mod, "write_mask", lambda p, lab: (seen.append(p.name),
                                                            real_write(p, lab)))
-    again = annotate(sample.root, prompts, out, tracker=TRACKER, progress=False, resume=True)
+    again = annotate(sample.root, prompts, out, tracker=TRACKER, progress=False, resume=True,
+                     config=every)
     assert seen[0] == "00030.png" and len(seen) == 30  # only the second half was tracked
     assert read_manifest(out)["complete"] is True
     assert not (out / mod.TRACK_STATE).exists() and not stage.exists()
@@ -240,3 +243,22 @@ def test_unusable_gaze_fails_before_any_tracking(sample, tmp_path, monkeypatch):
                  progress=False)
     assert "\n" not in str(err.value)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("fps", "rate", "stride"), [
+    (30.0, 15.0, 2), (25.0, 15.0, 1), (24.0, 15.0, 1), (60.0, 15.0, 4), (200.0, 15.0, 13),
+    (30.0, 0.0, 1), (30.0, 30.0, 1), (29.97, 15.0, 1), (30.0, 10.0, 3)])
+def test_track_stride_keeps_at_least_the_asked_rate(fps, rate, stride):
+    from gazevos.gaze.annotate import track_stride
+
+    times = np.arange(100) / fps
+    assert track_stride(times, rate) == stride
+    if rate > 0:
+        assert fps / stride >= rate - 1e-6
+
+
+def test_track_stride_of_unknown_rates_is_one():
+    from gazevos.gaze.annotate import track_stride
+
+    assert track_stride(np.array([0.0]), 15.0) == 1
+    assert track_stride(np.zeros(10), 15.0) == 1

@@ -109,11 +109,14 @@ def test_a_signal_mid_frame_finishes_the_frame_saves_and_stops(tmp_path: Path, s
         assert signal.getsignal(signal.SIGTERM) is on_term  # handlers restored
     finally:
         signal.signal(signal.SIGTERM, old)
-    assert sorted(written) == list(range(6))  # frame 5 was finished, nothing after it
-    assert load_state(state, key=1)["next_index"] == 6  # saved at the signal, not at 30 s
+    # masks are written behind the tracker: the signal (sent while frame 5 was written)
+    # stops the pass after the frame being tracked then; every mask up to it is on disk
+    stop = max(written) + 1
+    assert 6 <= stop < 12 and sorted(written) == list(range(stop))
+    assert load_state(state, key=1)["next_index"] == stop  # saved at the signal, not at 30 s
     rest = _run_from(state, frames, first)
-    assert sorted(rest) == list(range(6, 12))
-    for i in range(6, 12):
+    assert sorted(rest) == list(range(stop, 12))
+    for i in range(stop, 12):
         np.testing.assert_array_equal(rest[i], full[i])
 
 
@@ -124,3 +127,76 @@ def _run_from(state: Path, frames: list[Frame], first: np.ndarray) -> dict[int, 
                lambda f, lab: out.__setitem__(f.index, lab.copy()), state_path=state, key=1,
                progress=False)
     return out
+
+
+class _IndexTracker:
+    """Stands in for a tracker: frame t's labels are all ``t % 250 + 1``; records steps."""
+
+    name = "index"
+
+    def __init__(self) -> None:
+        self.stepped: list[int] = []
+
+    def reset(self) -> None:
+        self.stepped = []
+
+    def step(self, frame, mask=None, objects=None):  # noqa: ANN001, ANN201
+        t = int(frame[0, 0, 0])
+        self.stepped.append(t)
+        labels = np.full(frame.shape[:2], t % 250 + 1, np.uint8)
+        return type("P", (), {"labels": labels})()
+
+
+def _indexed(n: int) -> list[Frame]:
+    return [Frame(t, np.full((4, 6, 3), t, np.uint8), t / 30, f"{t:05d}") for t in range(n)]
+
+
+def test_a_strided_pass_tracks_every_kth_the_prompted_and_the_last_frame() -> None:
+    trk, out = _IndexTracker(), {}
+    prompted = {0: np.ones((4, 6), np.uint8), 7: np.ones((4, 6), np.uint8)}
+    track_pass(_indexed(12), trk, lambda f: (prompted.get(f.index), None),
+               lambda f, lab: out.__setitem__(f.index, int(lab[0, 0]) - 1),
+               n_frames=12, stride=3, progress=False)
+    assert trk.stepped == [0, 3, 6, 7, 9, 11]
+    # each skipped frame takes the nearer tracked frame (the earlier one on a tie)
+    assert out == {0: 0, 1: 0, 2: 3, 3: 3, 4: 3, 5: 6, 6: 6, 7: 7, 8: 7, 9: 9, 10: 9, 11: 11}
+
+
+def test_a_strided_pass_without_a_frame_count_ends_on_the_last_tracked_labels() -> None:
+    trk, out = _IndexTracker(), {}
+    track_pass(_indexed(8), trk, lambda f: (None, None),
+               lambda f, lab: out.__setitem__(f.index, int(lab[0, 0]) - 1),
+               stride=3, progress=False)
+    assert trk.stepped == [0, 3, 6]
+    assert out == {0: 0, 1: 0, 2: 3, 3: 3, 4: 3, 5: 6, 6: 6, 7: 6}
+
+
+def test_an_interrupted_strided_pass_resumes_to_the_same_masks(tmp_path: Path) -> None:
+    frames, first = _frames(), _first_mask()
+
+    def prompt(f: Frame) -> tuple[np.ndarray | None, None]:
+        return (first, None) if f.index == 0 else (None, None)
+
+    def run(state: Path | None, stop_at: int | None = None) -> dict[int, np.ndarray]:
+        got: dict[int, np.ndarray] = {}
+
+        def writer(frame: Frame, labels: np.ndarray) -> None:
+            if frame.index == stop_at:
+                raise _Stop
+            got[frame.index] = labels.copy()
+
+        track_pass(frames, build_tracker("classic"), prompt, writer, state_path=state,
+                   key=2, checkpoint_seconds=0.0, progress=False, stride=2,
+                   n_frames=len(frames))
+        return got
+
+    full = run(None)
+    state = tmp_path / "state.pt"
+    with pytest.raises(_Stop):
+        run(state, stop_at=7)
+    saved = load_state(state, key=2)
+    assert saved["next_index"] % 2 == 1 and saved["last"][0] == saved["next_index"] - 1
+    rest = run(state)
+    assert min(rest) == saved["next_index"] and max(rest) == len(frames) - 1
+    for i, lab in rest.items():
+        np.testing.assert_array_equal(lab, full[i])

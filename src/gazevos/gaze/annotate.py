@@ -76,12 +76,20 @@ class AnnotateConfig:
             the gaze from the fixations and the tracked objects, then apply it).
         min_confidence: samples with a lower device confidence are flagged, not used.
         video: write ``overlay.mp4``.
+        video_width: the overlay video (and the report's pictures) are drawn at most this
+            many pixels wide (0: the scene video's width); a 1080p overlay costs about
+            four times as much to draw and encode as a 960-pixel one.
         report_frames: number of overlay frames shown in the report.
         min_usable_fraction: under this share of usable gaze samples the run warns (on
             the terminal and at the top of the report).
         aoi_tables: also write the research AOI tables (:mod:`gazevos.gaze.aoi_tables`:
             per-frame object states, strict and tolerant dwell, visits, first fixations,
             transitions and entropies) to ``aoi/``.
+        track_rate: the tracker runs on at least this many frames per second of video:
+            on every ``floor(fps / track_rate)``-th frame, and the frames in between take
+            the nearer tracked frame's masks (0: every frame).  The default tracks a
+            30 frames/s scene video on every second frame and 24-25 frames/s video on
+            every frame.
     """
 
     tolerance_deg: float = 1.5
@@ -89,9 +97,11 @@ class AnnotateConfig:
     correct_calibration: str = "none"
     min_confidence: float = 0.6
     video: bool = True
+    video_width: int = 960
     report_frames: int = 4
     aoi_tables: bool = True
     min_usable_fraction: float = 0.5
+    track_rate: float = 15.0
 
 
 @dataclass
@@ -152,6 +162,20 @@ def recording_fingerprint(rec: Recording) -> str:
     return h.hexdigest()
 
 
+def track_stride(frame_times: np.ndarray, track_rate: float) -> int:
+    """Track every this-many-th frame so that at least ``track_rate`` frames of each
+    second of video are tracked (1 when ``track_rate`` is 0 or the rate is unknown).
+
+    ``frame_times``: ``(F,)`` seconds; the video's rate is one over the median interval.
+    """
+    if track_rate <= 0 or len(frame_times) < 2:
+        return 1
+    dt = float(np.median(np.diff(np.asarray(frame_times, dtype=np.float64))))
+    if not np.isfinite(dt) or dt <= 0:
+        return 1
+    return max(1, int(np.floor(1.0 / (dt * track_rate) + 1e-6)))
+
+
 def _run_key(rec: Recording, prompts: Sequence[ObjectPrompt], tracker: Tracker,
              n_frames: int, cfg: AnnotateConfig) -> dict[str, Any]:
     """What the outputs depend on: ``track`` (recording, frames, objects, tracker: what
@@ -163,7 +187,8 @@ def _run_key(rec: Recording, prompts: Sequence[ObjectPrompt], tracker: Tracker,
             d["mask_fingerprint"] = fingerprint(p.mask_path)
         objects.append(d)
     track = {"recording": recording_fingerprint(rec), "video": str(rec.video_path),
-             "n_frames": n_frames, "tracker": tracker_identity(tracker), "prompts": objects}
+             "n_frames": n_frames, "tracker": tracker_identity(tracker), "prompts": objects,
+             "stride": track_stride(rec.frame_times[:n_frames], cfg.track_rate)}
     return normalise_key({"track": track, "settings": asdict(cfg)})
 
 
@@ -188,12 +213,14 @@ def track_objects(video: str | os.PathLike[str], prompts: Sequence[ObjectPrompt]
                   tracker: Tracker, masks_dir: str | os.PathLike[str],
                   n_frames: int | None = None, progress: bool = True,
                   state_path: str | os.PathLike[str] | None = None, key: Any = None,
-                  checkpoint_seconds: float = 30.0) -> tuple[int, float]:
+                  checkpoint_seconds: float = 30.0, stride: int = 1,
+                  stats: dict[str, Any] | None = None) -> tuple[int, float]:
     """Track prompted objects through a video, writing one palette PNG per frame.
 
     Prompts are turned into masks on their frame and given to the tracker there, so
     objects can start at any frame.  Frames before the first prompt get empty masks.
-    Only one frame is in memory at a time.  With ``state_path`` the pass saves its state
+    A few frames are in memory at a time (decoded ahead and written behind the tracker in
+    threads, :mod:`gazevos.track.pipeline`).  With ``state_path`` the pass saves its state
     every ``checkpoint_seconds`` and continues from a state saved there for the same
     ``key`` (:func:`gazevos.track.resumable.track_pass`).
 
@@ -207,6 +234,10 @@ def track_objects(video: str | os.PathLike[str], prompts: Sequence[ObjectPrompt]
         state_path: the resumable pass state (None: not resumable).
         key: what the pass depends on (a state saved for another key is ignored).
         checkpoint_seconds: how often the state is saved.
+        stride: track every this-many-th frame (others take the nearer tracked frame's
+            masks; :func:`gazevos.track.resumable.track_pass`).
+        stats: filled with the stride, the frame this invocation resumed at and the CPU
+            seconds of decoding, tracking and writing (for ``tracking.json``).
 
     Returns:
         ``(frames, seconds)`` of the pass (over all resumed invocations).
@@ -236,7 +267,10 @@ def track_objects(video: str | os.PathLike[str], prompts: Sequence[ObjectPrompt]
     total = n_frames if n_frames is not None else (len(source) or None)
     done = track_pass(source, tracker, prompter, writer, state_path=state_path, key=key,
                       n_frames=total, checkpoint_seconds=checkpoint_seconds,
-                      progress=progress)
+                      progress=progress, stride=stride)
+    if stats is not None:
+        stats.update({"resumed_at": done.resumed_at, "cpu_seconds": done.cpu_seconds,
+                      "stride": stride})
     return done.frames, done.seconds
 
 
@@ -449,15 +483,17 @@ def annotate_in(run: RunDir, job: AnnotationJob, resume: bool = False, progress:
     elif run.resumed and done_file.is_file():
         track_s = float(json.loads(done_file.read_text()).get("seconds", 0.0))
     else:
+        stats: dict[str, Any] = {}
         n, track_s = track_objects(rec.video_path, prompts, job.tracker, out / MASKS_DIR,
                                    n_frames, progress, state_path=out / TRACK_STATE,
                                    key=key["track"],
-                                   checkpoint_seconds=checkpoint_seconds)
+                                   checkpoint_seconds=checkpoint_seconds,
+                                   stride=key["track"]["stride"], stats=stats)
         if n != n_frames:
             raise GazevosError(f"the video ended after {n} frames; its header and the "
                                f"frame timestamps say {n_frames}", rec.video_path)
         _write_json(done_file, {"frames": n, "seconds": track_s,
-                                "fps": n / max(track_s, 1e-9)})
+                                "fps": n / max(track_s, 1e-9), **stats})
         (out / TRACK_STATE).unlink(missing_ok=True)
     if reused:
         _write_json(done_file, {"frames": n_frames, "seconds": track_s,
@@ -477,6 +513,8 @@ def annotate_in(run: RunDir, job: AnnotationJob, resume: bool = False, progress:
     if cfg.aoi_tables:
         from gazevos.gaze.aoi_tables import recording_tables, write_recording_tables
 
+        t_aoi = time.perf_counter()
         write_recording_tables(recording_tables(out, rec.frame_times[:n_frames]), out / "aoi")
         result.files.append("aoi/")
+        result.timings["aoi"] = time.perf_counter() - t_aoi
     return result

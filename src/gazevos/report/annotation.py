@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import cv2
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
@@ -67,9 +68,12 @@ def _header(index: int, t: float, names: dict[int, str], last: pd.Series | None)
 
 
 def render_overlays(result: AnnotateResult, rec: Recording, names: dict[int, str],
-                    write_video: bool, report_frames: Sequence[int], progress: bool = True
-                    ) -> list[tuple[str, bytes]]:
+                    write_video: bool, report_frames: Sequence[int], progress: bool = True,
+                    width: int = 0) -> list[tuple[str, bytes]]:
     """Draw the overlay of every frame; write ``overlay.mp4`` if asked.
+
+    ``width``: frames wider than this are drawn and encoded at this width (0: the video's
+    own size); drawing and H.264 encoding cost grows with the pixel count.
 
     Returns:
         ``(caption, JPEG bytes)`` of the frames in ``report_frames``.
@@ -83,6 +87,11 @@ def render_overlays(result: AnnotateResult, rec: Recording, names: dict[int, str
     fx = result.fixations.sort_values("start").reset_index(drop=True)
     fx_x, fx_y = "x", "y"
     fx_start = fx["start"].to_numpy(float)
+    sx = samples[x_col].to_numpy(float)[order]
+    sy = samples[y_col].to_numpy(float)[order]
+    shit = samples["hit"].to_numpy().astype(str)[order]
+    stol = samples["tolerance_px"].to_numpy(float)[order] if "tolerance_px" in samples else \
+        np.full(len(samples), np.nan)
     draw = OverlayRenderer(names)
     wanted = set(report_frames)
     pictures: list[tuple[str, bytes]] = []
@@ -99,22 +108,27 @@ def render_overlays(result: AnnotateResult, rec: Recording, names: dict[int, str
             if writer is None and i not in wanted:
                 continue
             labels = read_mask(out / "masks" / f"{i:05d}.png")
-            rows = samples.iloc[order[starts[i]:starts[i + 1]]] if i < result.n_frames else \
-                samples.iloc[:0]
-            marks = [GazeMark(float(r[x_col]), float(r[y_col]), str(r["hit"]))
-                     for _, r in rows.iterrows()]
-            last = rows.iloc[-1] if len(rows) else None
-            tol = float(last["tolerance_px"]) if last is not None and np.isfinite(
-                last["tolerance_px"]) else None
+            image = frame.image
+            scale = 1.0
+            if 0 < width < image.shape[1]:
+                scale = width / image.shape[1]
+                size = (width, max(2, round(image.shape[0] * scale)))
+                image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+                labels = cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST)
+            a, b = (starts[i], starts[i + 1]) if i < result.n_frames else (0, 0)
+            marks = [GazeMark(float(sx[j] * scale), float(sy[j] * scale), str(shit[j]))
+                     for j in range(a, b)]
+            last = samples.iloc[order[b - 1]] if b > a else None
+            tol = float(stol[b - 1] * scale) if b > a and np.isfinite(stol[b - 1]) else None
             t_rec = float(rec.frame_times[i]) if i < len(rec.frame_times) else np.nan
             fmark = None
             k = int(np.searchsorted(fx_start, t_rec, side="right")) - 1
             if k >= 0 and fx.loc[k, "end"] >= t_rec:
                 r = fx.loc[k]
-                fmark = FixationMark(float(r[fx_x]), float(r[fx_y]), int(r["fixation_id"]),
-                                     str(r.get("object", "")))
+                fmark = FixationMark(float(r[fx_x]) * scale, float(r[fx_y]) * scale,
+                                     int(r["fixation_id"]), str(r.get("object", "")))
             t_rel = t_rec - float(rec.frame_times[0])
-            img = draw(frame.image, labels, marks, tol, fmark, _header(i, t_rel, names, last))
+            img = draw(image, labels, marks, tol, fmark, _header(i, t_rel, names, last))
             if writer is not None:
                 writer.write(img)
             if i in wanted:
@@ -186,7 +200,8 @@ def write_outputs(result: AnnotateResult, rec: Recording, prompts: Sequence[Obje
     names = {p.object_id: p.name for p in prompts}
     picks = report_frame_indices(result.fixations, result.n_frames, cfg.report_frames)
     t_out = time.perf_counter()
-    pictures = render_overlays(result, rec, names, cfg.video, picks, progress)
+    pictures = render_overlays(result, rec, names, cfg.video, picks, progress,
+                               cfg.video_width)
     if cfg.video:
         result.files.append("overlay.mp4")
     result.files += ["report.html", "summary.json"]

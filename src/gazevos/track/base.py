@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
+import cv2
 import numpy as np
 
 from gazevos.config import load_config
@@ -46,6 +48,19 @@ def aggregate(fg: np.ndarray) -> np.ndarray:
     odds = np.divide(p, 1.0 - p, out=p)
     odds /= odds.sum(axis=0, keepdims=True)
     return odds
+
+
+def upsample(probs: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of ``(C, h, w)`` probabilities to ``(C, H, W)`` (``size = (H, W)``).
+
+    A convex combination of distributions is a distribution, so channels that sum to one
+    still do.
+    """
+    out = np.empty((probs.shape[0], *size), dtype=np.float32)
+    for k in range(probs.shape[0]):
+        cv2.resize(np.ascontiguousarray(probs[k], dtype=np.float32), (size[1], size[0]),
+                   dst=out[k], interpolation=cv2.INTER_LINEAR)
+    return out
 
 
 def argmax_labels(probs: np.ndarray, object_ids: Sequence[int]) -> np.ndarray:
@@ -173,12 +188,22 @@ class Tracker(ABC):
         self.object_ids: list[int] = []
         self.frame_index = -1
         self._size: tuple[int, int] | None = None
+        #: wall seconds spent per stage since the last reset (``propagate``, ``aggregate``,
+        #: ``memorize``, and a tracker's own finer stages); for the speed benchmarks
+        self.seconds: dict[str, float] = {}
 
     def reset(self) -> None:
         """Forget everything: the next :meth:`step` starts a new video."""
         self.object_ids = []
         self.frame_index = -1
         self._size = None
+        self.seconds = {}
+
+    def _lap(self, stage: str, t0: float) -> float:
+        """Add the time since ``t0`` (``time.perf_counter``) to ``stage``; returns now."""
+        now = time.perf_counter()
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - t0
+        return now
 
     def step(self, frame: np.ndarray, mask: np.ndarray | None = None,
              objects: Sequence[int] | None = None) -> Prediction:
@@ -224,10 +249,24 @@ class Tracker(ABC):
 
         tracked = [i for i in self.object_ids if i not in given]
         fg: dict[int, np.ndarray] = {}
+        t = time.perf_counter()
         if tracked:
             out = self._propagate(frame)
+            t = self._lap("propagate", t)
             for i in tracked:
                 fg[i] = out[i]
+            small = {fg[i].shape for i in tracked}
+            if not given and len(small) == 1 and small != {(h, w)}:
+                # the tracker answered on its work grid: aggregate there, upsample once
+                coarse = aggregate(np.stack([fg[i] for i in self.object_ids]))
+                pred = Prediction(upsample(coarse, (h, w)), tuple(self.object_ids))
+                t = self._lap("aggregate", t)
+                self._memorize(frame, pred, set())
+                self._lap("memorize", t)
+                return pred
+            for i in tracked:
+                if fg[i].shape != (h, w):
+                    fg[i] = cv2.resize(fg[i], (w, h), interpolation=cv2.INTER_LINEAR)
         if given:
             claimed = np.zeros((h, w), dtype=bool)
             for m in given.values():
@@ -248,7 +287,9 @@ class Tracker(ABC):
                     probs[:, given[i]] = 0.0
                     probs[k + 1, given[i]] = 1.0
         pred = Prediction(probs, tuple(self.object_ids))
+        t = self._lap("aggregate", t)
         self._memorize(frame, pred, set(given))
+        self._lap("memorize", t)
         return pred
 
     @abstractmethod
@@ -260,7 +301,9 @@ class Tracker(ABC):
 
         Returns:
             ``{object_id: (H, W) float32 foreground probability}`` for every id in
-            ``self.object_ids``.
+            ``self.object_ids``; or all of them ``(h, w)`` on a smaller work grid: the
+            objects are then aggregated there and the result upsampled (cheaper than
+            upsampling each object and aggregating at the frame size).
         """
 
     @abstractmethod

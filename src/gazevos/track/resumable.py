@@ -20,7 +20,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from gazevos.errors import GazevosError
 from gazevos.io.atomic import atomic_write
 from gazevos.io.frames import Frame
 from gazevos.track.base import Tracker
+from gazevos.track.pipeline import Prefetch, WriteBehind
 
 STATE_FORMAT = 1
 
@@ -49,11 +50,15 @@ class PassResult:
         frames: frames tracked and written, over all invocations.
         seconds: wall time of tracking, over all invocations (saved in the state).
         resumed_at: the frame this invocation started tracking at (0: from the start).
+        cpu_seconds: CPU seconds of this invocation's stages: ``decode`` (the decoding
+            thread; FFmpeg's own threads not counted), ``track`` (tracker steps) and
+            ``write`` (the writing thread).
     """
 
     frames: int
     seconds: float
     resumed_at: int = 0
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
 
 
 def tracker_identity(tracker: Tracker) -> dict[str, Any]:
@@ -69,11 +74,14 @@ def tracker_identity(tracker: Tracker) -> dict[str, Any]:
 
 
 def save_state(path: str | os.PathLike[str], tracker: Tracker, next_index: int,
-               seconds: float, key: Any = None) -> None:
-    """Save ``tracker`` and the pass position to ``path`` atomically."""
+               seconds: float, key: Any = None,
+               last: tuple[int, np.ndarray] | None = None) -> None:
+    """Save ``tracker`` and the pass position to ``path`` atomically (``last``: the
+    latest tracked frame's index and labels, which a strided pass needs to go on)."""
     with atomic_write(path) as tmp:
         torch.save({"format": STATE_FORMAT, "next_index": int(next_index),
-                    "seconds": float(seconds), "key": key, "tracker": tracker}, tmp)
+                    "seconds": float(seconds), "key": key, "tracker": tracker,
+                    "last": last}, tmp)
 
 
 def load_state(path: str | os.PathLike[str], key: Any = None) -> dict[str, Any] | None:
@@ -138,8 +146,13 @@ def _deferred(enabled: bool) -> Iterator[_Interrupts]:
 def track_pass(frames: Iterable[Frame], tracker: Tracker, prompter: Prompter, writer: Writer,
                *, state_path: str | os.PathLike[str] | None = None, key: Any = None,
                n_frames: int | None = None, checkpoint_seconds: float = 30.0,
-               progress: bool = True, desc: str = "track") -> PassResult:
-    """Track every frame, writing each label map; resumable from ``state_path``.
+               progress: bool = True, desc: str = "track", stride: int = 1,
+               threads: bool = True) -> PassResult:
+    """Track every frame (or every ``stride``-th), writing each label map; resumable.
+
+    With ``stride`` k > 1 the tracker sees frames ``0, k, 2k, ...``, every frame with a
+    prompt and the last frame (``n_frames - 1``); each frame in between takes the labels
+    of the nearer tracked frame (the earlier one on a tie).
 
     Args:
         frames: the video's frames, in order from index 0.
@@ -153,42 +166,81 @@ def track_pass(frames: Iterable[Frame], tracker: Tracker, prompter: Prompter, wr
         checkpoint_seconds: save the state at most this often (0: after every frame).
         progress: show a tqdm bar.
         desc: bar label.
+        stride: track every this-many-th frame (1: all).
+        threads: decode ahead and write behind in threads (:mod:`gazevos.track.pipeline`).
 
     Returns:
-        a :class:`PassResult`.
+        a :class:`PassResult` (with the CPU seconds of decoding, tracking and writing).
 
     Raises:
         GazevosError: from the tracker, the prompter or the writer.
     """
+    stride = max(1, int(stride))
     start_index, before = 0, 0.0
+    last: tuple[int, np.ndarray] | None = None     # the latest tracked frame's labels
     state = load_state(state_path, key) if state_path is not None else None
     if state is not None:
         tracker, start_index, before = state["tracker"], state["next_index"], state["seconds"]
+        last = state.get("last")
     else:
         tracker.reset()
     t0 = time.perf_counter()
     last_save = t0
     n = start_index
+    pending: list[Frame] = []                     # skipped frames awaiting the next tracked one
+    step_cpu = 0.0
+    depth = 4 if threads else 0
     bar = tqdm(total=n_frames, initial=start_index, desc=desc, unit="frame",
                disable=not progress)
-    with _deferred(state_path is not None) as interrupts, contextlib.closing(bar):
-        for frame in frames:
+    source = Prefetch(frames, depth)
+    out = WriteBehind(lambda item: writer(*item), depth)
+
+    def fill(upto: Frame | None, labels: np.ndarray | None) -> None:
+        """Write the pending frames with the nearer tracked frame's labels."""
+        for f in pending:
+            use_next = (labels is not None and upto is not None
+                        and (last is None or upto.index - f.index < f.index - last[0]))
+            out.put((f, labels if use_next else last[1]))  # type: ignore[index]
+        bar.update(len(pending))
+        pending.clear()
+
+    with _deferred(state_path is not None) as interrupts, contextlib.closing(bar), \
+            source, out:
+        for frame in source:
             if n_frames is not None and frame.index >= n_frames:
                 break
             if frame.index < start_index:
                 continue
             if frame.index != n:
                 raise GazevosError(f"frame {frame.index} came where frame {n} was expected")
-            mask, objects = prompter(frame)
-            pred = tracker.step(frame.image, mask=mask, objects=objects)
-            writer(frame, np.asarray(pred.labels))
             n += 1
+            mask, objects = prompter(frame)
+            tracked_now = (stride == 1 or mask is not None or last is None
+                           or frame.index % stride == 0
+                           or (n_frames is not None and frame.index == n_frames - 1))
+            if not tracked_now:
+                pending.append(frame)
+                continue
+            c0 = time.thread_time()
+            pred = tracker.step(frame.image, mask=mask, objects=objects)
+            labels = np.asarray(pred.labels)
+            step_cpu += time.thread_time() - c0
+            fill(frame, labels)
+            out.put((frame, labels))
+            last = (frame.index, labels)
             bar.update(1)
             now = time.perf_counter()
             stop = interrupts.signum is not None
             if state_path is not None and (stop or now - last_save >= checkpoint_seconds):
-                save_state(state_path, tracker, n, before + now - t0, key)
+                out.flush()          # the state must not run ahead of the masks on disk
+                save_state(state_path, tracker, n, before + now - t0, key,
+                           last if stride > 1 else None)
                 last_save = time.perf_counter()
             if stop:
                 interrupts.stop()
-    return PassResult(n, before + time.perf_counter() - t0, start_index)
+        if pending and last is not None:
+            fill(None, None)
+        out.flush()
+    return PassResult(n, before + time.perf_counter() - t0, start_index,
+                      {"decode": source.cpu_seconds, "track": step_cpu,
+                       "write": out.cpu_seconds})

@@ -180,9 +180,21 @@ def test_output_at_frame_size(scale):
 
 
 @pytest.mark.parametrize(("shape", "work"), [((480, 854), (240, 427)),    # work_scale 0.5
-                                              ((1080, 1920), (540, 960)),
                                               ((120, 160), (120, 160)),    # capped at 1
                                               ((360, 640), (240, 427))])   # raised to 240 rows
 def test_work_grid_never_below_min_work_height(shape, work):
+    trk = ClassicTracker(ClassicConfig(max_work_pixels=0))
+    assert trk._work_size(np.zeros((*shape, 3), np.uint8)) == work
+
+
+@pytest.mark.parametrize(("shape", "work"), [((480, 854), (240, 427)),    # under the cap
+                                              # sqrt(110000 / 2073600) = 0.2303
+                                              ((1080, 1920), (249, 442)),
+                                              # sqrt(110000 / 1920000) = 0.2394
+                                              ((1200, 1600), (287, 383)),
+                                              ((1080, 1088), (330, 333))])
+def test_work_grid_capped_in_pixels(shape, work):
     trk = ClassicTracker(ClassicConfig())
     assert trk._work_size(np.zeros((*shape, 3), np.uint8)) == work
+    assert ClassicTracker(ClassicConfig(max_work_pixels=0))._work_size(
+        np.zeros((*shape, 3), np.uint8)) >= work

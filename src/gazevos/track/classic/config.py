@@ -20,6 +20,9 @@ class ClassicConfig:
             classification; probabilities are upsampled back to the frame size.
         min_work_height: ... but never below this many rows (small frames keep more of
             their resolution; the scale is capped at 1).
+        max_work_pixels: ... and never above this many pixels (0: no cap): the cost of a
+            step grows with the work grid, so a 1080p or 1600x1200 scene video is tracked
+            on a grid the size of a 480p video's (854x480 at 0.5 is 102,480 pixels).
         dis_preset: OpenCV DIS optical-flow preset: ``ultrafast``, ``fast`` or ``medium``.
         dis_finest_scale: DIS finest pyramid level (0: the work grid; -1: the preset's).
         dis_patch_stride: DIS patch stride, pixels (-1: the preset's).
@@ -109,6 +112,7 @@ class ClassicConfig:
 
     work_scale: float = setting(0.5, ge=0.05, le=1.0)
     min_work_height: int = setting(240, ge=1)
+    max_work_pixels: int = setting(110_000, ge=0)
     dis_preset: str = setting("medium", choices=("ultrafast", "fast", "medium"))
     dis_finest_scale: int = setting(-1, ge=-1, le=10)
     dis_patch_stride: int = setting(-1, ge=-1, le=8)  # <= the presets' 8-px patches

@@ -19,6 +19,7 @@ No model or training data is needed; memory does not grow with the video length.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,7 +221,10 @@ class ClassicTracker(Tracker):
     # ------------------------------------------------------------------ per-frame inputs
     def _work_size(self, frame: np.ndarray) -> tuple[int, int]:
         h, w = frame.shape[:2]
-        s = min(1.0, max(self.config.work_scale, self.config.min_work_height / h))
+        c = self.config
+        s = min(1.0, max(c.work_scale, c.min_work_height / h))
+        if c.max_work_pixels > 0:
+            s = min(s, float(np.sqrt(c.max_work_pixels / (h * w))))
         return max(8, round(h * s)), max(8, round(w * s))
 
     def _prepare(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -268,7 +272,9 @@ class ClassicTracker(Tracker):
 
     # ------------------------------------------------------------------ tracking
     def _propagate(self, frame: np.ndarray) -> dict[int, np.ndarray]:
+        t = time.perf_counter()
         gray, feats = self._prepare(frame)
+        t = self._lap("features", t)
         h, w = gray.shape
         flow = self._dis.calc(gray, self._prev_gray, None)
         if self._grid is None or self._grid[0].shape != (h, w):
@@ -280,7 +286,7 @@ class ClassicTracker(Tracker):
         unreliable = None
         if self.config.flow_check:
             unreliable = self._inconsistent(flow, mx, my, gray)
-        full_h, full_w = frame.shape[:2]
+        t = self._lap("flow", t)
         out: dict[int, np.ndarray] = {}
         for i in self.object_ids:
             st = self._objects[i]
@@ -295,11 +301,10 @@ class ClassicTracker(Tracker):
                 inside = prior > 0.5
                 if inside.any():     # how far the object's pixels moved (90th percentile)
                     motion = float(np.percentile(mag[inside], 90))
-            p = self._track_object(st, prior, feats, motion)
-            if (h, w) != (full_h, full_w):
-                p = cv2.resize(p, (full_w, full_h), interpolation=cv2.INTER_LINEAR)
-            out[i] = p
-        return out
+            t = self._lap("prior", t)
+            out[i] = self._track_object(st, prior, feats, motion)
+            t = self._lap("object", t)
+        return out    # on the work grid: the base class aggregates there and upsamples
 
     def _inconsistent(self, back: np.ndarray, mx: np.ndarray, my: np.ndarray,
                       gray: np.ndarray) -> np.ndarray:
@@ -339,7 +344,9 @@ class ClassicTracker(Tracker):
         st.prior = prior
         band = self._band(geom[1], motion)
         fused = prior.copy()
+        t = time.perf_counter()
         idx, pc = self._classify_band(st, feats, pm, geom, band)
+        self._lap("classifier", t)
         if c.classifier_blur > 0:
             # smooth the classifier's answer over its neighbours (in the band, bounding box)
             ys, xs = np.divmod(idx, w)
@@ -463,6 +470,9 @@ class ClassicTracker(Tracker):
         self._prev_gray = gray
         h, w = gray.shape
         for i in pred.object_ids:
+            # from the frame-size probabilities even when they were upsampled from the
+            # work grid: the round trip smooths the prior a little, and remembering the
+            # work-grid values instead cost 0.013 DAVIS J&F (parkour 0.79 -> 0.65)
             p = pred.prob(i)
             if c.binarize_prior:
                 p = (pred.labels == i).astype(np.float32)

@@ -1,0 +1,118 @@
+"""``annotate`` end to end on a looped real recording: frames/s overall and per stage.
+
+    python bench/speed.py --resolution 1920x1080 --seconds 20 --objects 2
+    python bench/speed.py --resolution 1600x1200 --objects 3 --track-rate 0   # every frame
+    python bench/speed.py ... --json results.json                              # append a row
+
+The recording is real Tobii Glasses 3 footage looped to the asked length, size and frame
+rate (``bench/_looped.py``; cached under ``--cache``).  The objects are boxes on frame 0
+(person, drip bag, chairs, ...).  The run is ``gazevos.gaze.annotate.annotate`` with the
+default settings (overlay video, report and AOI tables included) and the default tracker.
+
+Printed per stage:
+
+* ``decode``: a separate decode-only pass over the video (PyAV, as annotate reads it);
+* the tracker's stages (``Tracker.seconds``: features, flow, prior, classifier, fusion,
+  aggregate/upsample, memorize), per *tracked* frame;
+* ``write``: CPU time of the mask-writing thread; ``gaze``, ``outputs`` (overlay video and
+  report), ``aoi``: wall time of the stages after tracking.
+
+frames/s end to end = video frames / wall time of the whole ``annotate`` call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _looped import boxes, looped_recording  # noqa: E402
+from gazevos.gaze.annotate import AnnotateConfig, annotate  # noqa: E402
+from gazevos.gaze.prompts import build_prompts  # noqa: E402
+from gazevos.io import open_frames  # noqa: E402
+from gazevos.runtime import configure_threads  # noqa: E402
+from gazevos.track import build_tracker  # noqa: E402
+
+
+def decode_fps(video: Path) -> tuple[float, float]:
+    """(frames/s wall, CPU ms per frame) of decoding every frame to RGB."""
+    t, c, n = time.perf_counter(), time.process_time(), 0
+    for _ in open_frames(video):
+        n += 1
+    return n / (time.perf_counter() - t), 1000 * (time.process_time() - c) / max(n, 1)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--shared", default=str(Path(__file__).resolve().parents[2] / "shared"))
+    ap.add_argument("--resolution", default="1920x1080")
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--fps", type=float, default=30.0)
+    ap.add_argument("--objects", type=int, default=2, choices=range(1, 9))
+    ap.add_argument("--tracker", default="classic")
+    ap.add_argument("--track-rate", type=float, default=AnnotateConfig.track_rate)
+    ap.add_argument("--no-video", action="store_true", help="no overlay video")
+    ap.add_argument("--threads", type=int, default=None, help="gazevos --threads")
+    ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "gazevos-speed"))
+    ap.add_argument("--json", default=None, help="append the result row to this JSON file")
+    args = ap.parse_args()
+    configure_threads(args.threads)
+    w, h = (int(v) for v in args.resolution.lower().split("x"))
+    rec = looped_recording(Path(args.shared),
+                           Path(args.cache) / f"{w}x{h}-{args.seconds:g}s-{args.fps:g}fps",
+                           (w, h), args.seconds, args.fps)
+    dec_fps, dec_ms = decode_fps(rec / "scenevideo.mp4")
+    prompts = build_prompts(boxes=boxes(args.objects, (w, h)))
+    trk = build_tracker(args.tracker)
+    out = Path(tempfile.mkdtemp(prefix="gazevos-speed-out-")) / "run"
+    load0 = os.getloadavg()[0]
+    t0, c0 = time.perf_counter(), time.process_time()
+    res = annotate(rec, prompts, out, tracker=trk, config=AnnotateConfig(
+        track_rate=args.track_rate, video=not args.no_video), progress=False)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    load = max(load0, os.getloadavg()[0])
+    tj = json.loads((out / "tracking.json").read_text())
+    shutil.rmtree(out.parent, ignore_errors=True)
+    n = res.n_frames
+    stride = tj.get("stride", 1)
+    tracked = -(-n // stride)
+    stages = {k: 1000 * v / tracked for k, v in trk.seconds.items()}
+    if "object" in stages:     # object = classifier + fusion and clean-up
+        stages["fusion"] = stages.pop("object") - stages.get("classifier", 0.0)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    row = {"resolution": f"{w}x{h}", "fps_video": args.fps, "frames": n,
+           "objects": args.objects, "tracker": args.tracker, "stride": stride,
+           "fps_end_to_end": n / wall, "fps_tracking_pass": n / res.track_seconds,
+           "cpu_ms_per_frame": 1000 * cpu / n, "decode_fps": dec_fps, "decode_cpu_ms": dec_ms,
+           "tracker_ms_per_tracked_frame": stages,
+           "write_cpu_ms": 1000 * tj.get("cpu_seconds", {}).get("write", 0.0) / n,
+           "after_tracking_s": {k: v for k, v in res.timings.items() if k != "track"},
+           "peak_rss_mib": rss, "load_avg": load, "date": time.strftime("%Y-%m-%d")}
+    print(f"{w}x{h} {args.fps:g} frames/s, {n} frames, {args.objects} object(s), tracker "
+          f"{args.tracker}, stride {stride}")
+    print(f"  end to end {row['fps_end_to_end']:.1f} frames/s ({wall:.1f} s; "
+          f"{row['cpu_ms_per_frame']:.0f} ms CPU per frame); tracking pass "
+          f"{row['fps_tracking_pass']:.1f} frames/s; peak RSS {rss:.0f} MiB; load {load:.1f}")
+    print(f"  decode alone {dec_fps:.0f} frames/s ({dec_ms:.1f} ms CPU per frame); "
+          f"mask writing {row['write_cpu_ms']:.1f} ms CPU per frame (own thread)")
+    print("  tracker, ms per tracked frame: "
+          + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()))
+    print("  after tracking, s: "
+          + ", ".join(f"{k} {v:.1f}" for k, v in row["after_tracking_s"].items()))
+    if args.json:
+        path = Path(args.json)
+        rows = json.loads(path.read_text()) if path.is_file() else []
+        rows.append(row)
+        path.write_text(json.dumps(rows, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""The tracker base class: aggregation on a tracker's work grid, upsampled once."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from gazevos.track.base import Tracker, aggregate, upsample
+
+
+class _Coarse(Tracker):
+    """Answers every object with a fixed (h, w) map on a half-size grid."""
+
+    name = "coarse"
+
+    def __init__(self, maps: dict[int, np.ndarray]) -> None:
+        super().__init__()
+        self.maps = maps
+        self.memorized: list[np.ndarray] = []
+
+    def _propagate(self, frame):  # noqa: ANN001, ANN202
+        return dict(self.maps)
+
+    def _memorize(self, frame, pred, given):  # noqa: ANN001, ANN202
+        self.memorized.append(pred.probs)
+
+
+def test_upsample_keeps_distributions_and_matches_opencv() -> None:
+    rng = np.random.default_rng(0)
+    small = aggregate(rng.random((2, 5, 7)).astype(np.float32))
+    big = upsample(small, (10, 14))
+    assert big.shape == (3, 10, 14)
+    np.testing.assert_allclose(big.sum(axis=0), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(big[1], cv2.resize(small[1], (14, 10),
+                                                     interpolation=cv2.INTER_LINEAR))
+
+
+def test_work_grid_answers_are_aggregated_there_and_upsampled() -> None:
+    h, w = 8, 12
+    a = np.zeros((h // 2, w // 2), np.float32)
+    a[:, :3] = 0.9
+    b = np.zeros_like(a)
+    b[:, 3:] = 0.8
+    trk = _Coarse({1: a, 2: b})
+    first = np.zeros((h, w), np.uint8)
+    first[:, :6], first[:, 6:] = 1, 2
+    trk.step(np.zeros((h, w, 3), np.uint8), mask=first)
+    pred = trk.step(np.zeros((h, w, 3), np.uint8))
+    assert pred.probs.shape == (3, h, w)
+    np.testing.assert_allclose(pred.probs, upsample(aggregate(np.stack([a, b])), (h, w)))
+    assert (pred.labels[:, :5] == 1).all() and (pred.labels[:, 7:] == 2).all()
+    assert set(trk.seconds) >= {"propagate", "aggregate", "memorize"}
