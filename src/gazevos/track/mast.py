@@ -12,6 +12,10 @@ two-stage search as in training (:func:`gazevos.models.mast.reconstruct`):
 Memory holds at most ``len(long_term) + max_given_refs + max(short_term)`` frames of
 features whatever the video length.  An object given after a memory frame was stored
 ignores that frame (its softmax is taken over the frames that know it).
+
+``device`` puts the encoder and the memory on a GPU (the encoder under float16 autocast
+there unless ``amp`` is False; the memory search in float32); masks come back as numpy
+arrays on the CPU either way.
 """
 
 from __future__ import annotations
@@ -21,12 +25,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from gazevos.config import load_config, setting
-from gazevos.models.mast.model import default_checkpoint, encode_image, load_checkpoint
+from gazevos.devices import amp_enabled, autocast, resolve_device, restore_device
+from gazevos.models.mast.model import default_checkpoint, load_checkpoint, rgb_to_lab
 from gazevos.models.mast.propagate import SearchConfig, normalise_features, reconstruct
 from gazevos.track.base import Prediction, Tracker
 
@@ -70,6 +76,31 @@ class MastTrackerConfig:
     threads: int = setting(0, ge=0, le=1024)
 
 
+def encode_frame(model: torch.nn.Module, image: np.ndarray, scale: float = 1.0,
+                 drop_channel: int = -1, device: torch.device | None = None) -> torch.Tensor:
+    """Encode one frame as :func:`gazevos.models.mast.model.encode_image` does (resize by
+    ``scale`` with area interpolation, LAB, ``drop_channel`` zeroed), with the encoder's
+    input on ``device`` (None: the CPU).
+
+    Args:
+        model: the encoder, on ``device``.
+        image: ``(H, W, 3)`` uint8 RGB.
+
+    Returns:
+        ``(1, D, ceil(H * scale / 4), ceil(W * scale / 4))`` features on ``device``.
+    """
+    if scale != 1.0:
+        h, w = image.shape[:2]
+        image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),
+                           interpolation=cv2.INTER_AREA)
+    lab = torch.from_numpy(rgb_to_lab(image)).unsqueeze(0)
+    if drop_channel >= 0:
+        lab[:, drop_channel] = 0.0
+    if device is not None:
+        lab = lab.to(device)
+    return model(lab)
+
+
 @dataclass
 class _Entry:
     """One memory frame: normalised ``feat (1, D, h, w)``, ``probs (K, h, w)`` for ``ids``,
@@ -88,6 +119,9 @@ class MastTracker(Tracker):
     Args:
         config: tracker settings.
         checkpoint: MAST weights (default: the shipped model).
+        device: where the encoder and the memory live (``auto``, ``cpu``, ``cuda[:N]``;
+            None: the CPU); see :func:`gazevos.devices.resolve_device`.
+        amp: float16 autocast on CUDA (None: on there; ignored on the CPU).
     """
 
     name = "mast"
@@ -95,16 +129,20 @@ class MastTracker(Tracker):
 
     @classmethod
     def from_options(cls, checkpoint: str | Path | None = None, config: str | Path | None = None,
+                     device: str | torch.device | None = None, amp: bool | None = None,
                      **overrides: Any) -> MastTracker:
-        return cls(load_config(MastTrackerConfig, config, overrides), checkpoint)
+        return cls(load_config(MastTrackerConfig, config, overrides), checkpoint, device, amp)
 
     def __init__(self, config: MastTrackerConfig | None = None,
-                 checkpoint: str | Path | None = None) -> None:
+                 checkpoint: str | Path | None = None, device: str | torch.device | None = None,
+                 amp: bool | None = None) -> None:
         super().__init__()
         self.config = config or MastTrackerConfig()
         if self.config.threads:
             torch.set_num_threads(self.config.threads)
-        self.model = load_checkpoint(checkpoint or default_checkpoint())
+        self.device = resolve_device(device)
+        self.amp = amp_enabled(self.device, amp)
+        self.model = load_checkpoint(checkpoint or default_checkpoint()).to(self.device)
         self.affinity = self.model.config.affinity
         if self.config.temperature > 0:
             self.affinity = replace(self.affinity, temperature=self.config.temperature)
@@ -123,6 +161,9 @@ class MastTracker(Tracker):
         super().reset()
         self._reset_memory()
 
+    def _rebuild_transient(self) -> None:
+        restore_device(self)  # a state saved on a GPU goes on there, or on the CPU
+
     @property
     def memory_size(self) -> int:
         """Number of distinct frames held in memory."""
@@ -134,9 +175,10 @@ class MastTracker(Tracker):
         frame)."""
         if self._cache is not None and self._cache[0] == self.frame_index:
             return self._cache[1]
-        feat = normalise_features(
-            encode_image(self.model, frame, self.config.scale, self.config.drop_channel),
-            self.affinity)
+        with autocast(self.device, self.amp):  # the encoder only: the search stays float32
+            raw = encode_frame(self.model, frame, self.config.scale, self.config.drop_channel,
+                               self.device)
+        feat = normalise_features(raw.float(), self.affinity)
         self._cache = (self.frame_index, feat)
         return feat
 
@@ -158,8 +200,8 @@ class MastTracker(Tracker):
             ids = list(self.object_ids)
             values, valid = [], []
             for e in refs:
-                v = torch.zeros((1, len(ids), *feat.shape[-2:]))
-                ok = torch.zeros(len(ids), dtype=torch.bool)
+                v = torch.zeros((1, len(ids), *feat.shape[-2:]), device=self.device)
+                ok = torch.zeros(len(ids), dtype=torch.bool, device=self.device)
                 for k, i in enumerate(ids):
                     if i in e.ids:
                         v[0, k] = e.probs[e.ids.index(i)]
@@ -170,8 +212,8 @@ class MastTracker(Tracker):
                               [self.frame_index - e.index for e in refs], self.config.search,
                               self.affinity, valid=torch.stack(valid), topk=self.config.topk,
                               normalised=True, caches=[e.cache for e in refs])
-            out = F.interpolate(out, size=frame.shape[:2], mode="bilinear",
-                                align_corners=False)[0].clamp_(0.0, 1.0).numpy()
+            out = F.interpolate(out.float(), size=frame.shape[:2], mode="bilinear",
+                                align_corners=False)[0].clamp_(0.0, 1.0).cpu().numpy()
         return {i: out[k] for k, i in enumerate(ids)}
 
     def _memorize(self, frame: np.ndarray, pred: Prediction, given: set[int]) -> None:
@@ -185,7 +227,7 @@ class MastTracker(Tracker):
                                          .astype(np.float32)).unsqueeze(0)
             else:
                 probs = torch.from_numpy(pred.probs[1:]).unsqueeze(0)
-            probs = F.adaptive_avg_pool2d(probs, feat.shape[-2:])[0]
+            probs = F.adaptive_avg_pool2d(probs.to(self.device), feat.shape[-2:])[0]
         t = self.frame_index
         entry = _Entry(t, feat, probs, tuple(pred.object_ids))
         if self._anchor is None:

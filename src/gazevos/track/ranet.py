@@ -20,6 +20,9 @@ mask.  Every new frame is encoded once and decoded once per object (batched), wi
 
 Per-object sigmoid outputs are merged by the base class (softmax over objects and
 background, :func:`gazevos.track.base.aggregate`).
+
+``device``: network, templates and online adaptation on a GPU (float16 autocast, and a
+gradient scaler when adapting, unless ``amp`` is False); results come back on the CPU.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import numpy as np
 import torch
 
 from gazevos.config import load_config, setting
+from gazevos.devices import amp_enabled, autocast, grad_scaler, resolve_device, restore_device
 from gazevos.errors import GazevosError
 from gazevos.models.ranet.augment import morph_mask, object_affine
 from gazevos.models.ranet.checkpoint import default_checkpoint, load_with_input_size
@@ -194,6 +198,11 @@ class RanetTracker(Tracker):
     Args:
         config: tracker settings.
         checkpoint: gazevos RANet checkpoint or the release's ``.pth`` (default: shipped).
+        model: a ready model instead of ``checkpoint``.
+        device: where the network, its templates and the online adaptation run (``auto``,
+            ``cpu``, ``cuda[:N]``; None: the CPU); see :func:`gazevos.devices.resolve_device`.
+        amp: float16 autocast (and a gradient scaler when adapting) on CUDA (None: on
+            there; ignored on the CPU).
     """
 
     name = "ranet"
@@ -201,22 +210,27 @@ class RanetTracker(Tracker):
 
     @classmethod
     def from_options(cls, checkpoint: str | Path | None = None, config: str | Path | None = None,
+                     device: str | torch.device | None = None, amp: bool | None = None,
                      **overrides: Any) -> RanetTracker:
-        return cls(load_config(RanetTrackerConfig, config, overrides), checkpoint)
+        return cls(load_config(RanetTrackerConfig, config, overrides), checkpoint,
+                   device=device, amp=amp)
 
     def __init__(self, config: RanetTrackerConfig | None = None,
-                 checkpoint: str | Path | None = None, model: RANet | None = None) -> None:
+                 checkpoint: str | Path | None = None, model: RANet | None = None,
+                 device: str | torch.device | None = None, amp: bool | None = None) -> None:
         super().__init__()
         self.config = cfg = config or RanetTrackerConfig()
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
+        self.device = resolve_device(device)
+        self.amp = amp_enabled(self.device, amp)
         changes = {k: v for k, v in (("discriminant", cfg.discriminant), ("nms", cfg.nms))
                    if v is not None}
         if model is None:
             model, size = load_with_input_size(checkpoint or default_checkpoint(), **changes)
         else:
             size = (480, 864)
-        self.model = self.base_model = model.eval()
+        self.model = self.base_model = model.to(self.device).eval()
         if cfg.online_steps < 0 or cfg.online_batch < 1:
             raise GazevosError("online_steps must be >= 0 and online_batch >= 1")
         if cfg.online_loss not in ("iou", "log_iou", "bce"):
@@ -253,10 +267,19 @@ class RanetTracker(Tracker):
         super().reset()
         self._reset_state()
 
+    def _rebuild_transient(self) -> None:
+        restore_device(self)  # a state saved on a GPU goes on there, or on the CPU
+
     def _to_input(self, image: np.ndarray) -> torch.Tensor:
+        """``(1, 3, H, W)`` normalised network input on the tracker's device."""
         h, w = self.size
         img = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
-        return normalise_image(torch.from_numpy(img).permute(2, 0, 1).unsqueeze(0))
+        return normalise_image(torch.from_numpy(img).permute(2, 0, 1).unsqueeze(0)).to(
+            self.device)
+
+    def _mask_input(self, small: np.ndarray) -> torch.Tensor:
+        """``(1, 1, H, W)`` float32 mask at the input size on the tracker's device."""
+        return torch.from_numpy(small).view(1, 1, *self.size).to(self.device)
 
     def _box(self, prev: dict[int, np.ndarray] | None = None) -> tuple[int, int, int, int]:
         assert self._size is not None
@@ -297,9 +320,9 @@ class RanetTracker(Tracker):
                 src = (src > cfg.prev_threshold).astype(np.float32)
             priors.append(cv2.resize(np.ascontiguousarray(src[y0:y1, x0:x1]), (w, h),
                                      interpolation=cv2.INTER_LINEAR))
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(self.device, self.amp):
             image = self._to_input(frame[y0:y1, x0:x1])
-            prev = torch.from_numpy(np.stack(priors)).unsqueeze(1)
+            prev = torch.from_numpy(np.stack(priors)).unsqueeze(1).to(self.device)
             probs, emb = self._segment(image, ids, prev)
             self._last = ((y0, x0, y1, x1), emb)
             if cfg.flip_test:
@@ -333,7 +356,7 @@ class RanetTracker(Tracker):
             m = torch.cat([m, torch.cat([t[1] for t in mem])], 2)
         feats = [f.expand(k, -1, -1, -1) for f in feats]
         logits = self.model.segment(feats, emb.expand(k, -1, -1, -1), kernel, m, prev)
-        return torch.sigmoid(logits)[:, 0].numpy(), emb
+        return torch.sigmoid(logits.float())[:, 0].cpu().numpy(), emb
 
     def _memorize(self, frame: np.ndarray, pred: Prediction, given: set[int]) -> None:
         if given:
@@ -354,7 +377,7 @@ class RanetTracker(Tracker):
                 image = self._to_input(frame[y0:y1, x0:x1]) if full is None else full
                 small = cv2.resize(np.ascontiguousarray(mask[y0:y1, x0:x1]), (w, h),
                                    interpolation=cv2.INTER_LINEAR)
-                self._template_inputs[i] = (image, torch.from_numpy(small).view(1, 1, h, w))
+                self._template_inputs[i] = (image, self._mask_input(small))
                 masks[i] = mask
                 if kept is not None:
                     self._given[i] = (kept, mask)
@@ -386,21 +409,20 @@ class RanetTracker(Tracker):
         assert self._last is not None
         (y0, x0, y1, x1), emb = self._last
         h, w = self.size
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(self.device, self.amp):
             for i in pred.object_ids:
                 own = (pred.labels[y0:y1, x0:x1] == i).astype(np.float32)
                 if not own.any():
                     self._memory.pop(i, None)  # nothing to remember; keep no stale one
                     continue
                 small = cv2.resize(own, (w, h), interpolation=cv2.INTER_LINEAR)
-                self._memory[i] = self.model.template(
-                    emb, torch.from_numpy(small).view(1, 1, h, w))
+                self._memory[i] = self.model.template(emb, self._mask_input(small))
 
     def _embed_templates(self, ids: set[int], masks: dict[int, np.ndarray]) -> None:
         """(Re-)embed the templates of ``ids`` from their stored inputs with the current
         model; ``masks`` gives new full-size masks, the others keep theirs."""
         embs: dict[int, torch.Tensor] = {}  # one embedding per distinct input
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(self.device, self.amp):
             for i in sorted(ids):
                 image, small = self._template_inputs[i]
                 if id(image) not in embs:
@@ -518,6 +540,8 @@ class RanetTracker(Tracker):
         model = copy.deepcopy(self.model)
         model.train()
         opt = torch.optim.Adam(model.param_groups(cfg.online_lr, cfg.online_encoder_lr_scale))
+        scaler = grad_scaler(self.device, self.amp)  # a pass-through on the CPU
+        dev = self.device
         losses = []
         avg: list[torch.Tensor] = []  # running mean of the weights (online_average)
         for step in range(steps):
@@ -526,26 +550,29 @@ class RanetTracker(Tracker):
             objs = [src[0] for src in picked]
             pairs = [self._online_pair(f, mk, rng, v) for _, f, mk, v in picked]
             imgs = torch.from_numpy(np.stack([p[0] for p in pairs])).permute(0, 3, 1, 2)
-            tgt = torch.from_numpy(np.stack([p[1] for p in pairs])).unsqueeze(1)
-            prev = torch.from_numpy(np.stack([p[2] for p in pairs])).unsqueeze(1)
+            tgt = torch.from_numpy(np.stack([p[1] for p in pairs])).unsqueeze(1).to(dev)
+            prev = torch.from_numpy(np.stack([p[2] for p in pairs])).unsqueeze(1).to(dev)
             uniq = sorted(set(objs))
-            temb = model.embed(torch.cat([self._template_inputs[i][0] for i in uniq]))[1]
-            kernel, m = model.template(temb, torch.cat([self._template_inputs[i][1]
-                                                        for i in uniq]))
-            pick = torch.tensor([uniq.index(i) for i in objs])
-            feats, emb = model.embed(normalise_image(imgs))
-            logits = model.segment(feats, emb, kernel[pick], m[pick], prev)
             valid = None
             if any(p[3] is not None for p in pairs):
                 valid = torch.from_numpy(np.stack([np.ones_like(p[1]) if p[3] is None
                                                    else p[3] for p in pairs])).unsqueeze(1)
-            loss = segmentation_loss(cfg.online_loss, logits, tgt, valid)
+                valid = valid.to(dev)
+            with autocast(dev, self.amp):
+                temb = model.embed(torch.cat([self._template_inputs[i][0] for i in uniq]))[1]
+                kernel, m = model.template(temb, torch.cat([self._template_inputs[i][1]
+                                                            for i in uniq]))
+                pick = torch.tensor([uniq.index(i) for i in objs], device=dev)
+                feats, emb = model.embed(normalise_image(imgs).to(dev))
+                logits = model.segment(feats, emb, kernel[pick], m[pick], prev)
+                loss = segmentation_loss(cfg.online_loss, logits.float(), tgt, valid)
             if not torch.isfinite(loss):
                 raise GazevosError(f"online adaptation loss became {loss.item()} at step "
                                    f"{step}; lower online_lr")
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()
+            scaler.step(opt)  # opt.step() unless AMP skips a step with inf/NaN gradients
+            scaler.update()
             losses.append(float(loss.item()))
             if cfg.online_average > 0 and step >= steps - cfg.online_average:
                 _mean_into(avg, model, step - (steps - cfg.online_average) + 1)

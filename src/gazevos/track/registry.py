@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +26,19 @@ DEFAULT_TRACKER = "classic"
 
 
 def build_tracker(name: str = DEFAULT_TRACKER, checkpoint: str | Path | None = None,
-                  config: str | Path | None = None, **overrides: Any) -> Tracker:
+                  config: str | Path | None = None, device: Any = None,
+                  amp: bool | None = None, **overrides: Any) -> Tracker:
     """Build a tracker by name.
 
     Args:
         name: a key of :data:`TRACKERS`.
         checkpoint: weights for learned trackers (ignored by training-free ones).
         config: a YAML preset (path or shipped preset name) for the tracker's config.
+        device: where a learned tracker's model runs: ``auto``, ``cpu``, ``cuda[:N]`` or a
+            ``torch.device`` (None: the CPU; :func:`gazevos.devices.resolve_device`).
+            Trackers without a model ignore it; ``classic`` uses it for its learned
+            features (``learned_features: mast``).
+        amp: float16 autocast on CUDA (None: on there; ignored on the CPU).
         overrides: config fields that win over the preset.
 
     Also makes the process keep freed memory for reuse
@@ -43,4 +50,17 @@ def build_tracker(name: str = DEFAULT_TRACKER, checkpoint: str | Path | None = N
     keep_freed_memory()
     module_name, cls_name = TRACKERS[name].split(":")
     cls = getattr(importlib.import_module(module_name), cls_name)
-    return cls.from_options(checkpoint=checkpoint, config=config, **overrides)
+    if device is None and amp is None:  # as before devices existed
+        return cls.from_options(checkpoint=checkpoint, config=config, **overrides)
+    from gazevos.devices import resolve_device
+
+    dev = resolve_device(device)  # a bad name or a missing GPU fails before any loading
+    if "device" in inspect.signature(cls.from_options).parameters:
+        return cls.from_options(checkpoint=checkpoint, config=config, device=dev, amp=amp,
+                                **overrides)
+    tracker = cls.from_options(checkpoint=checkpoint, config=config, **overrides)
+    # a tracker whose builder takes no device (classic): move its learned extractor
+    move = getattr(getattr(tracker, "extractor", None), "to", None)
+    if callable(move) and dev.type != "cpu":
+        move(dev, amp)
+    return tracker

@@ -4,6 +4,9 @@ The self-supervised MAST encoder (``gazevos.models.mast``) gives 64-d features a
 input.  Boosted trees on 64 extra columns would be slow, so the features are L2-normalised
 and projected on their ``dims`` principal components, fitted once per video on the first
 frame the extractor sees (:meth:`MastFeatures.reset` forgets the projection).
+
+``device`` runs the encoder on a GPU (float16 autocast there unless ``amp`` is False); the
+features come back as float32 numpy arrays on the CPU, and the PCA runs there.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gazevos.devices import amp_enabled, autocast, resolve_device, restore_device
 from gazevos.errors import GazevosError
 
 
@@ -41,25 +45,43 @@ class MastFeatures:
         scale: frames are resized by this factor before the encoder.
         dims: number of principal components kept.
         fit_pixels: at most this many pixels (a fixed random subset) fit the projection.
+        device: where the encoder runs (``auto``, ``cpu``, ``cuda[:N]``; None: the CPU).
+        amp: float16 autocast on CUDA (None: on there; ignored on the CPU).
 
     Shapes: ``__call__``: ``(H, W, 3)`` uint8 RGB -> ``(h, w, dims)`` float32 with
     ``h = ceil(H * scale / 4)`` (and likewise ``w``).
     """
 
     def __init__(self, checkpoint: str | Path | None = None, scale: float = 0.5,
-                 dims: int = 8, fit_pixels: int = 20000) -> None:
+                 dims: int = 8, fit_pixels: int = 20000,
+                 device: str | torch.device | None = None, amp: bool | None = None) -> None:
         from gazevos.models.mast.model import default_checkpoint, load_checkpoint
 
         if not 0.05 <= scale <= 2.0:
             raise GazevosError(f"learned_scale must be in [0.05, 2], got {scale}")
         if dims < 1:
             raise GazevosError(f"learned_dims must be at least 1, got {dims}")
-        self.model = load_checkpoint(checkpoint or default_checkpoint()).eval()
+        self.device = resolve_device(device)
+        self.amp = amp_enabled(self.device, amp)
+        self.model = load_checkpoint(checkpoint or default_checkpoint()).eval().to(self.device)
         self.scale = scale
         self.dims = dims
         self.fit_pixels = fit_pixels
         self._mean: np.ndarray | None = None
         self._basis: np.ndarray | None = None
+
+    def to(self, device: str | torch.device | None, amp: bool | None = None) -> MastFeatures:
+        """Run the encoder on ``device`` from now on (see the class arguments); returns
+        ``self``."""
+        self.device = resolve_device(device)
+        self.amp = amp_enabled(self.device, amp)
+        self.model.to(self.device)
+        return self
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        # a tracker state saved on a GPU goes on there, or on the CPU
+        self.__dict__.update(state)
+        restore_device(self)
 
     def reset(self) -> None:
         """Forget the projection: the next frame fits a new one (call per video)."""
@@ -67,12 +89,12 @@ class MastFeatures:
 
     def encode(self, image: np.ndarray) -> np.ndarray:
         """``(h, w, 64)`` L2-normalised encoder features of an ``(H, W, 3)`` uint8 RGB image."""
-        from gazevos.models.mast.model import encode_image
+        from gazevos.track.mast import encode_frame
 
-        with torch.inference_mode():
-            feat = encode_image(self.model, image, self.scale)[0]
-            feat = torch.nn.functional.normalize(feat, dim=0)
-        return feat.permute(1, 2, 0).numpy()
+        with torch.inference_mode(), autocast(self.device, self.amp):
+            feat = encode_frame(self.model, image, self.scale, device=self.device)[0]
+            feat = torch.nn.functional.normalize(feat.float(), dim=0)
+        return feat.permute(1, 2, 0).cpu().numpy()
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         feat = self.encode(image)
