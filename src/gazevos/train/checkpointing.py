@@ -7,6 +7,12 @@ whatever the trainer needs to continue), ``model.pt`` (the inference checkpoint)
 (:mod:`gazevos.train.staging`); checkpoints are written atomically, and Ctrl-C / SIGTERM
 writes ``last.pt`` at the current step before the process exits, so a run stopped at any
 moment (Ctrl-C, ``--time-limit``, ``--chunk-steps``) resumes from where it stopped.
+
+Devices: :func:`training_device` places a run (``--device``; each torchrun process on its
+own GPU), :func:`backward` and :func:`step_optimizer` take the AMP gradient scaler of
+:func:`gazevos.devices.grad_scaler` (a pass-through on the CPU).  Checkpoints hold CPU
+weights (:func:`gazevos.models.checkpoint.weights_of`) and are read with
+``map_location="cpu"``, so a run started on a GPU resumes on the CPU and the other way round.
 """
 
 from __future__ import annotations
@@ -45,6 +51,10 @@ class RunOptions:
         threads: threads per process for torch, OpenCV and BLAS (0: leave them as set).
         progress: show a progress bar (rank 0).
         note: shows a note to the user (None: the ``gazevos.train`` logger's warning).
+        device: where the model trains: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``
+            (:func:`gazevos.devices.resolve_device`); not part of the run's identity, so a
+            run may resume on another device.
+        amp: mixed precision on CUDA (None: on there; ignored on the CPU).
     """
 
     resume: bool = False
@@ -56,6 +66,8 @@ class RunOptions:
     threads: int = 0
     progress: bool = True
     note: Callable[[str], None] | None = None
+    device: str = "cpu"
+    amp: bool | None = None
 
 
 def save_atomic(path: str | os.PathLike[str], obj: Any) -> None:
@@ -77,6 +89,24 @@ def join_process_group(opts: RunOptions) -> tuple[int, int]:
     return rank, world
 
 
+def training_device(opts: RunOptions, world: int = 1) -> tuple[torch.device, bool]:
+    """``(device, amp)`` of this process: ``opts.device`` resolved; under torchrun with
+    ``cuda`` (no index), each process takes the GPU of its ``LOCAL_RANK``.  The CUDA
+    device is made current.
+
+    Raises:
+        GazevosError: an unknown device name or a GPU this machine lacks (one line).
+    """
+    from gazevos.devices import amp_enabled, resolve_device
+
+    device = resolve_device(opts.device)
+    if device.type == "cuda":
+        if world > 1 and str(opts.device).strip().lower() in ("cuda", "auto"):
+            device = resolve_device(f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}")
+        torch.cuda.set_device(device)
+    return device, amp_enabled(device, opts.amp)
+
+
 def set_threads(threads: int) -> None:
     """Use ``threads`` threads in torch, OpenCV and the BLAS pools (0: leave them as the
     CLI's ``gazevos --threads`` / :func:`gazevos.runtime.configure_threads` set them).
@@ -91,14 +121,30 @@ def set_threads(threads: int) -> None:
         configure_threads(parse_threads(threads, "--threads"))
 
 
-def backward(opt: torch.optim.Optimizer, loss: torch.Tensor, step: int) -> None:
+def backward(opt: torch.optim.Optimizer, loss: torch.Tensor, step: int,
+             scaler: torch.amp.GradScaler | None = None) -> None:
     """Gradients of ``loss`` (a scalar) for ``opt``'s parameters (no update yet); a
-    non-finite loss is a one-line error."""
+    non-finite loss is a one-line error.  With an enabled AMP ``scaler`` the gradients
+    are of the scaled loss (:func:`step_optimizer` unscales them)."""
     if not torch.isfinite(loss):
         raise GazevosError(f"loss became {loss.item()} at step {step}; lower the "
                            "learning rate")
     opt.zero_grad(set_to_none=True)
-    loss.backward()
+    if scaler is not None and scaler.is_enabled():
+        scaler.scale(loss).backward()
+    else:
+        loss.backward()
+
+
+def step_optimizer(opt: torch.optim.Optimizer,
+                   scaler: torch.amp.GradScaler | None = None) -> None:
+    """``opt.step()``; with an enabled AMP ``scaler``: unscale, step (skipped when a
+    gradient is inf/NaN) and update the scale."""
+    if scaler is not None and scaler.is_enabled():
+        scaler.step(opt)
+        scaler.update()
+    else:
+        opt.step()
 
 
 def optimise(opt: torch.optim.Optimizer, loss: torch.Tensor, step: int) -> None:

@@ -8,10 +8,13 @@ used for label propagation) and applies either
 * ``regression``: Huber loss on the dropped a or b channel (MAST), or
 * ``classification``: cross-entropy on 16 k-means colour clusters (CorrFlow).
 
-Run under ``torchrun`` for DistributedDataParallel (gloo backend, CPU).  Checkpoints
-(``last.pt``: weights + optimiser + step + random states; ``model.pt``: weights only) are
-written atomically into the run's staging folder every ``save_every`` steps and on
-Ctrl-C / SIGTERM, so a run stopped at any point resumes (:mod:`gazevos.train.staging`).
+Run under ``torchrun`` for DistributedDataParallel (gloo backend; CPU, or one GPU per
+process with ``--device cuda``: the encoder under float16 autocast with loss scaling there
+unless ``--no-amp``, the memory search in float32).  Checkpoints (``last.pt``: weights +
+optimiser + step + random states; ``model.pt``: weights only; CPU tensors whatever the
+device) are written atomically into the run's staging folder every ``save_every`` steps
+and on Ctrl-C / SIGTERM, so a run stopped at any point resumes
+(:mod:`gazevos.train.staging`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from gazevos.config import config_to_dict, setting
+from gazevos.devices import Autocast, grad_scaler
 from gazevos.errors import GazevosError
 from gazevos.losses.mast import (
     assign_clusters,
@@ -45,7 +49,7 @@ from gazevos.models.mast.model import (
 )
 from gazevos.models.mast.propagate import SearchConfig, reconstruct
 from gazevos.train import checkpointing, staging
-from gazevos.train.checkpointing import RunOptions, backward, save_atomic
+from gazevos.train.checkpointing import RunOptions, backward, save_atomic, step_optimizer
 from gazevos.train.staging import LAST
 from gazevos.train.video_data import ClipSampler, discover_videos, load_video
 
@@ -154,8 +158,8 @@ def mast_loss(model: torch.nn.Module, lab: torch.Tensor, gaps: Sequence[int],
     hw = feats.shape[-2:]
     refs = [feats[:, r] for r in range(n - 1)]
     if cfg.loss == "regression":
-        sel = torch.as_tensor(chans, dtype=torch.long)
-        target_all = lab[torch.arange(b), :, sel].unsqueeze(2)  # (B, n, 1, S, S)
+        sel = torch.as_tensor(chans, dtype=torch.long, device=lab.device)
+        target_all = lab[torch.arange(b, device=lab.device), :, sel].unsqueeze(2)
         values = [F.adaptive_avg_pool2d(target_all[:, r], hw) for r in range(n - 1)]
         pred = reconstruct(feats[:, -1], refs, values, gaps, cfg.search, cfg.model.affinity)
         return huber_reconstruction_loss(pred, target_all[:, -1], cfg.huber_delta)
@@ -188,6 +192,7 @@ def train_mast(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathL
         TrainingInterrupted: Ctrl-C / SIGTERM, after saving ``last.pt`` in the stage.
     """
     rank, world = checkpointing.join_process_group(opts)
+    device, amp = checkpointing.training_device(opts, world)
     from_state = read_checkpoint(opts.resume_from) if opts.resume_from else None
     init_state = read_checkpoint(opts.init) if opts.init else None
     src = from_state or init_state
@@ -216,10 +221,14 @@ def train_mast(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathL
     model = MastModel(cfg.model)
     if src is not None:
         load_state_strict(model, src["state_dict"], str(resume_path or opts.init))
+    model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
+    scaler = grad_scaler(device, amp)
     centres_np = None
     if state is not None:
-        opt.load_state_dict(state["optimizer"])
+        opt.load_state_dict(state["optimizer"])  # its tensors follow the parameters' device
+        if scaler.is_enabled() and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
         centres_np = state.get("clusters")
         if world == 1 and "rng" in state:  # the batches the uninterrupted run would draw
             staging.set_rng_state(rng, state["rng"])
@@ -228,16 +237,24 @@ def train_mast(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathL
     centres = None if centres_np is None else torch.as_tensor(centres_np, dtype=torch.float32)
     if world > 1 and centres is not None:
         dist.broadcast(centres, src=0)
+    if centres is not None:
+        centres = centres.to(device)
     net: torch.nn.Module = model
     if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model)
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
     model.train()
+    if amp:  # the encoder in mixed precision; the memory search stays float32
+        net = Autocast(net, device)
     boundary = staging.rng_state(rng)  # the generators' state after the last whole step
 
     def checkpoint() -> None:
         if rank != 0:
             return
-        extra = {"clusters": centres, "train_config": config_to_dict(cfg), "rng": boundary}
+        extra = {"clusters": None if centres is None else centres.cpu(),
+                 "train_config": config_to_dict(cfg), "rng": boundary}
+        if scaler.is_enabled():
+            extra["scaler"] = scaler.state_dict()
         save_atomic(out / "model.pt", model_to_checkpoint(model, step=step))
         save_atomic(out / "last.pt", model_to_checkpoint(model, step=step,
                                                          optimizer=opt.state_dict(), **extra))
@@ -254,11 +271,11 @@ def train_mast(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathL
                     g = torch.tensor(gaps)
                     dist.broadcast(g, src=0)
                     gaps = tuple(int(v) for v in g)
-                lab = clip_batch(sampler, cfg.batch_size, gaps)
+                lab = clip_batch(sampler, cfg.batch_size, gaps).to(device)
                 loss = mast_loss(net, lab, gaps, cfg, centres, rng)
-                backward(opt, loss, step)
+                backward(opt, loss, step, scaler)
                 with staging.interrupts_deferred():  # update, count and log as one
-                    opt.step()
+                    step_optimizer(opt, scaler)
                     step += 1
                     boundary = staging.rng_state(rng)
                     run.record(step, [f"{loss.item():.6f}"], loss=f"{loss.item():.4f}")

@@ -10,7 +10,9 @@ training stops after ``patience`` validations without improvement (early stoppin
 ``last.pt`` (weights, optimiser, step, early-stopping and random state) is written
 atomically into the run's staging folder every ``save_every`` steps, at the end and on
 Ctrl-C / SIGTERM, so any run resumes with ``--resume`` (:mod:`gazevos.train.staging`).  Under
-``torchrun`` the model is wrapped in DistributedDataParallel (gloo, CPU).
+``torchrun`` the model is wrapped in DistributedDataParallel (gloo, CPU).  ``--device``
+trains on a GPU (one per torchrun process; float16 autocast and loss scaling unless
+``--no-amp``); checkpoints hold CPU tensors either way.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import torch
 import torch.distributed as dist
 
 from gazevos.config import config_to_dict, setting
+from gazevos.devices import autocast, grad_scaler, module_device
 from gazevos.errors import GazevosError
 from gazevos.losses.ranet import LOSSES, segmentation_loss
 from gazevos.models.checkpoint import load_state_strict, weights_of
@@ -34,7 +37,7 @@ from gazevos.models.ranet.mast_encoder import load_mast_encoder
 from gazevos.models.ranet.model import RANet, RANetConfig, normalise_image
 from gazevos.models.ranet.u2net_encoder import load_u2netp_encoder
 from gazevos.train import checkpointing, staging
-from gazevos.train.checkpointing import RunOptions, backward, save_atomic
+from gazevos.train.checkpointing import RunOptions, backward, save_atomic, step_optimizer
 from gazevos.train.ranet_data import PairConfig, PairSampler, load_sequences, stack_pairs
 from gazevos.train.staging import LAST
 
@@ -78,11 +81,21 @@ class RanetTrainConfig:
     seed: int = setting(0, ge=0, le=2**31)
 
 
-def _tensors(batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+def _tensors(batch: dict[str, np.ndarray], device: torch.device | None = None
+             ) -> dict[str, torch.Tensor]:
+    """The batch as tensors on ``device`` (None: the CPU), images ImageNet-normalised
+    (``(B, 3, H, W)`` float32; masks ``(B, 1, H, W)``)."""
     out = {k: torch.from_numpy(v) for k, v in batch.items()}
     out["template_img"] = normalise_image(out["template_img"])
     out["target_img"] = normalise_image(out["target_img"])
+    if device is not None:
+        out = {k: v.to(device) for k, v in out.items()}
     return out
+
+
+def _scaler_state(scaler: torch.amp.GradScaler) -> dict[str, object]:
+    """``{"scaler": its state}`` for ``last.pt`` when AMP loss scaling is on, else ``{}``."""
+    return {"scaler": scaler.state_dict()} if scaler.is_enabled() else {}
 
 
 def fixed_pairs(sampler: PairSampler, n: int) -> dict[str, np.ndarray]:
@@ -94,10 +107,11 @@ def validation_iou(model: RANet, batch: dict[str, np.ndarray], chunk: int = 8) -
     """Mean IoU of ``sigmoid(logits) > 0.5`` against the target masks (void ignored)."""
     model.eval()
     ious = []
+    device = module_device(model)
     with torch.inference_mode():
         n = batch["target_mask"].shape[0]
         for s in range(0, n, chunk):
-            t = _tensors({k: v[s:s + chunk] for k, v in batch.items()})
+            t = _tensors({k: v[s:s + chunk] for k, v in batch.items()}, device)
             pred = model(t["template_img"], t["template_mask"], t["target_img"],
                          t["prev_mask"]) > 0
             gt = t["target_mask"] > 0.5
@@ -106,7 +120,7 @@ def validation_iou(model: RANet, batch: dict[str, np.ndarray], chunk: int = 8) -
             union = ((pred | gt) & v).flatten(1).sum(1).float()
             ious.append(torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(inter)))
     model.train()
-    return float(torch.cat(ious).mean())
+    return float(torch.cat(ious).mean().cpu())
 
 
 def train_ranet(root: str | os.PathLike[str], train_names: Sequence[str],
@@ -141,6 +155,7 @@ def train_ranet(root: str | os.PathLike[str], train_names: Sequence[str],
     if cfg.loss not in LOSSES:
         raise GazevosError(f"unknown loss '{cfg.loss}' (choose from {', '.join(LOSSES)})")
     rank, world = checkpointing.join_process_group(opts)
+    device, amp = checkpointing.training_device(opts, world)
     from_state = read_checkpoint(opts.resume_from) if opts.resume_from else None
     init_state = read_checkpoint(opts.init) if opts.init else None
     if init_encoder is not None and init_state is not None:
@@ -191,12 +206,16 @@ def train_ranet(root: str | os.PathLike[str], train_names: Sequence[str],
         load_u2netp_encoder(model, init_encoder)
     elif init_encoder is not None:
         load_mast_encoder(model, init_encoder)
+    model.to(device)
     opt = torch.optim.Adam(model.param_groups(cfg.learning_rate, cfg.encoder_lr_scale),
                            lr=cfg.learning_rate)
+    scaler = grad_scaler(device, amp)
     step, best, bad, stopped, best_step = 0, -1.0, 0, False, 0
     best_state = None
     if state is not None:
-        opt.load_state_dict(state["optimizer"])
+        opt.load_state_dict(state["optimizer"])  # its tensors follow the parameters' device
+        if scaler.is_enabled() and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
         step = int(state["step"])
         best, bad = float(state.get("best", -1.0)), int(state.get("bad", 0))
         best_step = int(state.get("best_step", 0))
@@ -205,7 +224,8 @@ def train_ranet(root: str | os.PathLike[str], train_names: Sequence[str],
             staging.set_rng_state(rng, state["rng"])
     net: torch.nn.Module = model
     if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model)
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
     model.train()
     size = tuple(int(v) for v in cfg.pairs.size)
 
@@ -228,7 +248,7 @@ def train_ranet(root: str | os.PathLike[str], train_names: Sequence[str],
         save_atomic(out / "last.pt", to_checkpoint(model, step=step, optimizer=opt.state_dict(),
                                                    best=best, bad=bad, stopped=stopped,
                                                    best_step=best_step, rng=boundary,
-                                                   **extra))
+                                                   **extra, **_scaler_state(scaler)))
         trun.progress(step, cfg.steps)
 
     try:
@@ -237,14 +257,17 @@ def train_ranet(root: str | os.PathLike[str], train_names: Sequence[str],
                                    resumed=state is not None and resume_path == out / LAST,
                                    main=rank == 0) as run:
             while step < cfg.steps and not stopped and not run.out_of_budget(step):
-                t = _tensors(stack_pairs([sampler.sample() for _ in range(cfg.batch_size)]))
-                logits = net(t["template_img"], t["template_mask"], t["target_img"],
-                             t["prev_mask"])
-                loss = segmentation_loss(cfg.loss, logits, t["target_mask"], t["valid"])
-                backward(opt, loss, step)
+                t = _tensors(stack_pairs([sampler.sample() for _ in range(cfg.batch_size)]),
+                             device)
+                with autocast(device, amp):
+                    logits = net(t["template_img"], t["template_mask"], t["target_img"],
+                                 t["prev_mask"])
+                    loss = segmentation_loss(cfg.loss, logits.float(), t["target_mask"],
+                                             t["valid"])
+                backward(opt, loss, step, scaler)
                 # update, count, validate and log as one: an interrupt waits for them
                 with staging.interrupts_deferred():
-                    opt.step()
+                    step_optimizer(opt, scaler)
                     step += 1
                     boundary = staging.rng_state(rng)
                     val = ""

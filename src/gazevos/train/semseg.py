@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from gazevos.config import config_to_dict, setting
+from gazevos.devices import autocast, grad_scaler, module_device
 from gazevos.errors import GazevosError
 from gazevos.losses.semseg import dann_loss, domain_loss, segmentation_loss
 from gazevos.models.checkpoint import weights_of
@@ -39,7 +40,7 @@ from gazevos.models.semseg.dann import DomainDiscriminator, grad_reverse
 from gazevos.models.semseg.hrnet import ARCHITECTURES, HRNet
 from gazevos.models.semseg.infer import normalize
 from gazevos.train import checkpointing, staging
-from gazevos.train.checkpointing import backward, save_atomic
+from gazevos.train.checkpointing import backward, save_atomic, step_optimizer
 from gazevos.train.semseg_data import LabelledSet
 from gazevos.train.staging import LAST
 
@@ -167,6 +168,7 @@ def train_semseg(source: LabelledSet, target: np.ndarray | None,
         TrainingInterrupted: Ctrl-C / SIGTERM, after saving ``last.pt`` in the stage.
     """
     checkpointing.set_threads(opts.threads)
+    device, amp = checkpointing.training_device(opts)
     if len(source.images) == 0:
         raise GazevosError("no labelled source images")
     top = int(source.labels[source.labels != IGNORE_INDEX].max(initial=0))
@@ -213,12 +215,19 @@ def train_semseg(source: LabelledSet, target: np.ndarray | None,
     if state is None and not opts.init:
         model.classes, model.palette = cfg.classes, palette_for(cfg.classes)
     disc = DomainDiscriminator(model.feature_channels, cfg.disc_width)
+    if state is not None and adapt:
+        load_state_strict(disc, state["discriminator"], str(resume_path))
+    model.to(device)
+    disc.to(device)
+    if weight is not None:
+        weight = weight.to(device)
     params = list(model.parameters()) + (list(disc.parameters()) if adapt else [])
     opt = torch.optim.Adam(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    scaler = grad_scaler(device, amp)
     if state is not None:
-        if adapt:
-            load_state_strict(disc, state["discriminator"], str(resume_path))
-        opt.load_state_dict(state["optimizer"])
+        opt.load_state_dict(state["optimizer"])  # its tensors follow the parameters' device
+        if scaler.is_enabled() and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
         if "rng" in state:  # the batches the uninterrupted run would draw
             staging.set_rng_state(rng, state["rng"])
     sampler = BatchSampler(cfg, rng)
@@ -232,6 +241,8 @@ def train_semseg(source: LabelledSet, target: np.ndarray | None,
                                                           model.palette, **extra))
         if adapt:
             extra["discriminator"] = weights_of(disc)
+        if scaler.is_enabled():
+            extra["scaler"] = scaler.state_dict()
         save_atomic(out / "last.pt", model_to_checkpoint(model, model.classes, model.palette,
                                                          optimizer=opt.state_dict(),
                                                          rng=boundary, **extra))
@@ -246,22 +257,25 @@ def train_semseg(source: LabelledSet, target: np.ndarray | None,
             while step < cfg.steps and not run.out_of_budget(step):
                 xs, ys = sampler.take(source.images, source.labels, cfg.batch_size)
                 assert ys is not None
+                xs, ys = xs.to(device), ys.to(device)
                 if adapt:
                     xt, _ = sampler.take(target, None, cfg.target_batch_size)
-                    feats = model.features(torch.cat([xs, xt]))
-                    logits = model.classify(feats[: len(xs)])
-                    cls = segmentation_loss(logits, ys, weight)
-                    d = disc(grad_reverse(feats, cfg.grl_scale))
-                    dl = domain_loss(d[: len(xs)], d[len(xs):])
+                    with autocast(device, amp):
+                        feats = model.features(torch.cat([xs, xt.to(device)]))
+                        logits = model.classify(feats[: len(xs)])
+                        cls = segmentation_loss(logits.float(), ys, weight)
+                        d = disc(grad_reverse(feats, cfg.grl_scale)).float()
+                        dl = domain_loss(d[: len(xs)], d[len(xs):])
+                        loss = dann_loss(cls, dl, cfg.dann_lambda)
                     acc = float(((d[: len(xs)] > 0).float().sum()
                                  + (d[len(xs):] <= 0).float().sum()) / len(d))
-                    loss = dann_loss(cls, dl, cfg.dann_lambda)
                 else:
-                    cls = segmentation_loss(model(xs), ys, weight)
+                    with autocast(device, amp):
+                        cls = segmentation_loss(model(xs).float(), ys, weight)
                     dl, acc, loss = torch.zeros(()), float("nan"), cls
-                backward(opt, loss, step)
+                backward(opt, loss, step, scaler)
                 with staging.interrupts_deferred():  # update, count and log as one
-                    opt.step()
+                    step_optimizer(opt, scaler)
                     step += 1
                     boundary = staging.rng_state(rng)
                     run.record(step, [f"{loss.item():.6f}", f"{cls.item():.6f}",
@@ -283,11 +297,12 @@ def confusion(model: HRNet, images: np.ndarray, labels: np.ndarray, batch: int =
     c = model.config.num_classes
     conf = np.zeros((c, c), dtype=np.int64)
     model.eval()
+    device = module_device(model)
     for i in range(0, len(images), batch):
-        x = normalize(images[i:i + batch])
+        x = normalize(images[i:i + batch]).to(device)
         logits = torch.nn.functional.interpolate(model(x), size=x.shape[-2:],
                                                  mode="bilinear", align_corners=False)
-        pred = logits.argmax(1).numpy()
+        pred = logits.argmax(1).cpu().numpy()
         gt = labels[i:i + batch]
         ok = gt != IGNORE_INDEX
         conf += np.bincount(gt[ok].astype(np.int64) * c + pred[ok],
