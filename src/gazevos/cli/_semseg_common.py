@@ -53,6 +53,7 @@ def run_semseg(data: Sequence[str], kw: dict, init: str | None = None,
     from gazevos.train.semseg import RunOptions, SemsegTrainConfig, train_semseg
     from gazevos.train.semseg_data import load_labelled, load_unlabelled
 
+    opts = RunOptions(init=init, init_arch=init_arch, **run_options_kwargs(kw))  # --device
     cfg = load_config(SemsegTrainConfig, kw["config"] or "semseg", {
         "steps": kw["steps"], "learning_rate": kw["learning_rate"],
         "dann_lambda": kw["dann_lambda"], "seed": kw["seed"], "arch": arch,
@@ -67,6 +68,5 @@ def run_semseg(data: Sequence[str], kw: dict, init: str | None = None,
                            kw["stride"])
     target = (load_unlabelled(kw["targets"], cfg.size, cfg.max_target_frames, kw["stride"])
               if kw["targets"] else None)
-    opts = RunOptions(init=init, init_arch=init_arch, **run_options_kwargs(kw))
     return str(run_training(lambda: train_semseg(source, target, kw["out_dir"], cfg, opts,
                                                  command=command), kw["out_dir"]))

@@ -8,6 +8,7 @@ import pandas as pd
 from gazevos.cli.options import (
     checkpoint_option,
     config_option,
+    device_options,
     finite_float,
     force_option,
     out_option,
@@ -92,12 +93,14 @@ def _print_result(result: AnnotateResult) -> None:
                    "state; or reuse the masks of a finished run with the same recording, "
                    "objects and tracker and redo the rest (e.g. other gaze settings).")
 @quiet_option
+@device_options
 def annotate(recording: str | None, objects: str | None, names: str | None,
              boxes: tuple[str, ...], points: tuple[str, ...], out_dir: str,
              recording_format: str | None, tracker: str,
              checkpoint: str | None, config: str | None, tolerance_deg: float, fixations: str,
              correct_calibration: str, min_confidence: float, no_video: bool, force: bool,
-             resume: bool, quiet: bool, project_dir: str | None = None) -> None:
+             resume: bool, quiet: bool, project_dir: str | None = None, device: str = "cpu",
+             amp: bool | None = None) -> None:
     """Which object did the wearer look at? Track the objects given on some frames of
     RECORDING's scene video, map gaze and fixations onto them, and write masks, tables,
     metrics, an overlay video and an HTML report to --out.
@@ -105,10 +108,12 @@ def annotate(recording: str | None, objects: str | None, names: str | None,
     Example: gazevos annotate rec/ --box "cup:100,80,220,240@0" --point "ball:400,300@50"
     --out results/
     """
+    from gazevos.devices import resolve_device
     from gazevos.gaze.annotate import annotate as run
     from gazevos.gaze.prompts import build_prompts
     from gazevos.track import build_tracker
 
+    dev = resolve_device(device)  # before any reading: a missing GPU is one line
     if project_dir is not None:
         from gazevos.studio.export import export_project
 
@@ -120,7 +125,7 @@ def annotate(recording: str | None, objects: str | None, names: str | None,
     cfg = AnnotateConfig(tolerance_deg=tolerance_deg, fixations=fixations,
                          correct_calibration=correct_calibration,
                          min_confidence=min_confidence, video=not no_video)
-    trk = build_tracker(tracker, checkpoint=checkpoint, config=config)
+    trk = build_tracker(tracker, checkpoint=checkpoint, config=config, device=dev, amp=amp)
     result = run(recording, prompts, out_dir, tracker=trk, config=cfg, force=force,
                  resume=resume, progress=not quiet, recording_format=recording_format)
     _print_result(result)

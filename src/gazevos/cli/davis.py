@@ -10,6 +10,7 @@ import click
 from gazevos.cli.options import (
     checkpoint_option,
     config_option,
+    device_options,
     out_option,
     stack,
     tracker_option,
@@ -55,20 +56,25 @@ def davis() -> None:
               "and run the others.")
 @click.option("--resolution", default="480p", show_default=True,
               help="Resolution folder of JPEGImages/Annotations.")
+@device_options
 def run(root: str, sequences_file: str | None, sequences: tuple[str, ...],
         more_sequences: tuple[str, ...], tracker: str, out_dir: str, checkpoint: str | None,
-        config: str | None, force: bool, resume: bool, resolution: str) -> None:
+        config: str | None, force: bool, resume: bool, resolution: str, device: str,
+        amp: bool | None) -> None:
     """Track each sequence from its first annotation; write DAVIS-layout result masks."""
+    from gazevos.devices import resolve_device
     from gazevos.eval.davis import resolve_sequences
     from gazevos.eval.runner import run_sequences
     from gazevos.track import build_tracker
 
     if force and resume:
         raise GazevosError("--force and --resume exclude each other")
+    dev = resolve_device(device)
     names = resolve_sequences(root, _sequences(sequences, more_sequences), sequences_file,
                               resolution)
     stats = run_sequences(
-        root, names, lambda: build_tracker(tracker, checkpoint=checkpoint, config=config),
+        root, names, lambda: build_tracker(tracker, checkpoint=checkpoint, config=config,
+                                         device=dev, amp=amp),
         out_dir, resume=resume, force=force, resolution=resolution)
     if stats.skipped:
         click.echo(f"skipped {len(stats.skipped)} finished sequence(s)")

@@ -78,6 +78,18 @@ def semseg_model_options(role: str) -> Callable[[F], F]:
                           "(w48, w18-small-v1, w18-small-v2)."))
 
 
+# a free string checked by gazevos.devices.resolve_device (one line for a bad name or no GPU)
+device_option = click.option(
+    "--device", default="cpu", show_default=True, metavar="auto|cpu|cuda[:N]",
+    help="Where models run: cpu (the default, also on GPU machines), cuda (a CUDA GPU; "
+         "an error where there is none), cuda:N, or auto (cuda when available, else cpu).")
+amp_option = click.option(
+    "--amp/--no-amp", default=None,
+    help="Automatic mixed precision (float16 autocast, gradient scaling in training) on "
+         "CUDA; on by default there, ignored on the CPU.")
+#: ``--device`` and ``--amp/--no-amp`` (for learned trackers, training and segmentation)
+device_options = stack(device_option, amp_option)
+
 #: how a training run is chunked, resumed and shown; read back by run_options_kwargs
 run_options = stack(
     click.option("--chunk-steps", type=click.IntRange(min=0), default=0, show_default=True,
@@ -94,15 +106,25 @@ run_options = stack(
     click.option("--force", is_flag=True,
                  help="Replace the finished run in OUT (when this one finishes)."),
     click.option("--no-progress", is_flag=True, help="No progress bar."),
+    device_options,
 )
 
 
 def run_options_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
     """Keyword arguments of :class:`gazevos.train.checkpointing.RunOptions` from the values
-    of :data:`run_options` (``--time-limit`` is in minutes, ````time_limit`` in seconds)."""
+    of :data:`run_options` (``--time-limit`` is in minutes, ````time_limit`` in seconds).
+
+    Raises:
+        GazevosError: ``--device`` names no device, or a GPU this machine lacks (checked
+            here, before any data is loaded).
+    """
+    from gazevos.devices import resolve_device
+
+    resolve_device(kw["device"])
     return {"resume": kw["resume"], "force": kw["force"], "max_steps": kw["chunk_steps"],
             "time_limit": kw["time_limit"] * 60.0, "threads": kw["threads"],
-            "progress": not kw["no_progress"], "note": _warn}
+            "progress": not kw["no_progress"], "note": _warn, "device": kw["device"],
+            "amp": kw["amp"]}
 
 
 def _warn(text: str) -> None:

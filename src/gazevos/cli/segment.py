@@ -10,7 +10,13 @@ import click
 import numpy as np
 from PIL import Image
 
-from gazevos.cli.options import finite_float, force_option, out_option, semseg_model_options
+from gazevos.cli.options import (
+    device_options,
+    finite_float,
+    force_option,
+    out_option,
+    semseg_model_options,
+)
 from gazevos.errors import GazevosError
 from gazevos.io import atomic_write, open_frames, write_mask
 from gazevos.io.frames import IMAGE_SUFFIXES, Frame, read_image
@@ -54,19 +60,24 @@ def _frames(path: str) -> tuple[object, int]:
               help="Class name that never becomes an object (repeatable; default: "
                    "'background' when the model has such a class).")
 @force_option
+@device_options
 def segment(frames: str, checkpoint: str, arch: str | None, out_dir: str, all_frames: bool,
             scale: float, mode: str, min_pixels: int, skip: tuple[str, ...],
-            force: bool) -> None:
+            force: bool, device: str = "cpu", amp: bool | None = None) -> None:
     """Segment FRAMES (an image, a video or a frame folder).  objects.png (DAVIS palette)
     is a first-frame mask for 'gazevos propagate FRAMES --mask OUT/objects.png'."""
+    from gazevos.devices import OnDevice, amp_enabled, resolve_device
     from gazevos.models.semseg.checkpoint import load_model
     from gazevos.models.semseg.infer import labels_to_objects, predict_probs
 
+    dev = resolve_device(device)  # before any reading: a missing GPU is one line
     if scale <= 0:
         raise GazevosError(f"--scale must be positive, got {scale}")
     if min_pixels < 0:
         raise GazevosError(f"--min-pixels must be >= 0, got {min_pixels}")
     model = load_model(checkpoint, arch)
+    # on a GPU: inputs moved there, float32 probabilities back on the CPU
+    net = model if dev.type == "cpu" else OnDevice(model, dev, amp_enabled(dev, amp))
     classes = tuple(model.classes)
     unknown = [s for s in skip if s not in classes]
     if unknown:
@@ -82,7 +93,7 @@ def segment(frames: str, checkpoint: str, arch: str | None, out_dir: str, all_fr
         (out / "labels").mkdir(exist_ok=True)
         n = 0
         for frame in source:  # type: ignore[attr-defined]
-            labels = predict_probs(model, frame.image, scale).argmax(0).astype(np.uint8)
+            labels = predict_probs(net, frame.image, scale).argmax(0).astype(np.uint8)
             write_label_png(out / "labels" / f"{frame.name}.png", labels, model.palette)
             if frame.index == 0 and mode != "none":
                 objs_map, objs = labels_to_objects(labels, classes, mode, min_pixels, skip_ids)

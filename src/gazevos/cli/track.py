@@ -8,6 +8,7 @@ import numpy as np
 from gazevos.cli.options import (
     checkpoint_option,
     config_option,
+    device_options,
     force_option,
     out_option,
     tracker_option,
@@ -32,16 +33,21 @@ STATE = ".track-state.pt"
 @force_option
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run into --out from its last saved state.")
+@device_options
 def propagate(frames: str, mask_path: str, out_dir: str, tracker: str, checkpoint: str | None,
-              config: str | None, force: bool, resume: bool) -> None:
+              config: str | None, force: bool, resume: bool, device: str,
+              amp: bool | None) -> None:
     """Propagate the objects of MASK through FRAMES (a video file or a folder of frames).
 
     The masks appear in --out only when every frame is done; an interrupted run is
-    continued with --resume from its last saved state.
+    continued with --resume from its last saved state (on the device that state was on
+    when this machine has it, else on the CPU).
     """
+    from gazevos.devices import resolve_device
     from gazevos.io.rundir import fingerprint, run_folder
     from gazevos.track.resumable import track_pass, tracker_identity
 
+    dev = resolve_device(device)  # before any reading: a missing GPU is one line
     source = open_frames(frames)
     mask = read_mask(mask_path)
     if mask.shape != (source.height, source.width):
@@ -52,7 +58,7 @@ def propagate(frames: str, mask_path: str, out_dir: str, tracker: str, checkpoin
     from gazevos.gaze.prompts import check_video_size
 
     check_video_size((source.width, source.height), frames)
-    trk = build_tracker(tracker, checkpoint=checkpoint, config=config)
+    trk = build_tracker(tracker, checkpoint=checkpoint, config=config, device=dev, amp=amp)
     expected = len(source)
     key = {"frames": fingerprint(frames), "mask": fingerprint(mask_path),
            "tracker": tracker_identity(trk)}

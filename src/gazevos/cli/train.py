@@ -119,10 +119,10 @@ def ranet(root: str, sequences_file: str, val_file: str | None, out_dir: str,
     cfg = load_config(RanetTrainConfig, config,
                       {"loss": loss, "steps": steps, "learning_rate": learning_rate,
                        "model": model or None})
+    opts = RunOptions(resume_from=resume_from, init=init, **run_options_kwargs(run))
     names = resolve_sequences(root, sequences_file=sequences_file)
     val = read_sequences_file(val_file) if val_file else []
     if val:
         val = resolve_sequences(root, val)
-    opts = RunOptions(resume_from=resume_from, init=init, **run_options_kwargs(run))
     run_training(lambda: train_ranet(root, names, val, out_dir, cfg, opts,
                                      init_encoder=init_encoder), out_dir)
