@@ -53,17 +53,12 @@ def resolve_device(name: str | torch.device | None, option: str = "--device") ->
     """
     if name is None:
         return _CPU
-    text = str(name).strip().lower()
+    text = device_name(name, option)
     if text == "auto":
         return _cuda(None) if torch.cuda.is_available() else _CPU
     if text == "cpu":
         return _CPU
-    index: int | None = None
-    if text.startswith("cuda:") and text[5:].isdigit():
-        index = int(text[5:])
-    elif text != "cuda":
-        raise GazevosError(f"{option}: '{str(name).strip()}' is not a device (choose auto, cpu, "
-                           "cuda or cuda:N)")
+    index = int(text[5:]) if text.startswith("cuda:") else None
     if not torch.cuda.is_available():
         raise GazevosError(f"{option} {text}: no CUDA GPU is available "
                            "(torch.cuda.is_available() is False)")
@@ -72,6 +67,21 @@ def resolve_device(name: str | torch.device | None, option: str = "--device") ->
         raise GazevosError(f"{option} {text}: this machine has {count} CUDA GPU"
                            f"{'s' if count != 1 else ''} (cuda:0 to cuda:{count - 1})")
     return _cuda(index)
+
+
+def device_name(name: str | torch.device, option: str = "--device") -> str:
+    """``name`` checked and normalised (``auto``, ``cpu``, ``cuda`` or ``cuda:N``, lower
+    case) without asking whether this machine has that GPU (a study file names the device
+    of the machines that will run it).
+
+    Raises:
+        GazevosError: one line naming the allowed values.
+    """
+    text = str(name).strip().lower()
+    if text in DEVICE_NAMES or (text.startswith("cuda:") and text[5:].isdigit()):
+        return text
+    raise GazevosError(f"{option}: '{str(name).strip()}' is not a device (choose auto, cpu, "
+                       "cuda or cuda:N)")
 
 
 def _cuda(index: int | None) -> torch.device:

@@ -4,13 +4,17 @@ on a GPU (files whose tensors say ``cuda:0``) loads and goes on on the CPU."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+import gazevos.track.classic.learned
+import gazevos.track.mast
+import gazevos.track.ranet
 from gazevos.errors import GazevosError
 from gazevos.eval.synthetic import Square, moving_squares
 from gazevos.models.mast.model import MastModel, MastModelConfig, model_to_checkpoint
@@ -164,3 +168,42 @@ def test_a_model_checkpoint_saved_on_a_gpu_loads_on_the_cpu(
     frames, labels = _video()
     a = _run(_build({name: path}, name, device="cpu"), frames, labels[0], stop=2)
     assert _same(_run(_build(checkpoints, name), frames, labels[0], stop=2), a)
+
+
+@contextlib.contextmanager
+def cpu_autocast(device: torch.device, enabled: bool = True) -> Iterator[None]:
+    """bfloat16 autocast on the CPU: a stand-in for CUDA's float16 (the same mix of
+    reduced-precision and float32 tensors reaches the code)."""
+    if enabled:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            yield
+    else:
+        yield
+
+
+@pytest.mark.parametrize(("name", "extra"), [
+    ("mast", {"topk": 4}), ("mast", {"hard_memory": True}),
+    ("ranet", {"discriminant": True, "nms": True, "memory_every": 2, "flip_test": True}),
+    ("classic", {"learned_features": "mast", "learned_dims": 2})])
+def test_the_amp_code_paths_run_in_reduced_precision(
+        checkpoints: dict[str, Path], name: str, extra: dict[str, object],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """What runs under autocast on a GPU, run under CPU autocast (no GPU here): no dtype
+    clash, float32 probabilities out."""
+    for module in (gazevos.track.mast, gazevos.track.ranet, gazevos.track.classic.learned):
+        monkeypatch.setattr(module, "autocast", cpu_autocast)
+    if name == "classic":
+        trk = build_tracker("classic", checkpoint=checkpoints["mast"], **extra)
+        holder = trk.extractor  # type: ignore[attr-defined]
+    else:
+        trk = holder = _build(checkpoints, name, **extra)
+    holder.amp = True
+    seen: list[torch.dtype] = []
+    for m in holder.model.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            m.register_forward_hook(lambda _m, _i, out: seen.append(out.dtype))
+    frames, labels = _video()
+    for probs in _run(trk, frames, labels[0]):
+        assert probs.dtype == np.float32 and np.isfinite(probs).all()
+        np.testing.assert_allclose(probs.sum(0), 1.0, atol=1e-4)
+    assert torch.bfloat16 in seen  # the model did run in reduced precision

@@ -11,6 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
+import gazevos.devices
+import gazevos.train.checkpointing
 from gazevos.cli import main
 from gazevos.models.mast.model import read_checkpoint
 from gazevos.train.checkpointing import RunOptions, training_device
@@ -121,3 +123,27 @@ def test_training_device_places_each_process(two_gpus: list[torch.device],
     assert training_device(RunOptions(device="cuda"), world=2) == (cuda1, True)
     assert training_device(RunOptions(device="cuda:0"), world=2) == (cuda0, True)  # as asked
     assert two_gpus == [cuda0, cuda0, cuda1, cuda0]
+
+
+@pytest.mark.usefixtures("no_gpu")
+def test_amp_training_runs_in_reduced_precision(base: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The AMP path of ``train mast`` (encoder under autocast, search in float32) under CPU
+    bfloat16 autocast, a stand-in for CUDA's float16: it trains, and differently."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def cpu_autocast(device: torch.device, enabled: bool = True):  # noqa: ANN202
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled):
+            yield
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(gazevos.devices, "autocast", cpu_autocast)
+    monkeypatch.setattr(gazevos.train.checkpointing, "training_device",
+                        lambda opts, world=1: (cpu, True))
+    assert _train(base, tmp_path / "amp") == 0
+    monkeypatch.undo()
+    assert _train(base, tmp_path / "fp32") == 0
+    amp, fp32 = _weights(tmp_path / "amp" / "model.pt"), _weights(tmp_path / "fp32" / "model.pt")
+    assert all(torch.isfinite(v).all() for v in amp.values())
+    assert not _same(amp, fp32)

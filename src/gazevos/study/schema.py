@@ -7,6 +7,7 @@ Layout (every key but ``recordings`` is optional)::
     group_by: [condition]         # study columns of the group tables (default: all columns)
     settings:                     # as gazevos annotate's options
       tracker: flow               # any tracker name; checkpoint/config: files
+      device: cpu                 # learned trackers: auto, cpu (default), cuda, cuda:N
       tolerance_deg: 1.5
       fixations: i2mc
       video: false
@@ -53,7 +54,8 @@ _RECORDING_KEYS = {"path", "participant", "id", "boxes", "points", "objects", "n
 _PROMPT_KEYS = {"path", "boxes", "points", "objects", "names"}
 _TOP_KEYS = {"name", "out", "group_by", "settings", "validation", "defaults", "recordings"}
 _SETTING_KEYS = {"tracker", "checkpoint", "config", "tolerance_deg", "fixations",
-                 "correct_calibration", "min_confidence", "video", "report_frames", "aoi"}
+                 "correct_calibration", "min_confidence", "video", "report_frames", "aoi",
+                 "device"}
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,9 @@ class StudySettings:
     tracker: str = DEFAULT_TRACKER
     checkpoint: Path | None = None
     config: Path | None = None
+    #: where a learned tracker runs on the workers (``gazevos annotate --device``; AMP on
+    #: CUDA); the name is checked when the study is loaded, the GPU where a task runs
+    device: str = "cpu"
     # annotate's own defaults, so that a study and a single annotate never disagree
     tolerance_deg: float = _ANNOTATE.tolerance_deg
     fixations: str = _ANNOTATE.fixations
@@ -166,6 +171,13 @@ def _settings(raw: Any, path: Path, base: Path) -> StudySettings:
             raw[key] = _resolve(base, str(raw[key]))
     if "tracker" in raw and not isinstance(raw["tracker"], str):
         raise GazevosError("settings.tracker must be a tracker name", path)
+    if "device" in raw:
+        from gazevos.devices import device_name
+
+        try:
+            raw["device"] = device_name(raw["device"], "settings.device")
+        except GazevosError as exc:
+            raise GazevosError(exc.problem, path) from None
     from gazevos.gaze.annotate import CORRECTIONS
     from gazevos.gaze.fixations import METHODS
 

@@ -60,6 +60,8 @@ def task_key(rec: StudyRecording, settings: StudySettings) -> dict[str, Any]:
                                       "aoi": asdict(settings.aoi)}, default=str,
                                      sort_keys=True))
     s = asdict(settings)
+    if s["device"] == "cpu":  # the default: keys of studies from before devices unchanged
+        del s["device"]
     for name in ("checkpoint", "config"):
         value = getattr(settings, name)
         s[name] = None if value is None else fingerprint(value)
@@ -179,7 +181,8 @@ def run_task(spec: TaskSpec) -> dict[str, Any]:
                              report_frames=st.report_frames)
         tracker = build_tracker(st.tracker, checkpoint=None if st.checkpoint is None
                                 else str(st.checkpoint),
-                                config=None if st.config is None else str(st.config))
+                                config=None if st.config is None else str(st.config),
+                                device=st.device)
         recording = read_recording(rec.path)
         # resume (unless the study runs with --force): a task rerun after its worker was lost
         # continues the staged tracking pass, and a recording whose objects and tracker are
