@@ -89,3 +89,17 @@ def looped_recording(shared: Path, out: Path, size: tuple[int, int], seconds: fl
                                 "data": {"gaze2d": [x, y]}}) + "\n")
     (out / ".done").write_text("ok\n")
     return out
+
+
+if __name__ == "__main__":      # a child process makes it: its memory is not the bench's
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Write a looped Tobii recording.")
+    ap.add_argument("shared")
+    ap.add_argument("out")
+    ap.add_argument("width", type=int)
+    ap.add_argument("height", type=int)
+    ap.add_argument("seconds", type=float)
+    ap.add_argument("fps", type=float)
+    a = ap.parse_args()
+    looped_recording(Path(a.shared), Path(a.out), (a.width, a.height), a.seconds, a.fps)

@@ -27,6 +27,7 @@ import json
 import os
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _looped import boxes, looped_recording  # noqa: E402
+from _looped import boxes  # noqa: E402
 from gazevos.gaze.annotate import AnnotateConfig, annotate  # noqa: E402
 from gazevos.gaze.prompts import build_prompts  # noqa: E402
 from gazevos.io import open_frames  # noqa: E402
@@ -66,9 +67,11 @@ def main() -> None:
     args = ap.parse_args()
     configure_threads(args.threads)
     w, h = (int(v) for v in args.resolution.lower().split("x"))
-    rec = looped_recording(Path(args.shared),
-                           Path(args.cache) / f"{w}x{h}-{args.seconds:g}s-{args.fps:g}fps",
-                           (w, h), args.seconds, args.fps)
+    rec = Path(args.cache) / f"{w}x{h}-{args.seconds:g}s-{args.fps:g}fps"
+    if not (rec / ".done").is_file():   # made in a child process: its memory is not ours
+        subprocess.run([sys.executable, str(Path(__file__).with_name("_looped.py")),
+                        args.shared, str(rec), str(w), str(h), str(args.seconds),
+                        str(args.fps)], check=True)
     dec_fps, dec_ms = decode_fps(rec / "scenevideo.mp4")
     prompts = build_prompts(boxes=boxes(args.objects, (w, h)))
     trk = build_tracker(args.tracker)

@@ -85,3 +85,22 @@ def test_unknown_recording_and_timestamp_mismatch(sample, tmp_path, capsys):
     assert main(["annotate", str(root), "--box", "a:0,0,5,5", "--out",
                  str(tmp_path / "o2"), "-q"]) == 2
     assert "60 frames but the recording has 57 frame timestamps" in _error(capsys)
+
+
+def test_track_rate_and_video_width(sample, tmp_path, capsys):
+    """--track-rate 15 on the 30 frames/s sample tracks every second frame (and writes
+    every mask); --video-width draws the overlay at that width."""
+    import av
+
+    out = tmp_path / "out"
+    code = main(["annotate", str(sample.root), "--box", sample.boxes[1], "--out", str(out),
+                 "--tracker", "flow", "--track-rate", "15", "--video-width", "160", "-q"])
+    assert code == 0, capsys.readouterr().err
+    tracking = json.loads((out / "tracking.json").read_text())
+    assert tracking["stride"] == 2 and tracking["frames"] == 60
+    assert all((out / "masks" / f"{i:05d}.png").is_file() for i in range(60))
+    with av.open(str(out / "overlay.mp4")) as c:
+        assert (c.streams.video[0].width, c.streams.video[0].height) == (160, 90)
+    assert main(["annotate", str(sample.root), "--box", sample.boxes[1], "--out",
+                 str(tmp_path / "x"), "--track-rate", "-1", "-q"]) == 2
+    assert "--track-rate" in _error(capsys)

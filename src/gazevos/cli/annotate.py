@@ -87,6 +87,15 @@ def _print_result(result: AnnotateResult) -> None:
 @correction_option
 @min_confidence_option
 @no_video_option
+@click.option("--video-width", type=click.IntRange(min=0),
+              default=_defaults.video_width, show_default=True,
+              help="Draw the overlay video at most this many pixels wide (0: the scene "
+                   "video's size; larger costs more time).")
+@click.option("--track-rate", type=finite_float(min=0.0, max=1000.0),
+              default=_defaults.track_rate, show_default=True,
+              help="0: track every frame. Otherwise track only every k-th frame so that at "
+                   "least this many frames per second of video are tracked; the frames in "
+                   "between take the nearer tracked frame's masks (faster, less accurate).")
 @force_option
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run into --out from its last saved tracking "
@@ -98,7 +107,8 @@ def annotate(recording: str | None, objects: str | None, names: str | None,
              boxes: tuple[str, ...], points: tuple[str, ...], out_dir: str,
              recording_format: str | None, tracker: str,
              checkpoint: str | None, config: str | None, tolerance_deg: float, fixations: str,
-             correct_calibration: str, min_confidence: float, no_video: bool, force: bool,
+             correct_calibration: str, min_confidence: float, no_video: bool,
+             video_width: int, track_rate: float, force: bool,
              resume: bool, quiet: bool, project_dir: str | None = None, device: str = "cpu",
              amp: bool | None = None) -> None:
     """Which object did the wearer look at? Track the objects given on some frames of
@@ -124,7 +134,8 @@ def annotate(recording: str | None, objects: str | None, names: str | None,
     prompts = build_prompts(objects, names, boxes, points)
     cfg = AnnotateConfig(tolerance_deg=tolerance_deg, fixations=fixations,
                          correct_calibration=correct_calibration,
-                         min_confidence=min_confidence, video=not no_video)
+                         min_confidence=min_confidence, video=not no_video,
+                         video_width=video_width, track_rate=track_rate)
     trk = build_tracker(tracker, checkpoint=checkpoint, config=config, device=dev, amp=amp)
     result = run(recording, prompts, out_dir, tracker=trk, config=cfg, force=force,
                  resume=resume, progress=not quiet, recording_format=recording_format)

@@ -7,6 +7,7 @@ confident pixels of recent frames (a fixed-length ring, so memory stays constant
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from contextlib import AbstractContextManager, nullcontext
 from functools import lru_cache
@@ -86,11 +87,19 @@ class AppearanceModel:
         self._anchor: tuple[np.ndarray, np.ndarray] | None = None
         self._recent: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=recent_frames)
         self._clf: HistGradientBoostingClassifier | None = None
+        self._pending: threading.Thread | None = None     # a fit running in the background
+        self._error: BaseException | None = None
+
+    def __getstate__(self) -> dict[str, object]:
+        self._join()                  # a saved model holds the finished fit, not a thread
+        state = self.__dict__.copy()
+        state["_pending"] = None
+        return state
 
     @property
     def fitted(self) -> bool:
-        """Whether a classifier is ready for :meth:`predict`."""
-        return self._clf is not None
+        """Whether a classifier is ready for :meth:`predict` (or being fitted for it)."""
+        return self._clf is not None or self._pending is not None
 
     def set_anchor(self, x: np.ndarray, y: np.ndarray) -> None:
         """Replace the anchors (``x (n, F)`` float32, ``y (n,)`` 0/1); forget recent samples."""
@@ -102,8 +111,32 @@ class AppearanceModel:
         if y.size:
             self._recent.append((x, y))
 
-    def fit(self) -> bool:
-        """(Re)train on anchors plus recent samples; False (model unchanged) if one class lacks."""
+    def _train(self, x: np.ndarray, y: np.ndarray) -> None:
+        try:
+            clf = HistGradientBoostingClassifier(**self._params)
+            with openmp_threads(self._threads):
+                clf.fit(x, y)
+            self._clf = clf
+        except BaseException as err:  # noqa: BLE001 - raised where the model is next used
+            self._error = err
+
+    def _join(self) -> None:
+        """Wait for a background fit; raise its error."""
+        if self._pending is not None:
+            self._pending.join()
+            self._pending = None
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise err
+
+    def fit(self, background: bool = False) -> bool:
+        """(Re)train on anchors plus recent samples; False (model unchanged) if one class lacks.
+
+        With ``background`` the training runs in a thread and the next :meth:`predict`
+        (or fit, or save) waits for it: the answers are those of a fit made here, and the
+        tracker computes the next frame's flow and features in the meantime.
+        """
+        self._join()
         parts = ([self._anchor] if self._anchor is not None else []) + list(self._recent)
         if not parts:
             return False
@@ -111,14 +144,18 @@ class AppearanceModel:
         y = np.concatenate([p[1] for p in parts])
         if y.min() == y.max():
             return False
-        clf = HistGradientBoostingClassifier(**self._params)
-        with openmp_threads(self._threads):
-            clf.fit(x, y)
-        self._clf = clf
+        if background:
+            self._pending = threading.Thread(target=self._train, args=(x, y),
+                                             name="gazevos-fit", daemon=True)
+            self._pending.start()
+        else:
+            self._train(x, y)
+            self._join()
         return True
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """``(n,)`` float32 object probability of samples ``x (n, F)``."""
+        self._join()
         if self._clf is None:
             raise RuntimeError("appearance model used before fit")
         if x.shape[0] == 0:

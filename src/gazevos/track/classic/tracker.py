@@ -519,6 +519,6 @@ class ClassicTracker(Tracker):
                 x, y = self._train_samples(feats, p, fg, bg)
                 st.model.add_recent(x, y)
             if st.tracked % c.retrain_every == 0:
-                st.model.fit()
+                st.model.fit(background=True)
             if not st.model.fitted:
                 st.lost = True
