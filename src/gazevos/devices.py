@@ -38,10 +38,10 @@ def resolve_device(name: str | torch.device | None, option: str = "--device") ->
     """The device a user asked for.
 
     Args:
-        name: ``auto`` (the first CUDA GPU when ``torch.cuda.is_available()``, else the
-            CPU), ``cpu``, ``cuda`` (the current CUDA GPU), ``cuda:N``, a
-            :class:`torch.device`, or None (the CPU).  Case and surrounding blanks are
-            ignored.
+        name: ``auto`` (the current CUDA GPU, normally ``cuda:0``, when
+            ``torch.cuda.is_available()``, else the CPU), ``cpu``, ``cuda`` (the current
+            CUDA GPU), ``cuda:N``, a :class:`torch.device`, or None (the CPU).  Case and
+            surrounding blanks are ignored.
         option: the option named in error messages.
 
     Returns:
