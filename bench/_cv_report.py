@@ -74,7 +74,8 @@ class TrackerCV:
 def analyse(tracker: str, scores: dict[str, dict[str, float]], incomplete: list[str],
             sequences: list[str], kfold_seeds: int, seed: int = 0) -> TrackerCV:
     loo = cross_validate(scores, leave_one_out(sequences))
-    kf = [cross_validate(scores, k_folds(sequences, K, s)).score for s in range(kfold_seeds)]
+    k = min(K, len(sequences))
+    kf = [cross_validate(scores, k_folds(sequences, k, s)).score for s in range(kfold_seeds)]
     return TrackerCV(tracker, seed, scores, incomplete, loo, kf)
 
 
