@@ -46,7 +46,7 @@ import pandas as pd
 
 from gazevos.errors import GazevosError
 from gazevos.gaze.correction import Correction, CorrectionConfig, fit_correction
-from gazevos.gaze.fixations import FixationConfig, detect_fixations, sample_fixation_ids
+from gazevos.gaze.events import GazeEvents, gaze_events, start_gaze_events
 from gazevos.gaze.geometry import CameraGeometry
 from gazevos.gaze.mapping import GazeObjectMapper, MappingConfig, aggregate_fixations
 from gazevos.gaze.metrics import aoi_metrics, transition_matrix, write_table
@@ -298,7 +298,8 @@ class GazeTables:
 
 
 def gaze_tables(rec: Recording, masks_dir: str | os.PathLike[str], geometry: CameraGeometry,
-                names: dict[int, str], cfg: AnnotateConfig) -> GazeTables:
+                names: dict[int, str], cfg: AnnotateConfig,
+                events: GazeEvents | None = None) -> GazeTables:
     """Sync, fixations, optional calibration correction, mapping and metrics.
 
     Masks are read back from ``masks_dir`` one frame at a time.  With a correction, the
@@ -311,16 +312,13 @@ def gaze_tables(rec: Recording, masks_dir: str | os.PathLike[str], geometry: Cam
         geometry: the scene camera.
         names: object id -> name.
         cfg: settings.
+        events: the synced samples and fixations when already made
+            (:func:`gazevos.gaze.events.gaze_events`, e.g. beside the tracking pass).
     """
-    synced = sync_gaze(rec, SyncConfig(min_confidence=cfg.min_confidence,
-                                       min_usable_fraction=cfg.min_usable_fraction))
-    samples = synced.samples
-    t0 = float(synced.frame_times[0])
-    samples.insert(1, "t", samples["time"] - t0)
-    fix_cfg = FixationConfig(method=cfg.fixations, min_confidence=cfg.min_confidence)
-    fixations = detect_fixations(samples, cfg.fixations, geometry, fix_cfg,
-                                 device=rec.fixations)
-    samples["fixation_id"] = sample_fixation_ids(samples, fixations)
+    if events is None:
+        events = gaze_events(rec, geometry, cfg.fixations, cfg.min_confidence,
+                             cfg.min_usable_fraction)
+    synced, samples, fixations, t0 = events.synced, events.samples, events.fixations, events.t0
     labels = mask_reader(masks_dir)
     correction = None
     if cfg.correct_calibration != "none":
@@ -481,9 +479,13 @@ def annotate_in(run: RunDir, job: AnnotationJob, resume: bool = False, progress:
                             .get("seconds", 0.0))
         except (OSError, ValueError):
             track_s = 0.0
-    elif run.resumed and done_file.is_file():
+    tracked = reused or (run.resumed and done_file.is_file())
+    # sync and fixations need no masks: they run beside the tracking pass
+    events = None if tracked else start_gaze_events(
+        rec, job.geometry, cfg.fixations, cfg.min_confidence, cfg.min_usable_fraction)
+    if tracked and not reused:
         track_s = float(json.loads(done_file.read_text()).get("seconds", 0.0))
-    else:
+    elif not tracked:
         stats: dict[str, Any] = {}
         n, track_s = track_objects(rec.video_path, prompts, job.tracker, out / MASKS_DIR,
                                    n_frames, progress, state_path=out / TRACK_STATE,
@@ -501,7 +503,8 @@ def annotate_in(run: RunDir, job: AnnotationJob, resume: bool = False, progress:
                                 "fps": n_frames / max(track_s, 1e-9), "reused": True})
 
     t_gaze = time.perf_counter()
-    tables = gaze_tables(rec, out / MASKS_DIR, job.geometry, names, cfg)
+    tables = gaze_tables(rec, out / MASKS_DIR, job.geometry, names, cfg,
+                         events.result() if events is not None else None)
     files = [f"{MASKS_DIR}/", *write_gaze_tables(tables, out)]
     result = AnnotateResult(out, n_frames, track_s, 0.0, reused, tables.samples,
                             tables.fixations, tables.metrics, tables.transitions,
