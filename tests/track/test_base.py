@@ -50,3 +50,20 @@ def test_work_grid_answers_are_aggregated_there_and_upsampled() -> None:
     np.testing.assert_allclose(pred.probs, upsample(aggregate(np.stack([a, b])), (h, w)))
     assert (pred.labels[:, :5] == 1).all() and (pred.labels[:, 7:] == 2).all()
     assert set(trk.seconds) >= {"propagate", "aggregate", "memorize"}
+
+
+def test_shrink_equals_area_resizing_on_whole_ratios_and_is_close_otherwise() -> None:
+    from gazevos.track.base import shrink
+
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 255, (480, 854, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(shrink(img, (427, 240)),
+                                  cv2.resize(img, (427, 240), interpolation=cv2.INTER_AREA))
+    big = cv2.GaussianBlur(rng.integers(0, 255, (1080, 1920, 3), dtype=np.uint8), (0, 0), 3)
+    a = shrink(big, (442, 249)).astype(int)
+    b = cv2.resize(big, (442, 249), interpolation=cv2.INTER_AREA).astype(int)
+    assert a.shape == (249, 442, 3) and np.abs(a - b).mean() < 1.5
+    prob = np.zeros((1200, 1600), np.float32)
+    prob[300:900, 400:1200] = 1.0       # a quarter of the frame
+    small = shrink(prob, (383, 287))
+    assert small.shape == (287, 383) and abs(small.mean() - 0.25) < 0.01

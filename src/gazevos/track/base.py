@@ -63,6 +63,27 @@ def upsample(probs: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out
 
 
+def shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Area-average ``image`` (``(H, W)`` or ``(H, W, C)``) down to ``size = (w, h)``, fast.
+
+    OpenCV's ``INTER_AREA`` is fast only for whole-number ratios (854x480 -> 427x240);
+    for others (1920x1080 -> 442x249) it costs 15-25 ms a frame.  The image is first
+    halved with ``INTER_AREA`` (a whole-number ratio) while it stays at least twice the
+    target, then area-resized to ``size``: within a grey level or so of the direct result.
+    """
+    w, h = size
+    while True:
+        ih, iw = image.shape[:2]
+        exact = iw % w == 0 and ih % h == 0 and iw // w == ih // h
+        if exact or iw < 2 * w or ih < 2 * h:
+            break
+        image = cv2.resize(image[: ih - ih % 2, : iw - iw % 2], (iw // 2, ih // 2),
+                           interpolation=cv2.INTER_AREA)
+    if image.shape[:2] == (h, w):
+        return image
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+
+
 def argmax_labels(probs: np.ndarray, object_ids: Sequence[int]) -> np.ndarray:
     """``(H, W)`` uint8 label map from ``(K + 1, H, W)`` probabilities (first max wins).
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from gazevos.config import load_config
 from gazevos.errors import GazevosError
-from gazevos.track.base import Prediction, Tracker
+from gazevos.track.base import Prediction, Tracker, shrink
 from gazevos.track.classic.classifier import AppearanceModel, draw, sample_indices
 from gazevos.track.classic.config import ClassicConfig
 from gazevos.track.classic.features import (
@@ -232,8 +232,7 @@ class ClassicTracker(Tracker):
         if self._cache is not None and self._cache[0] == self.frame_index:
             return self._cache[1], self._cache[2]
         h, w = self._work_size(frame)
-        small = frame if (h, w) == frame.shape[:2] else cv2.resize(
-            frame, (w, h), interpolation=cv2.INTER_AREA)
+        small = frame if (h, w) == frame.shape[:2] else shrink(frame, (w, h))
         gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
         feats = pixel_features(small, self.config.mean_radii, self.config.texture_radius)
         if self.extractor is not None:
@@ -477,7 +476,7 @@ class ClassicTracker(Tracker):
             if c.binarize_prior:
                 p = (pred.labels == i).astype(np.float32)
             if p.shape != (h, w):
-                p = cv2.resize(p, (w, h), interpolation=cv2.INTER_AREA)
+                p = shrink(p, (w, h))
             p = np.ascontiguousarray(p, dtype=np.float32)
             if i in given:
                 fm = p > 0.5
