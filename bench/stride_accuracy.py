@@ -1,6 +1,6 @@
 """What tracking every k-th frame costs in accuracy: DAVIS-2016 dev J&F by stride.
 
-    python bench/stride_accuracy.py [--strides 1 2 3] [--tracker classic]
+    python bench/stride_accuracy.py [--strides 1 2 3] [--tracker classic] [--set KEY=VALUE]
 
 Each sequence goes through :func:`gazevos.track.resumable.track_pass` with ``stride`` k,
 as ``annotate`` runs it (the frames in between take the nearer tracked frame's labels),
@@ -15,6 +15,8 @@ import argparse
 import tempfile
 import time
 from pathlib import Path
+
+import yaml
 
 from gazevos.eval.davis import evaluate_sequence, resolve_sequences, summarise
 from gazevos.eval.runner import check_sequence
@@ -31,7 +33,10 @@ def main() -> None:
     ap.add_argument("--strides", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--tracker", default="classic")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a tracker setting (YAML value), repeatable")
     args = ap.parse_args()
+    overrides = {k: yaml.safe_load(v) for k, v in (a.split("=", 1) for a in args.set)}
     configure_threads(args.threads)
     seqs = resolve_sequences(args.root)
     for k in args.strides:
@@ -44,7 +49,7 @@ def main() -> None:
                 out.mkdir()
                 names = source.names
                 done = track_pass(
-                    source, build_tracker(args.tracker),
+                    source, build_tracker(args.tracker, **overrides),
                     lambda f, first=first: (first, None) if f.index == 0 else (None, None),
                     lambda f, lab, out=out, names=names: write_mask(
                         out / f"{names[f.index]}.png", lab),
@@ -55,8 +60,9 @@ def main() -> None:
             g = summarise(scores).global_table.iloc[0]
             per = ", ".join(f"{sc.sequence} {(sc.j.mean() + sc.f.mean()) / 2:.3f}"
                             for sc in scores)
-            print(f"stride {k}: J&F {g['J&F-Mean']:.3f} (J {g['J-Mean']:.3f}, F "
-                  f"{g['F-Mean']:.3f}); {n / dt:.1f} frames/s\n  {per}", flush=True)
+            print(f"{' '.join(args.set)} stride {k}: J&F {g['J&F-Mean']:.3f} "
+                  f"(J {g['J-Mean']:.3f}, F {g['F-Mean']:.3f}); {n / dt:.1f} frames/s\n  {per}",
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from gazevos.errors import GazevosError
 from gazevos.gaze.aoi_tables import (
     TABLES,
     estimate_frame_times,
@@ -69,3 +70,28 @@ def test_frame_times_estimated_within_a_sample(annotated: tuple[Path, np.ndarray
     samples = read_table(out, "gaze_samples")
     est = estimate_frame_times(samples, len(frame_times))
     assert np.max(np.abs(est - frame_times)) < 0.006  # 200 Hz gaze: within one sample
+
+
+def test_mask_stats_reader_remembers_what_it_read(tmp_path):
+    from gazevos.gaze.aoi import mask_stats
+    from gazevos.gaze.aoi_tables import MaskStatsReader
+    from gazevos.io import write_mask
+
+    maps = []
+    for i in range(3):
+        lm = np.zeros((6, 8), np.uint8)
+        lm[1:3, i:i + 2] = 1
+        lm[4:, 6:] = 2 if i != 1 else 0
+        write_mask(tmp_path / f"{i:05d}.png", lm)
+        maps.append(lm)
+    reader = MaskStatsReader(tmp_path, [2, 1])
+    np.testing.assert_array_equal(reader(2), maps[2])
+    assert reader(7) is None
+    for i in (2, 0, 1):        # 2 from the read above, 0 and 1 read now
+        area, touch = reader.stats(i)
+        want = mask_stats(maps[i], [1, 2], 1)
+        np.testing.assert_array_equal(area, want[0])
+        np.testing.assert_array_equal(touch, want[1])
+    assert list(reader.stats(0)[0]) == [4, 4]   # read again after being handed out
+    with pytest.raises(GazevosError, match="frame 5"):
+        reader.stats(5)

@@ -299,7 +299,8 @@ class GazeTables:
 
 def gaze_tables(rec: Recording, masks_dir: str | os.PathLike[str], geometry: CameraGeometry,
                 names: dict[int, str], cfg: AnnotateConfig,
-                events: GazeEvents | None = None) -> GazeTables:
+                events: GazeEvents | None = None,
+                labels: Callable[[int], np.ndarray | None] | None = None) -> GazeTables:
     """Sync, fixations, optional calibration correction, mapping and metrics.
 
     Masks are read back from ``masks_dir`` one frame at a time.  With a correction, the
@@ -314,12 +315,14 @@ def gaze_tables(rec: Recording, masks_dir: str | os.PathLike[str], geometry: Cam
         cfg: settings.
         events: the synced samples and fixations when already made
             (:func:`gazevos.gaze.events.gaze_events`, e.g. beside the tracking pass).
+        labels: ``frame -> label map`` (default: :func:`mask_reader` of ``masks_dir``).
     """
     if events is None:
         events = gaze_events(rec, geometry, cfg.fixations, cfg.min_confidence,
                              cfg.min_usable_fraction)
     synced, samples, fixations, t0 = events.synced, events.samples, events.fixations, events.t0
-    labels = mask_reader(masks_dir)
+    if labels is None:
+        labels = mask_reader(masks_dir)
     correction = None
     if cfg.correct_calibration != "none":
         model = cfg.correct_calibration.replace("-", "_")
@@ -503,8 +506,11 @@ def annotate_in(run: RunDir, job: AnnotationJob, resume: bool = False, progress:
                                 "fps": n_frames / max(track_s, 1e-9), "reused": True})
 
     t_gaze = time.perf_counter()
+    from gazevos.gaze.aoi_tables import MaskStatsReader
+
+    masks = MaskStatsReader(out / MASKS_DIR, sorted(names))  # the AOI tables reuse its reads
     tables = gaze_tables(rec, out / MASKS_DIR, job.geometry, names, cfg,
-                         events.result() if events is not None else None)
+                         events.result() if events is not None else None, labels=masks)
     files = [f"{MASKS_DIR}/", *write_gaze_tables(tables, out)]
     result = AnnotateResult(out, n_frames, track_s, 0.0, reused, tables.samples,
                             tables.fixations, tables.metrics, tables.transitions,
@@ -518,7 +524,8 @@ def annotate_in(run: RunDir, job: AnnotationJob, resume: bool = False, progress:
         from gazevos.gaze.aoi_tables import recording_tables, write_recording_tables
 
         t_aoi = time.perf_counter()
-        write_recording_tables(recording_tables(out, rec.frame_times[:n_frames]), out / "aoi")
+        write_recording_tables(recording_tables(out, rec.frame_times[:n_frames],
+                                                frame_stats=masks.stats), out / "aoi")
         result.files.append("aoi/")
         result.timings["aoi"] = time.perf_counter() - t_aoi
     return result

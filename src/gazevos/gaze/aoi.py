@@ -139,16 +139,20 @@ def mask_stats(label_map: np.ndarray, object_ids: Sequence[int],
     return area.astype(np.int64), touches
 
 
-def object_states(masks: Iterable[np.ndarray], object_ids: Sequence[int],
-                  frame_times: np.ndarray, config: AoiConfig | None = None) -> pd.DataFrame:
+def object_states(masks: Iterable[np.ndarray] | None, object_ids: Sequence[int],
+                  frame_times: np.ndarray, config: AoiConfig | None = None,
+                  stats: Iterable[tuple[np.ndarray, np.ndarray]] | None = None
+                  ) -> pd.DataFrame:
     """Per frame and object: state (:data:`STATES`), mask area and frame duration.
 
     Args:
         masks: the label maps, one per frame, in frame order (may be a generator: each is
-            read once).
+            read once); None when ``stats`` are given.
         object_ids: the tracked objects.
         frame_times: ``(F,)`` frame timestamps (s); one per mask.
         config: ``min_area`` and ``border_px``.
+        stats: instead of ``masks``, each frame's :func:`mask_stats` (``area``,
+            ``touches``) for ``object_ids`` with ``config.border_px``, already computed.
 
     Returns:
         Long table ``frame, time, duration, object_id, state, area_px`` (frame-major).
@@ -162,10 +166,13 @@ def object_states(masks: Iterable[np.ndarray], object_ids: Sequence[int],
     last_touch = np.zeros(k, dtype=bool)
     frames, states, areas = [], [], []
     n = 0
-    for f, lm in enumerate(masks):
+    if stats is None:
+        if masks is None:
+            raise ValueError("give masks or stats")
+        stats = (mask_stats(lm, ids, cfg.border_px) for lm in masks)
+    for f, (area, touch) in enumerate(stats):
         if f >= len(times):
             raise GazevosError(f"more masks than frame times ({len(times)})")
-        area, touch = mask_stats(lm, ids, cfg.border_px)
         vis = area >= cfg.min_area
         st = np.where(vis, "visible", np.where(~started, "not_started",
                                                np.where(last_touch, "out_of_frame", "lost")))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ from gazevos.errors import GazevosError
 from gazevos.gaze.aoi import (
     AoiConfig,
     gaze_entropy,
+    mask_stats,
     name_objects,
     object_metrics,
     object_states,
@@ -89,12 +91,52 @@ def _extrapolate(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
     return y
 
 
+class MaskStatsReader:
+    """``frame -> (H, W) label map`` from a masks folder (None if absent) that remembers
+    each frame's :func:`~gazevos.gaze.aoi.mask_stats`, so the AOI tables need not read the
+    masks again after the gaze mapping has (:meth:`stats`).
+
+    Args:
+        masks_dir: the folder of ``NNNNN.png`` masks.
+        object_ids: the objects, ascending.
+        border_px: :attr:`AoiConfig.border_px` of the tables.
+    """
+
+    def __init__(self, masks_dir: str | os.PathLike[str], object_ids: Sequence[int],
+                 border_px: int = AoiConfig.border_px) -> None:
+        self.folder = Path(masks_dir)
+        self.ids = sorted(int(i) for i in object_ids)
+        self.border_px = border_px
+        self._stats: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def __call__(self, index: int) -> np.ndarray | None:
+        from gazevos.io import read_mask
+
+        path = self.folder / f"{index:05d}.png"
+        if not path.is_file():
+            return None
+        labels = read_mask(path)
+        self._stats[index] = mask_stats(labels, self.ids, self.border_px)
+        return labels
+
+    def stats(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(area, touches)`` of frame ``index`` (read now if it was not read before)."""
+        if index not in self._stats and self(index) is None:
+            raise GazevosError(f"mask of frame {index} is missing", self.folder)
+        return self._stats.pop(index)
+
+
 def recording_tables(folder: str | os.PathLike[str], frame_times: np.ndarray | None = None,
-                     config: AoiConfig | None = None) -> dict[str, pd.DataFrame]:
+                     config: AoiConfig | None = None,
+                     frame_stats: Callable[[int], tuple[np.ndarray, np.ndarray]] | None = None
+                     ) -> dict[str, pd.DataFrame]:
     """The AOI tables of one annotated recording (see the module docstring).
 
     Args:
         folder: an ``annotate`` output folder.
+        frame_stats: ``frame -> mask_stats`` of the object ids (ascending) with
+            ``config.border_px``, when the caller already has them (the masks are then
+            not read again).
         frame_times: the recording's frame timestamps (None: estimated from the samples).
         config: metric settings.
     """
@@ -117,8 +159,12 @@ def recording_tables(folder: str | os.PathLike[str], frame_times: np.ndarray | N
     for i in range(n_frames):
         if not (masks / f"{i:05d}.png").is_file():
             raise GazevosError(f"mask of frame {i} is missing", masks)
-    states = object_states((read_mask(masks / f"{i:05d}.png") for i in range(n_frames)), ids,
-                           frame_times, cfg)
+    if frame_stats is not None:
+        states = object_states(None, ids, frame_times, cfg,
+                               stats=(frame_stats(i) for i in range(n_frames)))
+    else:
+        states = object_states((read_mask(masks / f"{i:05d}.png") for i in range(n_frames)),
+                               ids, frame_times, cfg)
     t0 = float(frame_times[0]) if n_frames else 0.0
     metrics = object_metrics(samples, fixations, states, t0, ids, cfg)
     visits = visits_table(samples, fixations, cfg)
