@@ -30,6 +30,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -39,6 +40,7 @@ from _looped import boxes  # noqa: E402
 from gazevos.gaze.annotate import AnnotateConfig, annotate  # noqa: E402
 from gazevos.gaze.prompts import build_prompts  # noqa: E402
 from gazevos.io import open_frames  # noqa: E402
+from gazevos.io.rundir import staging_path  # noqa: E402
 from gazevos.runtime import configure_threads  # noqa: E402
 from gazevos.track import build_tracker  # noqa: E402
 
@@ -49,6 +51,29 @@ def decode_fps(video: Path) -> tuple[float, float]:
     for _ in open_frames(video):
         n += 1
     return n / (time.perf_counter() - t), 1000 * (time.process_time() - c) / max(n, 1)
+
+
+def _rss_mib() -> float:
+    """Resident set size of this process now, MiB (Linux; 0 elsewhere)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _sample(out: Path, t0: float, timeline: list, done: threading.Event,
+            every: float = 5.0) -> None:
+    """Every ``every`` s: (seconds, masks written so far, RSS MiB) into ``timeline``."""
+    stage = staging_path(out) / "masks"
+    while not done.wait(every):
+        try:
+            n = sum(1 for _ in os.scandir(stage))
+        except OSError:
+            n = -1          # tracking finished (the stage moved) or not begun
+        timeline.append((round(time.perf_counter() - t0, 1), n, round(_rss_mib(), 1)))
 
 
 def main() -> None:
@@ -78,9 +103,15 @@ def main() -> None:
     out = Path(tempfile.mkdtemp(prefix="gazevos-speed-out-")) / "run"
     load0 = os.getloadavg()[0]
     t0, c0 = time.perf_counter(), time.process_time()
+    timeline: list[tuple[float, int, float]] = []
+    done = threading.Event()
+    sampler = threading.Thread(target=_sample, args=(out, t0, timeline, done), daemon=True)
+    sampler.start()
     res = annotate(rec, prompts, out, tracker=trk, config=AnnotateConfig(
         track_rate=args.track_rate, video=not args.no_video), progress=False)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    done.set()
+    sampler.join()
     load = max(load0, os.getloadavg()[0])
     tj = json.loads((out / "tracking.json").read_text())
     shutil.rmtree(out.parent, ignore_errors=True)
@@ -98,7 +129,8 @@ def main() -> None:
            "tracker_ms_per_tracked_frame": stages,
            "write_cpu_ms": 1000 * tj.get("cpu_seconds", {}).get("write", 0.0) / n,
            "after_tracking_s": {k: v for k, v in res.timings.items() if k != "track"},
-           "peak_rss_mib": rss, "load_avg": load, "date": time.strftime("%Y-%m-%d")}
+           "peak_rss_mib": rss, "load_avg": load, "date": time.strftime("%Y-%m-%d"),
+           "timeline": timeline}
     print(f"{w}x{h} {args.fps:g} frames/s, {n} frames, {args.objects} object(s), tracker "
           f"{args.tracker}, stride {stride}")
     print(f"  end to end {row['fps_end_to_end']:.1f} frames/s ({wall:.1f} s; "
