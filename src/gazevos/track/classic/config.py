@@ -134,7 +134,7 @@ class ClassicConfig:
     boost_min_leaf: int = setting(20, ge=1)
     boost_threads: int = setting(1, ge=0, le=1024)
     balance_classes: bool = True
-    samples_per_class: int = setting(3000, ge=1, le=1_000_000)
+    samples_per_class: int = setting(1500, ge=1, le=1_000_000)
     far_background_fraction: float = setting(0.33, ge=0.0, le=1.0)
     recent_object_needs_prior: bool = True
     recent_background_margin: float = setting(0.0, ge=0.0)
@@ -147,7 +147,7 @@ class ClassicConfig:
     band_motion_gain: float = setting(2.0, ge=0.0)
     band_min: int = setting(6, ge=0)
     band_max: int = setting(40, ge=1)
-    interior_stride: int = setting(1, ge=1)
+    interior_stride: int = setting(2, ge=1)
     train_band_factor: float = setting(2.0, ge=0.0)
     classifier_blur: float = setting(0.0, ge=0.0)
     prior_weight: float = setting(1.0, ge=0.0)
