@@ -115,6 +115,8 @@ CANDIDATES: dict[str, list[Candidate]] = {
         Candidate("topk-10", {"topk": 10}, "dev 0.622"),
         Candidate("short-5321", {"short_term": [5, 3, 2, 1]}, "dev 0.624"),
         Candidate("scale-0.375", {"scale": 0.375}, "dev 0.581"),
+        Candidate("hard-memory", {"hard_memory": True}, "dev 0.618"),
+        Candidate("key-7", {"search": {"roi_window": 13, "key_window": 7}}, "dev 0.617"),
     ],
     "copy": [Candidate("default", {}, "no settings")],
 }
