@@ -95,3 +95,23 @@ def test_mask_stats_reader_remembers_what_it_read(tmp_path):
     assert list(reader.stats(0)[0]) == [4, 4]   # read again after being handed out
     with pytest.raises(GazevosError, match="frame 5"):
         reader.stats(5)
+
+
+def test_mask_stats_reader_reading_ahead_gives_the_same_labels_and_stats(tmp_path):
+    from gazevos.gaze.aoi import mask_stats
+    from gazevos.gaze.aoi_tables import MaskStatsReader
+    from gazevos.io import write_mask
+
+    rng = np.random.default_rng(0)
+    maps = [rng.integers(0, 3, (5, 7)).astype(np.uint8) for _ in range(9)]
+    for i, lm in enumerate(maps):
+        write_mask(tmp_path / f"{i:05d}.png", lm)
+    reader = MaskStatsReader(tmp_path, [1, 2], n_frames=9)
+    try:
+        for i in (0, 3, 4, 8, 2):           # increasing, then one already passed
+            np.testing.assert_array_equal(reader(i), maps[i])
+        for i in range(9):                  # stats of skipped frames came with the read-ahead
+            np.testing.assert_array_equal(reader.stats(i)[0], mask_stats(maps[i], [1, 2])[0])
+    finally:
+        reader.close()
+    assert reader._ahead is None

@@ -221,7 +221,7 @@ def track_objects(video: str | os.PathLike[str], prompts: Sequence[ObjectPrompt]
     Prompts are turned into masks on their frame and given to the tracker there, so
     objects can start at any frame.  Frames before the first prompt get empty masks.
     A few frames are in memory at a time (decoded ahead and written behind the tracker in
-    threads, :mod:`gazevos.track.pipeline`).  With ``state_path`` the pass saves its state
+    threads, :mod:`gazevos.io.pipeline`).  With ``state_path`` the pass saves its state
     every ``checkpoint_seconds`` and continues from a state saved there for the same
     ``key`` (:func:`gazevos.track.resumable.track_pass`).
 
@@ -505,27 +505,28 @@ def annotate_in(run: RunDir, job: AnnotationJob, resume: bool = False, progress:
         _write_json(done_file, {"frames": n_frames, "seconds": track_s,
                                 "fps": n_frames / max(track_s, 1e-9), "reused": True})
 
-    t_gaze = time.perf_counter()
-    from gazevos.gaze.aoi_tables import MaskStatsReader
-
-    masks = MaskStatsReader(out / MASKS_DIR, sorted(names))  # the AOI tables reuse its reads
-    tables = gaze_tables(rec, out / MASKS_DIR, job.geometry, names, cfg,
-                         events.result() if events is not None else None, labels=masks)
-    files = [f"{MASKS_DIR}/", *write_gaze_tables(tables, out)]
-    result = AnnotateResult(out, n_frames, track_s, 0.0, reused, tables.samples,
-                            tables.fixations, tables.metrics, tables.transitions,
-                            tables.correction, files, job.notes + tables.notes,
-                            {"track": track_s, "gaze": time.perf_counter() - t_gaze})
+    from gazevos.gaze.aoi_tables import MaskStatsReader, recording_tables, write_recording_tables
     from gazevos.report.annotation import write_outputs
 
-    write_outputs(result, rec, prompts, job.tracker_name, job.geometry, cfg, progress,
-                  job.started)
-    if cfg.aoi_tables:
-        from gazevos.gaze.aoi_tables import recording_tables, write_recording_tables
-
-        t_aoi = time.perf_counter()
-        write_recording_tables(recording_tables(out, rec.frame_times[:n_frames],
-                                                frame_stats=masks.stats), out / "aoi")
-        result.files.append("aoi/")
-        result.timings["aoi"] = time.perf_counter() - t_aoi
+    t_gaze = time.perf_counter()
+    # masks read ahead in a thread; the AOI tables reuse what the mapping read
+    masks = MaskStatsReader(out / MASKS_DIR, sorted(names), n_frames=n_frames)
+    try:
+        tables = gaze_tables(rec, out / MASKS_DIR, job.geometry, names, cfg,
+                             events.result() if events is not None else None, labels=masks)
+        files = [f"{MASKS_DIR}/", *write_gaze_tables(tables, out)]
+        result = AnnotateResult(out, n_frames, track_s, 0.0, reused, tables.samples,
+                                tables.fixations, tables.metrics, tables.transitions,
+                                tables.correction, files, job.notes + tables.notes,
+                                {"track": track_s, "gaze": time.perf_counter() - t_gaze})
+        write_outputs(result, rec, prompts, job.tracker_name, job.geometry, cfg, progress,
+                      job.started)
+        if cfg.aoi_tables:
+            t_aoi = time.perf_counter()
+            write_recording_tables(recording_tables(out, rec.frame_times[:n_frames],
+                                                    frame_stats=masks.stats), out / "aoi")
+            result.files.append("aoi/")
+            result.timings["aoi"] = time.perf_counter() - t_aoi
+    finally:
+        masks.close()
     return result

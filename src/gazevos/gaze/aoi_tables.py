@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -96,27 +96,60 @@ class MaskStatsReader:
     each frame's :func:`~gazevos.gaze.aoi.mask_stats`, so the AOI tables need not read the
     masks again after the gaze mapping has (:meth:`stats`).
 
+    With ``n_frames`` the masks ``0 .. n_frames - 1`` are read (and their stats computed)
+    ahead in a thread, for callers that ask for frames in increasing order; call
+    :meth:`close` when done.
+
     Args:
         masks_dir: the folder of ``NNNNN.png`` masks.
         object_ids: the objects, ascending.
         border_px: :attr:`AoiConfig.border_px` of the tables.
+        n_frames: read this many masks ahead in a thread (None: read on demand only).
     """
 
     def __init__(self, masks_dir: str | os.PathLike[str], object_ids: Sequence[int],
-                 border_px: int = AoiConfig.border_px) -> None:
+                 border_px: int = AoiConfig.border_px, n_frames: int | None = None) -> None:
         self.folder = Path(masks_dir)
         self.ids = sorted(int(i) for i in object_ids)
         self.border_px = border_px
         self._stats: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._next = 0                       # the next frame the read-ahead will give
+        self._ahead = None
+        self._it: Iterator[tuple[int, np.ndarray | None, object]] | None = None
+        if n_frames:
+            from gazevos.io.pipeline import Prefetch
 
-    def __call__(self, index: int) -> np.ndarray | None:
+            self._ahead = Prefetch(self._read_all(n_frames), 4)
+            self._it = iter(self._ahead)
+
+    def _read(self, index: int) -> tuple[np.ndarray | None, object]:
         from gazevos.io import read_mask
 
         path = self.folder / f"{index:05d}.png"
         if not path.is_file():
-            return None
+            return None, None
         labels = read_mask(path)
-        self._stats[index] = mask_stats(labels, self.ids, self.border_px)
+        return labels, mask_stats(labels, self.ids, self.border_px)
+
+    def _read_all(self, n: int) -> Iterator[tuple[int, np.ndarray | None, object]]:
+        for i in range(n):
+            yield (i, *self._read(i))
+
+    def __call__(self, index: int) -> np.ndarray | None:
+        while self._it is not None and self._next <= index:
+            try:
+                j, labels, st = next(self._it)
+            except StopIteration:
+                self._it = None
+                break
+            self._next = j + 1
+            if st is not None:
+                self._stats[j] = st  # type: ignore[assignment]
+            if j == index:
+                return labels
+        labels, st = self._read(index)
+        if st is not None:
+            self._stats[index] = st  # type: ignore[assignment]
         return labels
 
     def stats(self, index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -124,6 +157,12 @@ class MaskStatsReader:
         if index not in self._stats and self(index) is None:
             raise GazevosError(f"mask of frame {index} is missing", self.folder)
         return self._stats.pop(index)
+
+    def close(self) -> None:
+        """Stop reading ahead."""
+        if self._ahead is not None:
+            self._ahead.close()
+            self._ahead, self._it = None, None
 
 
 def recording_tables(folder: str | os.PathLike[str], frame_times: np.ndarray | None = None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,8 @@ from gazevos import __version__
 from gazevos.gaze.sync import WARNING_PREFIX
 from gazevos.io import open_frames, read_mask
 from gazevos.io.atomic import atomic_write
+from gazevos.io.frames import Frame
+from gazevos.io.pipeline import Prefetch, WriteBehind
 from gazevos.io.video import VideoWriter
 from gazevos.report.html import ReportData, jpeg_bytes, summary_rows, write_report
 from gazevos.report.overlay import FixationMark, GazeMark, OverlayRenderer
@@ -98,16 +100,28 @@ def render_overlays(result: AnnotateResult, rec: Recording, names: dict[int, str
     source = open_frames(rec.video_path)  # type: ignore[arg-type]
     writer = VideoWriter(out / "overlay.mp4", fps=source.fps) if write_video else None
     last_needed = max(wanted, default=-1)
-    try:
-        bar = tqdm(source, total=result.n_frames, desc="overlay", unit="frame",
-                   disable=not progress or not write_video)
-        for frame in bar:
+
+    def frames_with_masks() -> Iterator[tuple[Frame, np.ndarray | None]]:
+        """Decoded frames and their masks (read in the prefetching thread)."""
+        for frame in source:
             i = frame.index
             if writer is None and i > last_needed:
-                break
+                return
             if writer is None and i not in wanted:
+                yield frame, None
                 continue
-            labels = read_mask(out / "masks" / f"{i:05d}.png")
+            yield frame, read_mask(out / "masks" / f"{i:05d}.png")
+
+    # decoding and mask reading ahead, encoding behind, drawing here
+    ahead = Prefetch(frames_with_masks(), 4)
+    encoder = WriteBehind(writer.write, 4) if writer is not None else None
+    try:
+        bar = tqdm(ahead, total=result.n_frames, desc="overlay", unit="frame",
+                   disable=not progress or not write_video)
+        for frame, labels in bar:
+            i = frame.index
+            if labels is None:
+                continue
             image = frame.image
             scale = 1.0
             if 0 < width < image.shape[1]:
@@ -129,14 +143,22 @@ def render_overlays(result: AnnotateResult, rec: Recording, names: dict[int, str
                                      int(r["fixation_id"]), str(r.get("object", "")))
             t_rel = t_rec - float(rec.frame_times[0])
             img = draw(image, labels, marks, tol, fmark, _header(i, t_rel, names, last))
-            if writer is not None:
-                writer.write(img)
+            if encoder is not None:
+                encoder.put(img)
             if i in wanted:
                 pictures.append((f"frame {i} ({t_rel:.2f} s)", jpeg_bytes(img)))
+        if encoder is not None:
+            encoder.flush()
     except BaseException:
+        ahead.close()
+        if encoder is not None:
+            encoder.close()
         if writer is not None:
             writer.abort()
         raise
+    ahead.close()
+    if encoder is not None:
+        encoder.close()
     if writer is not None:
         writer.close()
     return pictures

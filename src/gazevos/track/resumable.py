@@ -31,8 +31,8 @@ from tqdm import tqdm
 from gazevos.errors import GazevosError
 from gazevos.io.atomic import atomic_write
 from gazevos.io.frames import Frame
+from gazevos.io.pipeline import Prefetch, WriteBehind
 from gazevos.track.base import Tracker
-from gazevos.track.pipeline import Prefetch, WriteBehind
 
 STATE_FORMAT = 1
 
@@ -167,7 +167,7 @@ def track_pass(frames: Iterable[Frame], tracker: Tracker, prompter: Prompter, wr
         progress: show a tqdm bar.
         desc: bar label.
         stride: track every this-many-th frame (1: all).
-        threads: decode ahead and write behind in threads (:mod:`gazevos.track.pipeline`).
+        threads: decode ahead and write behind in threads (:mod:`gazevos.io.pipeline`).
 
     Returns:
         a :class:`PassResult` (with the CPU seconds of decoding, tracking and writing).

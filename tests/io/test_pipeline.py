@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from gazevos.track.pipeline import Prefetch, WriteBehind
+from gazevos.io.pipeline import Prefetch, WriteBehind
 
 
 @pytest.mark.parametrize("depth", [0, 1, 4])
