@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cv_leaderboard import (
-    CANDIDATES,
+    BASES,
     DOC,
     RANET_KFOLD,
-    SEEDED,
+    candidates_for,
     cell_key,
+    current_base,
     read_cache,
-    settings_for,
 )
 from gazevos.eval.crossval import CrossValidation, cross_validate, k_folds, leave_one_out
 from gazevos.eval.davis import resolve_sequences
@@ -36,15 +36,15 @@ def _mean(values: object) -> float:
     return math.fsum(vals) / len(vals)
 
 
-def collect(cache: dict[str, dict], tracker: str, sequences: list[str], seed: int = 0,
+def collect(cache: dict[str, dict], tracker: str, sequences: list[str], base: str,
             speed_ok_only: bool = False) -> tuple[dict[str, dict[str, float]], list[str]]:
     """``{candidate: {sequence: J&F}}`` of the candidates with every sequence cached, in
-    :data:`CANDIDATES` order (default first), and the names of incomplete candidates."""
+    candidate-set order (default first), and the names of incomplete candidates."""
     scores, incomplete = {}, []
-    for cand in CANDIDATES[tracker]:
+    for cand in candidates_for(tracker, base):
         if speed_ok_only and not cand.speed_ok:
             continue
-        cells = [cache.get(cell_key(tracker, settings_for(cand, seed), s)) for s in sequences]
+        cells = [cache.get(cell_key(tracker, base, cand.settings, s)) for s in sequences]
         if all(cells):
             scores[cand.name] = {s: c["jf"] for s, c in zip(sequences, cells, strict=True)}
         else:
@@ -54,10 +54,10 @@ def collect(cache: dict[str, dict], tracker: str, sequences: list[str], seed: in
 
 @dataclass
 class TrackerCV:
-    """Figures of one tracker (one seed)."""
+    """Figures of one tracker around one base."""
 
     tracker: str
-    seed: int
+    base: str
     variant: str
     scores: dict[str, dict[str, float]]
     incomplete: list[str]
@@ -75,12 +75,12 @@ class TrackerCV:
 
 
 def analyse(tracker: str, scores: dict[str, dict[str, float]], incomplete: list[str],
-            sequences: list[str], kfold_seeds: int, seed: int = 0,
+            sequences: list[str], kfold_seeds: int, base: str,
             variant: str = "") -> TrackerCV:
     loo = cross_validate(scores, leave_one_out(sequences))
     k = min(K, len(sequences))
     kf = [cross_validate(scores, k_folds(sequences, k, s)).score for s in range(kfold_seeds)]
-    return TrackerCV(tracker, seed, variant, scores, incomplete, loo, kf)
+    return TrackerCV(tracker, base, variant, scores, incomplete, loo, kf)
 
 
 def _choices(cv: CrossValidation) -> str:
@@ -95,7 +95,7 @@ def _se(values: object) -> float:
 
 
 def summary_rows(results: list[TrackerCV]) -> list[str]:
-    lines = ["| tracker | seed | candidates | all-dev J&F, default | best candidate, all-dev "
+    lines = ["| tracker | defaults | candidates | all-dev J&F, default | best candidate, all-dev "
              "J&F | **CV J&F, leave-one-out** | CV J&F, 5-fold (mean of shuffles; range) | "
              "standard error over sequences | leave-one-out choices |", "|" + " --- |" * 9]
     for r in results:
@@ -103,7 +103,7 @@ def summary_rows(results: list[TrackerCV]) -> list[str]:
         kf = (f"{_mean(r.kfold):.3f} ({min(r.kfold):.3f}-{max(r.kfold):.3f})"
               if len(r.scores) > 1 else f"{r.kfold[0]:.3f}")
         name = f"{r.tracker} ({r.variant})" if r.variant else r.tracker
-        lines.append(f"| {name} | {r.seed} | {len(r.scores)} | "
+        lines.append(f"| {name} | {r.base} | {len(r.scores)} | "
                      f"{r.all_dev.get('default', float('nan')):.3f} | {best} {best_jf:.3f} | "
                      f"**{r.loo.score:.3f}** | {kf} | {_se(r.loo.per_sequence.values()):.3f} | "
                      f"{_choices(r.loo)} |")
@@ -111,7 +111,7 @@ def summary_rows(results: list[TrackerCV]) -> list[str]:
 
 
 def candidate_rows(r: TrackerCV, sequences: list[str]) -> list[str]:
-    why = {c.name: c for c in CANDIDATES[r.tracker]}
+    why = {c.name: c for c in candidates_for(r.tracker, r.base)}
     base = r.scores.get("default")
     lines = ["| candidate | overrides | why | all-dev J&F | vs default | sequences better / "
              "worse by > 0.02 | " + " | ".join(sequences) + " |",
@@ -150,10 +150,10 @@ def markdown(results: list[TrackerCV], sequences: list[str], cache_path: Path) -
     for r in results:
         if r.variant:
             continue  # same cells as the headline entry
-        out += [f"#### `{r.tracker}`, seed {r.seed}: candidates (per-sequence J&F)", "",
+        out += [f"#### `{r.tracker}`, defaults {r.base}: candidates (per-sequence J&F)", "",
                 *candidate_rows(r, sequences), ""]
         if len(r.scores) > 1:
-            out += [f"#### `{r.tracker}`, seed {r.seed}: leave-one-sequence-out folds", "",
+            out += [f"#### `{r.tracker}`, defaults {r.base}: leave-one-sequence-out folds", "",
                     *fold_rows(r), ""]
         if r.incomplete:
             out += [f"Not complete in the cache (left out): {', '.join(r.incomplete)}.", ""]
@@ -178,20 +178,19 @@ def report(args: argparse.Namespace) -> int:
     cache = read_cache(args.cache)
     results = []
     for tracker in args.trackers:
-        for seed in args.seeds if tracker in SEEDED else [0]:
-            scores, incomplete = collect(cache, tracker, sequences, seed)
+        for base in BASES[tracker]:
+            scores, incomplete = collect(cache, tracker, sequences, base)
             if not scores:
-                if seed == 0:
-                    print(f"{tracker}: nothing cached yet")
                 continue
-            if all(c.speed_ok for c in CANDIDATES[tracker]):
+            cands = candidates_for(tracker, base)
+            if all(c.speed_ok for c in cands):
                 results.append(analyse(tracker, scores, incomplete, sequences,
-                                       args.kfold_seeds, seed))
+                                       args.kfold_seeds, base))
                 continue
-            ok, _ = collect(cache, tracker, sequences, seed, speed_ok_only=True)
-            results.append(analyse(tracker, ok, incomplete, sequences, args.kfold_seeds, seed))
+            ok, _ = collect(cache, tracker, sequences, base, speed_ok_only=True)
+            results.append(analyse(tracker, ok, incomplete, sequences, args.kfold_seeds, base))
             results.append(analyse(tracker, scores, incomplete, sequences, args.kfold_seeds,
-                                   seed, variant="speed target ignored"))
+                                   base, variant="speed target ignored"))
     text = markdown(results, sequences, args.cache)
     print(text)
     if args.write_docs:
@@ -200,8 +199,11 @@ def report(args: argparse.Namespace) -> int:
     if args.update_benchmarks:
         from _leaderboard import update_column
 
+        board = {t: current_base(t) for t in BASES}
+        if args.leaderboard_base:
+            board["classic"] = args.leaderboard_base
         cells = {LEADERBOARD_ROWS[r.tracker]: f"{r.loo.score:.3f}" for r in results
-                 if r.seed == 0 and not r.variant and not r.incomplete}
+                 if r.base == board[r.tracker] and not r.variant and not r.incomplete}
         cells[RANET_ROW] = f"{RANET_KFOLD:.3f}"
         missing = update_column("leaderboard", "CV J&F", cells, "J&F")
         print(f"BENCHMARKS.md: CV J&F set for {', '.join(k for k in cells if k not in missing)}"

@@ -121,20 +121,43 @@ CANDIDATES: dict[str, list[Candidate]] = {
     "copy": [Candidate("default", {}, "no settings")],
 }
 
-#: trackers with a random seed (``--seed``: the whole candidate set again with another seed)
-SEEDED = ("classic",)
+#: Defaults each candidate set is a switch away from, by label: config overrides that turn
+#: today's code defaults into them.  ``classic``'s defaults changed in commit 19733f2
+#: (samples_per_class 3000 -> 1500, interior_stride 1 -> 2; max_work_pixels, added the same
+#: day, does not change 480p): "2026-11-25" are the defaults of the leaderboard row of that
+#: date.  A cell is keyed by its base label, so a change of the defaults needs a new label.
+BASES: dict[str, dict[str, dict]] = {
+    "classic": {"19733f2": {},
+                "2026-11-25": {"samples_per_class": 3000, "interior_stride": 1,
+                               "max_work_pixels": 0}},
+    "flow": {"shipped": {}}, "mast": {"shipped": {}}, "copy": {"shipped": {}},
+}
+#: the base of cells written before bases were recorded (all run before commit 19733f2)
+LEGACY_BASE = {"classic": "2026-11-25"}
 
 #: ranet: held-out J&F of the k-fold models (2 folds x 5 adaptation seeds, session 7).
 RANET_KFOLD = 0.679
 
 
-def settings_for(cand: Candidate, seed: int) -> dict:
-    """The candidate's overrides, with ``seed`` (classic's sampling/boosting seed) unless 0."""
-    return {**cand.settings, "seed": seed} if seed else dict(cand.settings)
+def current_base(tracker: str) -> str:
+    """The label of today's code defaults (the base without overrides)."""
+    return next(k for k, v in BASES[tracker].items() if not v)
 
 
-def cell_key(tracker: str, settings: dict, sequence: str) -> str:
-    return json.dumps([tracker, settings, sequence], sort_keys=True)
+def candidates_for(tracker: str, base: str) -> list[Candidate]:
+    """The candidate set around ``base``: for classic's 19733f2 defaults, the 2026-11-25
+    set with ``interior-2`` (now the default) replaced by the two values it changed from."""
+    cands = CANDIDATES[tracker]
+    if tracker == "classic" and base == "19733f2":
+        cands = [c for c in cands if c.name != "interior-2"]
+        cands[8:8] = [Candidate("interior-1", {"interior_stride": 1}, "default until 19733f2"),
+                      Candidate("samples-3000", {"samples_per_class": 3000},
+                                "default until 19733f2")]
+    return cands
+
+
+def cell_key(tracker: str, base: str, settings: dict, sequence: str) -> str:
+    return json.dumps([tracker, base, settings, sequence], sort_keys=True)
 
 
 def read_cache(path: Path) -> dict[str, dict]:
@@ -144,7 +167,9 @@ def read_cache(path: Path) -> dict[str, dict]:
         for line in path.read_text().splitlines():
             if line.strip():
                 rec = json.loads(line)
-                cells[cell_key(rec["tracker"], rec["settings"], rec["sequence"])] = rec
+                t = rec["tracker"]
+                base = rec.get("base") or LEGACY_BASE.get(t) or current_base(t)
+                cells[cell_key(t, base, rec["settings"], rec["sequence"])] = rec
     return cells
 
 
@@ -172,18 +197,16 @@ def run(args: argparse.Namespace) -> int:
     args.cache.parent.mkdir(parents=True, exist_ok=True)
     commit = _commit()
     for tracker in args.trackers:
-        if args.seed and tracker not in SEEDED:
-            print(f"{tracker}: no seed setting; skipped with --seed {args.seed}")
-            continue
-        for cand in CANDIDATES[tracker]:
+        base = args.base if args.base in BASES[tracker] else current_base(tracker)
+        for cand in candidates_for(tracker, base):
             if args.candidates and cand.name not in args.candidates:
                 continue
-            settings = settings_for(cand, args.seed)
             cache = read_cache(args.cache)
-            todo = [s for s in names if cell_key(tracker, settings, s) not in cache]
+            todo = [s for s in names
+                    if cell_key(tracker, base, cand.settings, s) not in cache]
             if not todo:
                 continue
-            trk = build_tracker(tracker, **settings)
+            trk = build_tracker(tracker, **{**BASES[tracker][base], **cand.settings})
             if "torch" in sys.modules:
                 sys.modules["torch"].set_num_threads(args.threads)
             for seq in todo:
@@ -195,7 +218,8 @@ def run(args: argparse.Namespace) -> int:
                     frames, step_s = track_sequence(trk, source, mask_path, out)
                     seconds = time.perf_counter() - t0
                     row = summarise([evaluate_sequence(args.root, tmp, seq)]).per_sequence()
-                rec = {"tracker": tracker, "candidate": cand.name, "settings": settings,
+                rec = {"tracker": tracker, "base": base, "candidate": cand.name,
+                       "settings": cand.settings,
                        "sequence": seq, "jf": round(float(row["J&F-Mean"][0]), 6),
                        "j": round(float(row["J-Mean"][0]), 6),
                        "f": round(float(row["F-Mean"][0]), 6), "frames": frames,
@@ -224,12 +248,13 @@ def main() -> int:
     r = sub.choices["run"]
     r.add_argument("--candidates", nargs="+", default=None, help="only these names")
     r.add_argument("--threads", type=int, default=1)
-    r.add_argument("--seed", type=int, default=0,
-                   help="classic only: run the candidates with this seed (default 0, as shipped)")
+    r.add_argument("--base", default=None,
+                   help="classic: the defaults the candidates switch from, a label of BASES "
+                        "(default: today's code defaults)")
     rep = sub.choices["report"]
     rep.add_argument("--kfold-seeds", type=int, default=10, help="5-fold shuffles 0..N-1")
-    rep.add_argument("--seeds", type=int, nargs="+", default=[0],
-                     help="classic: report the candidate sets run with these seeds")
+    rep.add_argument("--leaderboard-base", default=None,
+                     help="classic: the base whose CV goes to the leaderboard (default: today's)")
     rep.add_argument("--write-docs", action="store_true")
     rep.add_argument("--update-benchmarks", action="store_true")
     args = ap.parse_args()

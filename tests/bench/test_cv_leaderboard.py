@@ -24,9 +24,10 @@ def test_run_caches_cells_and_resumes_then_reports(tmp_path: Path) -> None:
     assert out.count("J&F") == 2
     cells = [json.loads(line) for line in cache.read_text().splitlines()]
     assert sorted(c["sequence"] for c in cells) == ["alpha", "beta"]
-    assert all(0.0 <= c["jf"] <= 1.0 and c["tracker"] == "copy" for c in cells)
+    assert all(0.0 <= c["jf"] <= 1.0 and c["tracker"] == "copy" and c["base"] == "shipped"
+               for c in cells)
     assert _bench("run", "--trackers", "copy", "--root", str(root), "--cache", str(cache)) == ""
     assert len(cache.read_text().splitlines()) == 2  # nothing re-run
     rep = _bench("report", "--trackers", "copy", "--root", str(root), "--cache", str(cache))
     mean = sum(c["jf"] for c in cells) / 2
-    assert f"| copy | 0 | 1 | {mean:.3f} | default {mean:.3f} | **{mean:.3f}** |" in rep
+    assert f"| copy | shipped | 1 | {mean:.3f} | default {mean:.3f} | **{mean:.3f}** |" in rep
