@@ -1,9 +1,9 @@
 """Cross-validated J&F of the trackers on the DAVIS-2016 dev split (issue 23, item 1).
 
     python bench/cv_leaderboard.py run [--trackers classic flow mast copy] [--candidates NAME ...]
-        [--sequences SEQ ...] [--threads 1] [--root DAVIS] [--cache FILE]
+        [--base LABEL] [--sequences SEQ ...] [--threads 1] [--root DAVIS] [--cache FILE]
     python bench/cv_leaderboard.py report [--trackers ...] [--kfold-seeds 10]
-        [--write-docs] [--update-benchmarks]
+        [--write-docs] [--update-benchmarks [--leaderboard-base LABEL]]
 
 The default settings of ``classic``, ``flow`` and ``mast`` were chosen by comparing
 settings on the same ten sequences the leaderboard scores them on, so their leaderboard
@@ -11,8 +11,9 @@ J&F is optimistic.  This bench re-runs that choice honestly:
 
 * ``run`` tracks every sequence with every *candidate* setting of a tracker (the settings
   that were compared when its defaults were chosen, listed in :data:`CANDIDATES` with where
-  the comparison is documented) and appends one line per (tracker, settings, sequence) --
-  J&F, J, F, frames, seconds -- to a JSON-lines cache (default
+  the comparison is documented, each one switch away from the defaults :data:`BASES`
+  names) and appends one line per (tracker, defaults, settings, sequence) -- J&F, J, F,
+  frames, seconds -- to a JSON-lines cache (default
   ``bench/results/cv-scores.jsonl``).  A cell already in the cache is not run again, so an
   interrupted run resumes where it stopped.  Tracking and scoring reuse
   ``gazevos.eval.runner`` (``check_sequence``, ``track_sequence``) and
