@@ -241,6 +241,11 @@ def track_pass(frames: Iterable[Frame], tracker: Tracker, prompter: Prompter, wr
         if pending and last is not None:
             fill(None, None)
         out.flush()
+        if interrupts.signum is not None:    # arrived after the last frame's check
+            if state_path is not None:
+                save_state(state_path, tracker, n, before + time.perf_counter() - t0, key,
+                           last if stride > 1 else None)
+            interrupts.stop()
     return PassResult(n, before + time.perf_counter() - t0, start_index,
                       {"decode": source.cpu_seconds, "track": step_cpu,
                        "write": out.cpu_seconds})
