@@ -69,7 +69,7 @@ class Candidate:
 #: split, one switch at a time from today's default (listed first: it wins ties).
 CANDIDATES: dict[str, list[Candidate]] = {
     "classic": [  # docs/experiments/classic-flow.md (ablations) and commits 863cec8, 3cc7beb
-        Candidate("default", {}, "today's defaults"),
+        Candidate("default", {}, "the defaults (no switch)"),
         Candidate("no-flow-check", {"flow_check": False}, "ablation, dev 0.695"),
         Candidate("no-position", {"use_position": False}, "ablation, dev 0.687"),
         Candidate("hole-0.02", {"hole_fraction": 0.02}, "default before 083615c, dev 0.683"),
