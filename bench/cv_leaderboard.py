@@ -196,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
     cv2.setNumThreads(args.threads)
     names = resolve_sequences(args.root, args.sequences or None)
     args.cache.parent.mkdir(parents=True, exist_ok=True)
-    commit = _commit()
+    commits: dict[str, str] = {}
     for tracker in args.trackers:
         base = args.base if args.base in BASES[tracker] else current_base(tracker)
         for cand in candidates_for(tracker, base):
@@ -207,6 +207,8 @@ def run(args: argparse.Namespace) -> int:
                     if cell_key(tracker, base, cand.settings, s) not in cache]
             if not todo:
                 continue
+            # HEAD when this tracker's modules are imported (its first build in this process)
+            commit = commits.setdefault(tracker, _commit())
             trk = build_tracker(tracker, **{**BASES[tracker][base], **cand.settings})
             if "torch" in sys.modules:
                 sys.modules["torch"].set_num_threads(args.threads)
