@@ -129,6 +129,7 @@ CANDIDATES: dict[str, list[Candidate]] = {
 #: date.  A cell is keyed by its base label, so a change of the defaults needs a new label.
 BASES: dict[str, dict[str, dict]] = {
     "classic": {"19733f2": {},
+                "19733f2-seed1": {"seed": 1},  # noise check: sampling/boosting seed 1
                 "2026-11-25": {"samples_per_class": 3000, "interior_stride": 1,
                                "max_work_pixels": 0}},
     "flow": {"shipped": {}}, "mast": {"shipped": {}}, "copy": {"shipped": {}},
@@ -149,7 +150,7 @@ def candidates_for(tracker: str, base: str) -> list[Candidate]:
     """The candidate set around ``base``: for classic's 19733f2 defaults, the 2026-11-25
     set with ``interior-2`` (now the default) replaced by the two values it changed from."""
     cands = CANDIDATES[tracker]
-    if tracker == "classic" and base == "19733f2":
+    if tracker == "classic" and base.startswith("19733f2"):
         cands = [c for c in cands if c.name != "interior-2"]
         cands[8:8] = [Candidate("interior-1", {"interior_stride": 1}, "default until 19733f2"),
                       Candidate("samples-3000", {"samples_per_class": 3000},
