@@ -198,3 +198,18 @@ def test_work_grid_capped_in_pixels(shape, work):
     assert trk._work_size(np.zeros((*shape, 3), np.uint8)) == work
     assert ClassicTracker(ClassicConfig(max_work_pixels=0))._work_size(
         np.zeros((*shape, 3), np.uint8)) >= work
+
+
+def test_an_object_too_small_to_learn_is_lost_not_an_error():
+    """A given mask of one pixel leaves nothing on the work grid: the object is lost from
+    the start (before, the lost-object search used the unfitted classifier and raised)."""
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (96, 128, 3), dtype=np.uint8) for _ in range(3)]
+    first = np.zeros((96, 128), np.uint8)
+    first[40:60, 50:80] = 1
+    first[10, 10] = 2
+    trk = ClassicTracker(ClassicConfig(work_scale=0.5, min_work_height=8))
+    trk.step(frames[0], mask=first)
+    for f in frames[1:]:
+        pred = trk.step(f)
+        assert not (pred.labels == 2).any()

@@ -405,6 +405,8 @@ class ClassicTracker(Tracker):
     def _reacquire(self, st: _ObjectState, feats: np.ndarray) -> np.ndarray | None:
         """Search a lost object; a prior ``(h, w)`` on the best matching region, or None."""
         c = self.config
+        if not st.model.fitted:     # the given mask was too small to learn from
+            return None
         h, w = feats.shape[:2]
         s = max(1, c.reacquire_stride)
         ys, xs = np.mgrid[0:h:s, 0:w:s]
