@@ -36,6 +36,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import yaml  # noqa: E402
+
 from _looped import boxes  # noqa: E402
 from gazevos.gaze.annotate import AnnotateConfig, annotate  # noqa: E402
 from gazevos.gaze.prompts import build_prompts  # noqa: E402
@@ -89,7 +91,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="gazevos --threads")
     ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "gazevos-speed"))
     ap.add_argument("--json", default=None, help="append the result row to this JSON file")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a tracker setting (YAML value), repeatable")
     args = ap.parse_args()
+    overrides = {k: yaml.safe_load(v) for k, v in (a.split("=", 1) for a in args.set)}
     configure_threads(args.threads)
     w, h = (int(v) for v in args.resolution.lower().split("x"))
     rec = Path(args.cache) / f"{w}x{h}-{args.seconds:g}s-{args.fps:g}fps"
@@ -99,7 +104,7 @@ def main() -> None:
                         str(args.fps)], check=True)
     dec_fps, dec_ms = decode_fps(rec / "scenevideo.mp4")
     prompts = build_prompts(boxes=boxes(args.objects, (w, h)))
-    trk = build_tracker(args.tracker)
+    trk = build_tracker(args.tracker, **overrides)
     out = Path(tempfile.mkdtemp(prefix="gazevos-speed-out-")) / "run"
     load0 = os.getloadavg()[0]
     t0, c0 = time.perf_counter(), time.process_time()
@@ -122,7 +127,7 @@ def main() -> None:
     if "object" in stages:     # object = classifier + fusion and clean-up
         stages["fusion"] = stages.pop("object") - stages.get("classifier", 0.0)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    row = {"resolution": f"{w}x{h}", "fps_video": args.fps, "frames": n,
+    row = {"resolution": f"{w}x{h}", "settings": overrides, "fps_video": args.fps, "frames": n,
            "objects": args.objects, "tracker": args.tracker, "stride": stride,
            "fps_end_to_end": n / wall, "fps_tracking_pass": n / res.track_seconds,
            "cpu_ms_per_frame": 1000 * cpu / n, "decode_fps": dec_fps, "decode_cpu_ms": dec_ms,
