@@ -25,14 +25,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from gazevos.config import load_config, setting
 from gazevos.devices import amp_enabled, autocast, resolve_device, restore_device
-from gazevos.models.mast.model import default_checkpoint, load_checkpoint, rgb_to_lab
+from gazevos.models.mast.model import (
+    default_checkpoint,
+    encode_image,
+    load_checkpoint,
+)
 from gazevos.models.mast.propagate import SearchConfig, normalise_features, reconstruct
 from gazevos.track.base import Prediction, Tracker
 
@@ -74,31 +77,6 @@ class MastTrackerConfig:
     temperature: float = setting(0.05, ge=0.0, le=100.0)
     roi_temperature: float = setting(0.02, ge=0.0, le=100.0)
     threads: int = setting(0, ge=0, le=1024)
-
-
-def encode_frame(model: torch.nn.Module, image: np.ndarray, scale: float = 1.0,
-                 drop_channel: int = -1, device: torch.device | None = None) -> torch.Tensor:
-    """Encode one frame as :func:`gazevos.models.mast.model.encode_image` does (resize by
-    ``scale`` with area interpolation, LAB, ``drop_channel`` zeroed), with the encoder's
-    input on ``device`` (None: the CPU).
-
-    Args:
-        model: the encoder, on ``device``.
-        image: ``(H, W, 3)`` uint8 RGB.
-
-    Returns:
-        ``(1, D, ceil(H * scale / 4), ceil(W * scale / 4))`` features on ``device``.
-    """
-    if scale != 1.0:
-        h, w = image.shape[:2]
-        image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),
-                           interpolation=cv2.INTER_AREA)
-    lab = torch.from_numpy(rgb_to_lab(image)).unsqueeze(0)
-    if drop_channel >= 0:
-        lab[:, drop_channel] = 0.0
-    if device is not None:
-        lab = lab.to(device)
-    return model(lab)
 
 
 @dataclass
@@ -176,7 +154,7 @@ class MastTracker(Tracker):
         if self._cache is not None and self._cache[0] == self.frame_index:
             return self._cache[1]
         with autocast(self.device, self.amp):  # the encoder only: the search stays float32
-            raw = encode_frame(self.model, frame, self.config.scale, self.config.drop_channel,
+            raw = encode_image(self.model, frame, self.config.scale, self.config.drop_channel,
                                self.device)
         feat = normalise_features(raw.float(), self.affinity)
         self._cache = (self.frame_index, feat)

@@ -80,18 +80,19 @@ class MastModel(nn.Module):
         return self.encoder(lab)
 
 
-def encode_image(model: MastModel, image: np.ndarray, scale: float = 1.0,
-                 drop_channel: int = -1) -> torch.Tensor:
+def encode_image(model: torch.nn.Module, image: np.ndarray, scale: float = 1.0,
+                 drop_channel: int = -1, device: torch.device | None = None) -> torch.Tensor:
     """Encode one frame as the trackers do: resize, convert to LAB, run the encoder.
 
     Args:
-        model: the encoder.
+        model: the encoder, on ``device``.
         image: ``(H, W, 3)`` uint8 RGB.
         scale: the frame is resized by this factor first (area interpolation).
         drop_channel: zero this LAB channel (0 L, 1 a, 2 b); -1 keeps all.
+        device: where the encoder's input goes (None: the CPU).
 
     Returns:
-        ``(1, D, ceil(H * scale / 4), ceil(W * scale / 4))`` features.
+        ``(1, D, ceil(H * scale / 4), ceil(W * scale / 4))`` features on ``device``.
     """
     if scale != 1.0:
         h, w = image.shape[:2]
@@ -100,6 +101,8 @@ def encode_image(model: MastModel, image: np.ndarray, scale: float = 1.0,
     lab = torch.from_numpy(rgb_to_lab(image)).unsqueeze(0)
     if drop_channel >= 0:
         lab[:, drop_channel] = 0.0
+    if device is not None:
+        lab = lab.to(device)
     return model(lab)
 
 

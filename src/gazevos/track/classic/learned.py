@@ -89,10 +89,10 @@ class MastFeatures:
 
     def encode(self, image: np.ndarray) -> np.ndarray:
         """``(h, w, 64)`` L2-normalised encoder features of an ``(H, W, 3)`` uint8 RGB image."""
-        from gazevos.track.mast import encode_frame
+        from gazevos.models.mast.model import encode_image
 
         with torch.inference_mode(), autocast(self.device, self.amp):
-            feat = encode_frame(self.model, image, self.scale, device=self.device)[0]
+            feat = encode_image(self.model, image, self.scale, device=self.device)[0]
             feat = torch.nn.functional.normalize(feat.float(), dim=0)
         return feat.permute(1, 2, 0).cpu().numpy()
 
