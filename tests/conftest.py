@@ -55,3 +55,20 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture
+def default_signals() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt and SIGTERM/SIGHUP have their default action inside
+    the test, as in a foreground terminal, also when pytest itself runs in the background
+    (``cmd &`` ignores SIGINT, ``nohup`` SIGHUP: the code under test rightly leaves an
+    ignored signal ignored)."""
+    import signal
+
+    wanted = {signal.SIGINT: signal.default_int_handler}
+    before = {sig: signal.signal(sig, handler) for sig, handler in wanted.items()}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)

@@ -99,8 +99,9 @@ import click
 from gazevos.cli import cli, main
 from gazevos.gaze.sync import GazeWarning
 
-if sys.argv[2] == "ignore-hup":
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+# a foreground terminal's dispositions, also when the tests run under nohup or with &
+signal.signal(signal.SIGINT, signal.default_int_handler)
+signal.signal(signal.SIGHUP, signal.SIG_IGN if sys.argv[2] == "ignore-hup" else signal.SIG_DFL)
 
 @cli.command("sleep")
 def sleep() -> None:

@@ -116,6 +116,7 @@ def test_interrupt_before_first_checkpoint_saves_and_resume_matches(
     assert _same_weights(out / "last.pt", setup["reference"] / "last.pt")
 
 
+@pytest.mark.usefixtures("default_signals")
 def test_signal_during_an_update_is_held_until_the_step_is_counted(
         setup: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "run"
@@ -140,6 +141,7 @@ def test_signal_during_an_update_is_held_until_the_step_is_counted(
     assert _same_weights(out / "last.pt", setup["reference"] / "last.pt")
 
 
+@pytest.mark.usefixtures("default_signals")
 def test_a_second_signal_during_an_update_stops_without_saving(
         setup: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "run"

@@ -79,6 +79,7 @@ def test_a_state_for_another_key_or_damaged_is_ignored(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+@pytest.mark.usefixtures("default_signals")
 def test_a_signal_mid_frame_finishes_the_frame_saves_and_stops(tmp_path: Path, sig: str) -> None:
     import os
     import signal
