@@ -188,8 +188,10 @@ def _run_key(rec: Recording, prompts: Sequence[ObjectPrompt], tracker: Tracker,
             d["mask_fingerprint"] = fingerprint(p.mask_path)
         objects.append(d)
     track = {"recording": recording_fingerprint(rec), "video": str(rec.video_path),
-             "n_frames": n_frames, "tracker": tracker_identity(tracker), "prompts": objects,
-             "stride": track_stride(rec.frame_times[:n_frames], cfg.track_rate)}
+             "n_frames": n_frames, "tracker": tracker_identity(tracker), "prompts": objects}
+    stride = track_stride(rec.frame_times[:n_frames], cfg.track_rate)
+    if stride > 1:   # only then: runs made before strided tracking keep their keys
+        track["stride"] = stride
     return normalise_key({"track": track, "settings": asdict(cfg)})
 
 
@@ -494,7 +496,7 @@ def annotate_in(run: RunDir, job: AnnotationJob, resume: bool = False, progress:
                                    n_frames, progress, state_path=out / TRACK_STATE,
                                    key=key["track"],
                                    checkpoint_seconds=checkpoint_seconds,
-                                   stride=key["track"]["stride"], stats=stats)
+                                   stride=key["track"].get("stride", 1), stats=stats)
         if n != n_frames:
             raise GazevosError(f"the video ended after {n} frames; its header and the "
                                f"frame timestamps say {n_frames}", rec.video_path)
