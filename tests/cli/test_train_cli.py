@@ -15,25 +15,14 @@ import pytest
 import torch
 from PIL import Image
 
+from _presets import tiny_mast_yaml
 from gazevos.cli import main
 from gazevos.io.rundir import read_manifest, staging_path
 from gazevos.models.mast.model import read_checkpoint
 from gazevos.train import mast as mast_train
 from gazevos.train.staging import find_run
 
-TINY_YAML = """
-model: {widths: [4, 8], depths: [1, 1], feature_dim: 8}
-search: {roi_window: 3, key_window: 3}
-num_clusters: 4
-frame_scale: 1.0
-crop_size: 24
-batch_size: 2
-short_term_gaps: [1, 2]
-long_term_refs: 1
-long_term_max_gap: 6
-steps: 6
-save_every: 100
-"""
+TINY_YAML = tiny_mast_yaml(steps=6)
 
 
 def _write_video(folder: Path, n: int, seed: int) -> None:

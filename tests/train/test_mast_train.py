@@ -12,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+from _presets import tiny_mast_yaml
 from gazevos.cli import main
 from gazevos.errors import GazevosError
 from gazevos.io.rundir import staging_path
@@ -19,19 +20,7 @@ from gazevos.io.video import VideoWriter
 from gazevos.models.mast.model import load_checkpoint, read_checkpoint
 from gazevos.train.video_data import ClipSampler, discover_videos
 
-TINY_YAML = """
-model: {widths: [4, 8], depths: [1, 1], feature_dim: 8}
-search: {roi_window: 3, key_window: 3}
-num_clusters: 4
-frame_scale: 1.0
-crop_size: 24
-batch_size: 2
-short_term_gaps: [1, 2]
-long_term_refs: 1
-long_term_max_gap: 6
-steps: 3
-save_every: 2
-"""
+TINY_YAML = tiny_mast_yaml(steps=3, save_every=2)
 
 
 def _frames(n: int, h: int = 32, w: int = 40, seed: int = 0) -> list[np.ndarray]:

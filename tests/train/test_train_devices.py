@@ -13,23 +13,12 @@ from PIL import Image
 
 import gazevos.devices
 import gazevos.train.checkpointing
+from _presets import tiny_mast_yaml
 from gazevos.cli import main
 from gazevos.models.mast.model import read_checkpoint
 from gazevos.train.checkpointing import RunOptions, training_device
 
-TINY_YAML = """
-model: {widths: [4, 8], depths: [1, 1], feature_dim: 8}
-search: {roi_window: 3, key_window: 3}
-num_clusters: 4
-frame_scale: 1.0
-crop_size: 24
-batch_size: 2
-short_term_gaps: [1, 2]
-long_term_refs: 1
-long_term_max_gap: 6
-steps: 2
-save_every: 100
-"""
+TINY_YAML = tiny_mast_yaml(steps=2)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
