@@ -21,13 +21,21 @@ def clip(tmp_path: Path) -> tuple[Path, Path, np.ndarray]:
     frames, labels = moving_squares(5, (120, 160), [Square(40, (20, 20), (1.0, 2.0)),
                                                     Square(30, (70, 100), (-1.0, -1.0))],
                                     seed=2, blur=3.0)
+    folder, mask = _save_clip(tmp_path, frames, labels[0], "img{t}.png")
+    return folder, mask, labels
+
+
+def _save_clip(tmp_path: Path, frames: list[np.ndarray], first: np.ndarray,
+               name: str) -> tuple[Path, Path]:
+    """Frames as PNGs (``name`` formatted with ``t``) in ``tmp_path/frames`` and the first
+    mask as ``tmp_path/first.png``."""
     folder = tmp_path / "frames"
     folder.mkdir()
     for t, f in enumerate(frames):
-        Image.fromarray(f).save(folder / f"img{t}.png")
+        Image.fromarray(f).save(folder / name.format(t=t))
     mask = tmp_path / "first.png"
-    write_mask(mask, labels[0])
-    return folder, mask, labels
+    write_mask(mask, first)
+    return folder, mask
 
 
 def test_propagate_frame_folder(clip: tuple[Path, Path, np.ndarray], tmp_path: Path,
@@ -120,12 +128,7 @@ def test_sigterm_then_resume_gives_the_masks_of_an_uninterrupted_run(tmp_path: P
 
     frames, labels = moving_squares(60, (120, 160), [Square(40, (20, 20), (0.5, 0.8))],
                                     seed=3, blur=3.0)
-    folder = tmp_path / "frames"
-    folder.mkdir()
-    for t, f in enumerate(frames):
-        Image.fromarray(f).save(folder / f"img{t:03d}.png")
-    mask = tmp_path / "first.png"
-    write_mask(mask, labels[0])
+    folder, mask = _save_clip(tmp_path, frames, labels[0], "img{t:03d}.png")
     full, cut = tmp_path / "full", tmp_path / "cut"
     assert main(["propagate", str(folder), "--mask", str(mask), "--out", str(full),
                  "--tracker", "classic"]) == 0
