@@ -86,3 +86,23 @@ def test_a_write_error_reaches_the_caller_and_later_items_are_not_written() -> N
         w.flush()
     w.close()
     assert out == [0, 1, 2]
+
+
+def test_background_returns_the_value_or_raises_the_error_of_its_call() -> None:
+    from gazevos.io.pipeline import Background
+
+    names = []
+
+    def work(a: int, b: int) -> int:
+        names.append(threading.current_thread().name)
+        return a + b
+
+    assert Background(work, 2, 3, name="gazevos-test").result() == 5
+    assert names == ["gazevos-test"]
+
+    def broken() -> None:
+        raise ValueError("bad gaze")
+
+    job = Background(broken)
+    with pytest.raises(ValueError, match="bad gaze"):
+        job.result()

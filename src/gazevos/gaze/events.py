@@ -9,7 +9,6 @@ time of ``annotate``; only mapping the samples onto the masks waits for the mask
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ import pandas as pd
 from gazevos.gaze.fixations import FixationConfig, detect_fixations, sample_fixation_ids
 from gazevos.gaze.geometry import CameraGeometry
 from gazevos.gaze.sync import SyncConfig, SyncResult, sync_gaze
+from gazevos.io.pipeline import Background
 from gazevos.io.recordings import Recording
 
 
@@ -58,35 +58,9 @@ def gaze_events(rec: Recording, geometry: CameraGeometry, method: str,
     return GazeEvents(synced, samples, fixations, t0, time.perf_counter() - t)
 
 
-class Background:
-    """``gaze_events(*args)`` in a daemon thread; :meth:`result` waits for it.
-
-    A daemon thread, not a pool: an interrupted run does not wait for it to finish.
-    """
-
-    def __init__(self, *args: object) -> None:
-        self._result: GazeEvents | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=args, name="gazevos-gaze",
-                                        daemon=True)
-        self._thread.start()
-
-    def _run(self, *args: object) -> None:
-        try:
-            self._result = gaze_events(*args)  # type: ignore[arg-type]
-        except BaseException as err:  # noqa: BLE001 - raised by result()
-            self._error = err
-
-    def result(self) -> GazeEvents:
-        """The events (raises the worker's error)."""
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._result is not None
-        return self._result
-
-
 def start_gaze_events(rec: Recording, geometry: CameraGeometry, method: str,
-                      min_confidence: float, min_usable_fraction: float) -> Background:
-    """Start :func:`gaze_events` in the background."""
-    return Background(rec, geometry, method, min_confidence, min_usable_fraction)
+                      min_confidence: float, min_usable_fraction: float
+                      ) -> Background[GazeEvents]:
+    """Start :func:`gaze_events` in the background (``.result()`` waits for it)."""
+    return Background(gaze_events, rec, geometry, method, min_confidence,
+                      min_usable_fraction, name="gazevos-gaze")

@@ -8,6 +8,7 @@ machine with two or more cores they run beside the tracker instead of before and
 * :class:`WriteBehind` calls a writer in a thread, at most ``depth`` calls behind; its
   :meth:`~WriteBehind.flush` waits until everything handed over is written (a resumable
   pass flushes before it saves its state: the state then never runs ahead of the disk).
+* :class:`Background` runs one call in a thread; :meth:`~Background.result` waits for it.
 
 Errors raised in a thread are raised again in the caller at its next call.  Each stage
 adds up the CPU time of its own thread (``cpu_seconds``), which is what the speed
@@ -23,7 +24,34 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 _END = object()
+
+
+class Background(Generic[R]):
+    """``fn(*args)`` in a daemon thread; :meth:`result` waits for it and returns its value
+    or raises its error.  A daemon thread, not a pool: an interrupted run does not wait
+    for it to finish."""
+
+    def __init__(self, fn: Callable[..., R], *args: object, name: str = "gazevos-bg") -> None:
+        self._result: R | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn, *args), name=name,
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[..., R], *args: object) -> None:
+        try:
+            self._result = fn(*args)
+        except BaseException as err:  # noqa: BLE001 - raised by result()
+            self._error = err
+
+    def result(self) -> R:
+        """The call's value (raises its error)."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._result  # type: ignore[return-value]
 
 
 class Prefetch(Generic[T]):

@@ -7,7 +7,6 @@ confident pixels of recent frames (a fixed-length ring, so memory stays constant
 
 from __future__ import annotations
 
-import threading
 from collections import deque
 from contextlib import AbstractContextManager, nullcontext
 from functools import lru_cache
@@ -15,6 +14,8 @@ from functools import lru_cache
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 from threadpoolctl import ThreadpoolController
+
+from gazevos.io.pipeline import Background
 
 
 @lru_cache(maxsize=1)
@@ -87,14 +88,12 @@ class AppearanceModel:
         self._anchor: tuple[np.ndarray, np.ndarray] | None = None
         self._recent: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=recent_frames)
         self._clf: HistGradientBoostingClassifier | None = None
-        self._pending: threading.Thread | None = None     # a fit running in the background
-        self._error: BaseException | None = None
+        # a fit running in the background
+        self._pending: Background[HistGradientBoostingClassifier] | None = None
 
     def __getstate__(self) -> dict[str, object]:
         self._join()                  # a saved model holds the finished fit, not a thread
-        state = self.__dict__.copy()
-        state["_pending"] = None
-        return state
+        return self.__dict__.copy()
 
     @property
     def fitted(self) -> bool:
@@ -111,23 +110,17 @@ class AppearanceModel:
         if y.size:
             self._recent.append((x, y))
 
-    def _train(self, x: np.ndarray, y: np.ndarray) -> None:
-        try:
-            clf = HistGradientBoostingClassifier(**self._params)
-            with openmp_threads(self._threads):
-                clf.fit(x, y)
-            self._clf = clf
-        except BaseException as err:  # noqa: BLE001 - raised where the model is next used
-            self._error = err
+    def _train(self, x: np.ndarray, y: np.ndarray) -> HistGradientBoostingClassifier:
+        clf = HistGradientBoostingClassifier(**self._params)
+        with openmp_threads(self._threads):
+            clf.fit(x, y)
+        return clf
 
     def _join(self) -> None:
-        """Wait for a background fit; raise its error."""
+        """Wait for a background fit and take its classifier (raises its error)."""
         if self._pending is not None:
-            self._pending.join()
-            self._pending = None
-        if self._error is not None:
-            err, self._error = self._error, None
-            raise err
+            pending, self._pending = self._pending, None
+            self._clf = pending.result()
 
     def fit(self, background: bool = False) -> bool:
         """(Re)train on anchors plus recent samples; False (model unchanged) if one class lacks.
@@ -145,12 +138,9 @@ class AppearanceModel:
         if y.min() == y.max():
             return False
         if background:
-            self._pending = threading.Thread(target=self._train, args=(x, y),
-                                             name="gazevos-fit", daemon=True)
-            self._pending.start()
+            self._pending = Background(self._train, x, y, name="gazevos-fit")
         else:
-            self._train(x, y)
-            self._join()
+            self._clf = self._train(x, y)
         return True
 
     def predict(self, x: np.ndarray) -> np.ndarray:
