@@ -75,13 +75,7 @@ class Prefetch(Generic[T]):
         t0 = time.thread_time()
         try:
             for item in it:
-                while not self._stop.is_set():
-                    try:
-                        self._queue.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if self._stop.is_set():
+                if not self._offer(item):
                     break
         except BaseException as err:  # noqa: BLE001 - handed to the consumer
             self._error = err
@@ -90,15 +84,17 @@ class Prefetch(Generic[T]):
             if callable(close):
                 close()
             self.cpu_seconds += time.thread_time() - t0
-            self._put_end()
+            self._offer(_END)
 
-    def _put_end(self) -> None:
+    def _offer(self, item: object) -> bool:
+        """Queue ``item`` unless the consumer stopped first (False then)."""
         while not self._stop.is_set():
             try:
-                self._queue.put(_END, timeout=0.1)
-                return
+                self._queue.put(item, timeout=0.1)
+                return True
             except queue.Full:
                 continue
+        return False
 
     def __iter__(self) -> Iterator[T]:
         if self.depth <= 0:
