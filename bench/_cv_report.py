@@ -26,7 +26,8 @@ from gazevos.eval.crossval import CrossValidation, cross_validate, k_folds, leav
 from gazevos.eval.davis import resolve_sequences
 
 #: leaderboard rows (first cell) that get a CV figure from a tracker of this bench
-LEADERBOARD_ROWS = {"classic": "classic", "flow": "flow", "mast": "mast", "copy": "copy"}
+LEADERBOARD_ROWS = {"classic": "classic", "flow": "flow", "mast": "mast", "copy": "copy",
+                    "fusion": "fusion"}
 RANET_ROW = "ranet (shipped; 4 of these sequences were its training data)"
 #: rows this bench does not cross-validate (their cell says so)
 NOT_CROSS_VALIDATED = ("mast (fast preset)", "ranet (session-4 ResNet model, shipped until "

@@ -63,7 +63,32 @@ class Candidate:
     settings: dict = field(default_factory=dict)
     why: str = ""
     speed_ok: bool = True
+    #: scored by another bench (fusion's late candidates: bench/fusion_cv.py late), not by run
+    offline: bool = False
 
+
+def _fusion(name: str, feedback: bool, rule: str, weight: float, floor: float = 0.01,
+            revive: bool = True, why: str = "") -> Candidate:
+    settings = {"feedback": feedback, "rule": rule, "weight": weight, "floor": floor,
+                "revive": revive}
+    return Candidate(name, settings, why or ("late fusion" if not feedback
+                                             else "feedback fusion"), offline=not feedback)
+
+
+#: fusion (issue 23): late fusion (offline) around the two trackers alone, feedback fusion
+#: (online) at a few weights; fixed before any of them was scored on all ten sequences
+FUSION_CANDIDATES: list[Candidate] = [
+    _fusion("classic-alone", False, "mean", 1.0, why="weight 1: classic's masks"),
+    _fusion("mast-alone", False, "mean", 0.0, why="weight 0: mast's masks"),
+    *[_fusion(f"late-lo-{w}", False, "logodds", w) for w in (0.3, 0.4, 0.5, 0.6, 0.7)],
+    *[_fusion(f"late-lo{f}-{w}", False, "logodds", w, floor=f)
+      for f in (1e-6, 0.1) for w in (0.3, 0.5, 0.7)],
+    *[_fusion(f"late-mean-{w}", False, "mean", w) for w in (0.3, 0.4, 0.5, 0.6, 0.7)],
+    *[_fusion(f"fb-lo-{w}", True, "logodds", w) for w in (0.3, 0.4, 0.5, 0.7)],
+    _fusion("fb-mean-0.5", True, "mean", 0.5),
+    _fusion("fb-lo-0.3-norevive", True, "logodds", 0.3, revive=False,
+            why="feedback fusion, classic keeps its lost objects lost"),
+]
 
 #: Candidate sets: the settings compared when each tracker's defaults were chosen on the dev
 #: split, one switch at a time from today's default (listed first: it wins ties).
@@ -120,6 +145,10 @@ CANDIDATES: dict[str, list[Candidate]] = {
         Candidate("key-7", {"search": {"roi_window": 13, "key_window": 7}}, "dev 0.617"),
     ],
     "copy": [Candidate("default", {}, "no settings")],
+    # docs/experiments/fusion.md: every candidate names all four fusion switches, so the
+    # cells do not depend on FusionConfig's defaults; the late-fusion ones (feedback false)
+    # are scored offline from stored sub-tracker probabilities by bench/fusion_cv.py late
+    "fusion": FUSION_CANDIDATES,
 }
 
 #: Defaults each candidate set is a switch away from, by label: config overrides that turn
@@ -133,6 +162,7 @@ BASES: dict[str, dict[str, dict]] = {
                 "2026-11-25": {"samples_per_class": 3000, "interior_stride": 1,
                                "max_work_pixels": 0}},
     "flow": {"shipped": {}}, "mast": {"shipped": {}}, "copy": {"shipped": {}},
+    "fusion": {"shipped": {}},
 }
 #: the base of cells written before bases were recorded (all run before commit 19733f2)
 LEGACY_BASE = {"classic": "2026-11-25"}
@@ -203,6 +233,8 @@ def run(args: argparse.Namespace) -> int:
         for cand in candidates_for(tracker, base):
             if args.candidates and cand.name not in args.candidates:
                 continue
+            if cand.offline:
+                continue  # its cells come from bench/fusion_cv.py late
             cache = read_cache(args.cache)
             todo = [s for s in names
                     if cell_key(tracker, base, cand.settings, s) not in cache]

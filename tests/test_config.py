@@ -25,6 +25,7 @@ from gazevos.models.ranet.model import RANetConfig
 from gazevos.models.semseg.hrnet import HRNetConfig
 from gazevos.track.baselines import FlowConfig
 from gazevos.track.classic.config import ClassicConfig
+from gazevos.track.fusion import FusionConfig
 from gazevos.track.mast import MastTrackerConfig
 from gazevos.track.ranet import RanetTrackerConfig
 from gazevos.train.mast import MastTrainConfig
@@ -170,7 +171,7 @@ PRESETS = {
     "ranet_noprev": RanetTrackerConfig, "ranet_noprev_nobox": RanetTrackerConfig,
     "ranet_release": RanetTrackerConfig, "ranet_train_box": RanetTrainConfig,
     "ranet_train_mast": RanetTrainConfig, "ranet_train_u2netp": RanetTrainConfig,
-    "semseg": SemsegTrainConfig,
+    "semseg": SemsegTrainConfig, "fusion": FusionConfig,
 }
 
 
@@ -183,7 +184,8 @@ def test_every_shipped_preset_loads():
 
 
 @pytest.mark.parametrize("cls", [
-    ClassicConfig, FlowConfig, MastTrackerConfig, RanetTrackerConfig, MastTrainConfig,
+    ClassicConfig, FlowConfig, MastTrackerConfig, FusionConfig, RanetTrackerConfig,
+    MastTrainConfig,
     RanetTrainConfig, SemsegTrainConfig, RANetConfig, MastModelConfig, HRNetConfig, SyncConfig])
 def test_defaults_keep_their_own_types_and_limits(cls):
     check_config(cls())

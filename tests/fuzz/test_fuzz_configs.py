@@ -35,6 +35,7 @@ pytestmark = pytest.mark.timeout(300)
 #: "module:Class" of the configs the CLI loads from --config / presets
 CONFIGS = ["gazevos.track.classic.config:ClassicConfig", "gazevos.track.ranet:RanetTrackerConfig",
            "gazevos.track.mast:MastTrackerConfig", "gazevos.track.baselines:FlowConfig",
+           "gazevos.track.fusion:FusionConfig",
            "gazevos.train.mast:MastTrainConfig", "gazevos.train.ranet:RanetTrainConfig",
            "gazevos.train.semseg:SemsegTrainConfig", "gazevos.gaze.annotate:AnnotateConfig",
            "gazevos.gaze.sync:SyncConfig"]

@@ -18,6 +18,7 @@ TRACKERS: dict[str, str] = {
     "classic": "gazevos.track.classic:ClassicTracker",
     "mast": "gazevos.track.mast:MastTracker",
     "ranet": "gazevos.track.ranet:RanetTracker",
+    "fusion": "gazevos.track.fusion:FusionTracker",
 }
 
 #: The default tracker of ``annotate`` and ``propagate``: the best tracker on the

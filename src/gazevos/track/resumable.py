@@ -61,14 +61,21 @@ class PassResult:
     cpu_seconds: dict[str, float] = field(default_factory=dict)
 
 
-def tracker_identity(tracker: Tracker) -> dict[str, Any]:
-    """Name, settings and a hash of the weights of a tracker (what its masks depend on)."""
-    h = hashlib.sha256()
+def _hash_weights(h: Any, tracker: Tracker, prefix: str) -> None:
+    """Feed the weights of ``tracker``'s modules (and of its sub-trackers') to ``h``."""
     for name, value in sorted(vars(tracker).items()):
         if isinstance(value, torch.nn.Module):
             for k, t in value.state_dict().items():
-                h.update(f"{name}.{k}".encode())
+                h.update(f"{prefix}{name}.{k}".encode())
                 h.update(t.detach().cpu().contiguous().numpy().tobytes())
+        elif isinstance(value, Tracker):  # a tracker made of trackers (fusion)
+            _hash_weights(h, value, f"{prefix}{name}.")
+
+
+def tracker_identity(tracker: Tracker) -> dict[str, Any]:
+    """Name, settings and a hash of the weights of a tracker (what its masks depend on)."""
+    h = hashlib.sha256()
+    _hash_weights(h, tracker, "")
     return {"name": type(tracker).name, "config": repr(getattr(tracker, "config", None)),
             "weights": h.hexdigest()}
 
