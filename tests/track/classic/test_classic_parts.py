@@ -140,3 +140,25 @@ def test_bad_settings_are_one_line_errors(tmp_path):
     with pytest.raises(GazevosError, match="unknown setting 'band_width'"):
         build_tracker("classic", config=bad)
     assert isinstance(build_tracker("classic", boost_rounds=5), ClassicTracker)
+
+
+def test_a_deferred_fit_answers_after_the_set_number_of_predictions():
+    """fit(background=True, defer=2): the old classifier answers twice, then the new one;
+    a model pickled in between keeps that order (resumed runs give the same masks)."""
+    import pickle
+
+    x = np.array([[2.0], [-2.0]] * 50, np.float32)
+    y = np.array([1, 0] * 50, np.uint8)
+    m = AppearanceModel(10, 3, 0.3, 5, recent_frames=1)
+    m.set_anchor(x, y)
+    assert m.fit()
+    probe = np.array([[2.0]], np.float32)
+    assert m.predict(probe)[0] > 0.9
+    m.set_anchor(x, 1 - y)                  # the labels flip: the next fit answers the opposite
+    assert m.fit(background=True, defer=2)
+    copy = pickle.loads(pickle.dumps(m))
+    for model in (m, copy):
+        assert model.predict(probe)[0] > 0.9      # still the old classifier ...
+        assert model.predict(probe)[0] > 0.9
+        assert model.predict(probe)[0] < 0.1      # ... then the new one
+        assert model.predict(probe)[0] < 0.1

@@ -213,3 +213,39 @@ def test_an_object_too_small_to_learn_is_lost_not_an_error():
     for f in frames[1:]:
         pred = trk.step(f)
         assert not (pred.labels == 2).any()
+
+
+def _predicted_rows(monkeypatch) -> list[int]:
+    """Spy on the classifier: the number of pixels of each prediction, in order."""
+    from gazevos.track.classic.classifier import AppearanceModel
+
+    rows: list[int] = []
+    real = AppearanceModel.predict
+
+    def spy(self, x):
+        rows.append(x.shape[0])
+        return real(self, x)
+
+    monkeypatch.setattr(AppearanceModel, "predict", spy)
+    return rows
+
+
+def test_band_on_a_coarse_grid_classifies_fewer_pixels_and_still_follows(monkeypatch):
+    centres = [(48 + 0.5 * k, 25 + 3 * k) for k in range(20)]
+    fine = _predicted_rows(monkeypatch)
+    _run(centres)
+    monkeypatch.undo()
+    coarse = _predicted_rows(monkeypatch)
+    res = _run(centres, cfg=ClassicConfig(work_scale=1.0, band_stride=2))
+    assert min(iou(v, p) for v, p, _ in res) > 0.9
+    assert len(coarse) == len(fine) == 19
+    # every 2nd row and column of the band (one grid step wider): about a quarter
+    assert 0.2 < sum(coarse) / sum(fine) < 0.45
+
+
+def test_frames_between_classified_ones_are_carried_by_the_flow(monkeypatch):
+    rows = _predicted_rows(monkeypatch)
+    res = _run([(48 + 0.5 * k, 25 + 3 * k) for k in range(21)],
+               cfg=ClassicConfig(work_scale=1.0, classify_every=3))
+    assert len(rows) == 6                   # of frames 1..20, only 3, 6, ..., 18
+    assert min(iou(v, p) for v, p, _ in res) > 0.85

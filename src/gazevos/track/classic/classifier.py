@@ -88,17 +88,22 @@ class AppearanceModel:
         self._anchor: tuple[np.ndarray, np.ndarray] | None = None
         self._recent: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=recent_frames)
         self._clf: HistGradientBoostingClassifier | None = None
-        # a fit running in the background
+        # the next classifier: a fit running in the background, or its finished result
         self._pending: Background[HistGradientBoostingClassifier] | None = None
+        self._next: HistGradientBoostingClassifier | None = None
+        self._defer = 0     # predictions the current classifier still answers
 
     def __getstate__(self) -> dict[str, object]:
-        self._join()                  # a saved model holds the finished fit, not a thread
+        if self._pending is not None:   # a saved model holds the finished fit, not a thread
+            pending, self._pending = self._pending, None
+            self._next = pending.result()
         return self.__dict__.copy()
 
     @property
     def fitted(self) -> bool:
         """Whether a classifier is ready for :meth:`predict` (or being fitted for it)."""
-        return self._clf is not None or self._pending is not None
+        return (self._clf is not None or self._pending is not None
+                or getattr(self, "_next", None) is not None)
 
     def set_anchor(self, x: np.ndarray, y: np.ndarray) -> None:
         """Replace the anchors (``x (n, F)`` float32, ``y (n,)`` 0/1); forget recent samples."""
@@ -117,17 +122,22 @@ class AppearanceModel:
         return clf
 
     def _join(self) -> None:
-        """Wait for a background fit and take its classifier (raises its error)."""
+        """Take the next classifier, waiting for its background fit (raises its error)."""
         if self._pending is not None:
             pending, self._pending = self._pending, None
-            self._clf = pending.result()
+            self._next = pending.result()
+        if getattr(self, "_next", None) is not None:
+            self._clf, self._next = self._next, None
+        self._defer = 0
 
-    def fit(self, background: bool = False) -> bool:
+    def fit(self, background: bool = False, defer: int = 0) -> bool:
         """(Re)train on anchors plus recent samples; False (model unchanged) if one class lacks.
 
-        With ``background`` the training runs in a thread and the next :meth:`predict`
-        (or fit, or save) waits for it: the answers are those of a fit made here, and the
-        tracker computes the next frame's flow and features in the meantime.
+        With ``background`` the training runs in a thread and the answers are those of a
+        fit made here: the ``defer`` next :meth:`predict` calls still use the previous
+        classifier (when there is one) and the one after waits for the new one, so the
+        tracker computes the next frames' flow and features in the meantime (the
+        results do not depend on the timing).
         """
         self._join()
         parts = ([self._anchor] if self._anchor is not None else []) + list(self._recent)
@@ -139,13 +149,17 @@ class AppearanceModel:
             return False
         if background:
             self._pending = Background(self._train, x, y, name="gazevos-fit")
+            self._defer = defer if self._clf is not None else 0
         else:
             self._clf = self._train(x, y)
         return True
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """``(n,)`` float32 object probability of samples ``x (n, F)``."""
-        self._join()
+        if getattr(self, "_defer", 0) > 0:
+            self._defer -= 1
+        else:
+            self._join()
         if self._clf is None:
             raise RuntimeError("appearance model used before fit")
         if x.shape[0] == 0:

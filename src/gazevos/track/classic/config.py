@@ -59,6 +59,8 @@ class ClassicConfig:
         recent_frames: frames of confident samples kept next to the given-mask samples.
         sample_every: confident samples are taken from every this-many-th tracked frame.
         retrain_every: the classifier is re-trained every this-many tracked frames.
+        fit_defer: a re-training runs in the background while the previous classifier
+            answers this many more frames (its CPU time overlaps theirs).
         confident_object: fused probability above which a pixel is an object sample.
         confident_background: fused probability below which a pixel is a background sample.
         band_fraction: the classifier runs within this many object sizes of the warped mask.
@@ -68,6 +70,12 @@ class ClassicConfig:
         band_max: largest band width, pixels.
         interior_stride: deeper inside the warped mask than the band, the classifier runs
             on every this-many-th row and column only (speed; 1: every pixel).
+        band_stride: the classifier runs on every this-many-th row and column of the band
+            too, and the band's pixels take the bilinear interpolation of its answers
+            (speed; 1: every band pixel, the deep interior at ``interior_stride``).
+        classify_every: the classifier runs on every this-many-th frame only; the frames
+            in between carry each mask forward by the optical flow alone (no features, no
+            classifier, no sampling: speed; 1: every frame).
         train_band_factor: background samples come from a band this many times wider.
         classifier_blur: the classifier's probabilities are smoothed with a Gaussian of this
             sigma (pixels) before fusion (0: off).
@@ -141,6 +149,7 @@ class ClassicConfig:
     recent_frames: int = setting(4, ge=0, le=1000)
     sample_every: int = setting(5, ge=1)
     retrain_every: int = setting(10, ge=1)
+    fit_defer: int = setting(0, ge=0, le=100)
     confident_object: float = setting(0.9, ge=0.0, le=1.0)
     confident_background: float = setting(0.1, ge=0.0, le=1.0)
     band_fraction: float = setting(0.12, ge=0.0)
@@ -148,6 +157,8 @@ class ClassicConfig:
     band_min: int = setting(6, ge=0)
     band_max: int = setting(40, ge=1)
     interior_stride: int = setting(2, ge=1)
+    band_stride: int = setting(1, ge=1, le=16)
+    classify_every: int = setting(1, ge=1, le=100)
     train_band_factor: float = setting(2.0, ge=0.0)
     classifier_blur: float = setting(0.0, ge=0.0)
     prior_weight: float = setting(1.0, ge=0.0)

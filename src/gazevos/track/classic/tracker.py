@@ -164,8 +164,11 @@ class ClassicTracker(Tracker):
         self._rng = np.random.default_rng(c.seed)
         self._objects: dict[int, _ObjectState] = {}
         self._prev_gray: np.ndarray | None = None
-        self._cache: tuple[int, np.ndarray, np.ndarray] | None = None
+        # (frame index, work-grid RGB, grey, features or None) of the current frame
+        self._cache: tuple[int, np.ndarray, np.ndarray, np.ndarray | None] | None = None
+        self._light = False     # this frame is carried by the flow alone (classify_every)
         self._grid: tuple[np.ndarray, np.ndarray] | None = None
+        self._coarse_map: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def from_options(cls, checkpoint: str | Path | None = None,
@@ -196,6 +199,8 @@ class ClassicTracker(Tracker):
         self._prev_gray = None
         self._cache = None
         self._grid = None
+        self._coarse_map = None
+        self._light = False
         reset_extractor = getattr(self.extractor, "reset", None)
         if callable(reset_extractor):
             reset_extractor()
@@ -227,18 +232,25 @@ class ClassicTracker(Tracker):
             s = min(s, float(np.sqrt(c.max_work_pixels / (h * w))))
         return max(8, round(h * s)), max(8, round(w * s))
 
-    def _prepare(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Grey image ``(h, w)`` uint8 and features ``(h, w, F)`` of the current frame."""
-        if self._cache is not None and self._cache[0] == self.frame_index:
-            return self._cache[1], self._cache[2]
-        h, w = self._work_size(frame)
-        small = frame if (h, w) == frame.shape[:2] else shrink(frame, (w, h))
-        gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
-        feats = pixel_features(small, self.config.mean_radii, self.config.texture_radius)
-        if self.extractor is not None:
-            feats = np.concatenate([feats, learned_features(self.extractor, frame, (h, w))],
-                                   axis=-1)
-        self._cache = (self.frame_index, gray, feats)
+    def _prepare(self, frame: np.ndarray, features: bool = True
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Grey image ``(h, w)`` uint8 and features ``(h, w, F)`` of the current frame.
+
+        Without ``features`` only the grey image is made (features None unless already
+        made for this frame); both are cached for the frame.
+        """
+        cache = self._cache
+        if cache is None or cache[0] != self.frame_index:
+            h, w = self._work_size(frame)
+            small = frame if (h, w) == frame.shape[:2] else shrink(frame, (w, h))
+            cache = (self.frame_index, small, cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), None)
+        index, small, gray, feats = cache
+        if features and feats is None:
+            feats = pixel_features(small, self.config.mean_radii, self.config.texture_radius)
+            if self.extractor is not None:
+                feats = np.concatenate(
+                    [feats, learned_features(self.extractor, frame, gray.shape)], axis=-1)
+        self._cache = (index, small, gray, feats)
         return gray, feats
 
     def _samples(self, feats: np.ndarray, idx: np.ndarray,
@@ -272,7 +284,10 @@ class ClassicTracker(Tracker):
     # ------------------------------------------------------------------ tracking
     def _propagate(self, frame: np.ndarray) -> dict[int, np.ndarray]:
         t = time.perf_counter()
-        gray, feats = self._prepare(frame)
+        c = self.config
+        # classify_every > 1: the frames between classified ones are carried by the flow
+        self._light = c.classify_every > 1 and self.frame_index % c.classify_every != 0
+        gray, feats = self._prepare(frame, features=not self._light)
         t = self._lap("features", t)
         h, w = gray.shape
         flow = self._dis.calc(gray, self._prev_gray, None)
@@ -281,9 +296,9 @@ class ClassicTracker(Tracker):
             self._grid = (gx, gy)
         mx = self._grid[0] + flow[..., 0]
         my = self._grid[1] + flow[..., 1]
-        mag = np.hypot(flow[..., 0], flow[..., 1]) if self.config.band_motion_gain > 0 else None
+        mag = np.hypot(flow[..., 0], flow[..., 1]) if c.band_motion_gain > 0 else None
         unreliable = None
-        if self.config.flow_check:
+        if c.flow_check and not self._light:
             unreliable = self._inconsistent(flow, mx, my, gray)
         t = self._lap("flow", t)
         out: dict[int, np.ndarray] = {}
@@ -291,12 +306,17 @@ class ClassicTracker(Tracker):
             st = self._objects[i]
             prior = cv2.remap(st.prob, mx, my, interpolation=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-            if self.config.prior_blur > 0:
-                prior = cv2.GaussianBlur(prior, (0, 0), self.config.prior_blur)
+            if c.prior_blur > 0 and feats is not None:
+                prior = cv2.GaussianBlur(prior, (0, 0), c.prior_blur)
             if unreliable is not None:
-                prior[unreliable] = np.minimum(prior[unreliable], self.config.unreliable_prior)
+                prior[unreliable] = np.minimum(prior[unreliable], c.unreliable_prior)
+            if feats is None:
+                t = self._lap("prior", t)
+                out[i] = self._carry_object(st, prior)
+                t = self._lap("carry", t)
+                continue
             motion = 0.0
-            if self.config.band_motion_gain > 0:
+            if c.band_motion_gain > 0:
                 inside = prior > 0.5
                 if inside.any():     # how far the object's pixels moved (90th percentile)
                     motion = float(np.percentile(mag[inside], 90))
@@ -304,6 +324,24 @@ class ClassicTracker(Tracker):
             out[i] = self._track_object(st, prior, feats, motion)
             t = self._lap("object", t)
         return out    # on the work grid: the base class aggregates there and upsamples
+
+    def _carry_object(self, st: _ObjectState, prior: np.ndarray) -> np.ndarray:
+        """``(h, w)`` probability of one object on a frame carried by the flow alone.
+
+        The warped prior, cleaned as a fused mask is (stray blobs dropped, small holes
+        filled); a lost object stays lost until the next classified frame searches for it.
+        """
+        c = self.config
+        if st.lost:
+            return np.zeros_like(prior)
+        final = clean_mask(prior, prior, c.keep_min_prior, c.hole_fraction,
+                           c.min_component_fraction)
+        area = int((final > 0.5).sum())
+        ref = float(np.median(st.areas)) if st.areas else float(area)
+        if area == 0 or area < c.lost_area_fraction * ref:
+            st.lost = True
+            return np.zeros_like(prior)
+        return final
 
     def _inconsistent(self, back: np.ndarray, mx: np.ndarray, my: np.ndarray,
                       gray: np.ndarray) -> np.ndarray:
@@ -384,6 +422,8 @@ class ClassicTracker(Tracker):
         """
         h, w = pm.shape
         outside = cv2.distanceTransform((~pm).astype(np.uint8), cv2.DIST_L2, 3)
+        if self.config.band_stride > 1:
+            return self._classify_coarse(st, feats, outside, geom, band)
         s = self.config.interior_stride
         if s <= 1:
             idx = np.flatnonzero(outside <= band)
@@ -401,6 +441,37 @@ class ClassicTracker(Tracker):
         fine = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_NEAREST)
         didx = np.flatnonzero(deep)
         return np.concatenate([idx, didx]), np.concatenate([p[:idx.size], fine.ravel()[didx]])
+
+    def _classify_coarse(self, st: _ObjectState, feats: np.ndarray, outside: np.ndarray,
+                         geom: tuple[tuple[float, float], float, int], band: float
+                         ) -> tuple[np.ndarray, np.ndarray]:
+        """Classifier probabilities within ``band`` pixels of the mask, from a coarse grid.
+
+        The classifier runs on every ``band_stride``-th row and column within the band
+        (and one grid step beyond it); the band's pixels take the bilinear interpolation
+        of those answers (grid points outside the region count as background).
+
+        Args:
+            outside: ``(h, w)`` distance (pixels) to the warped mask, 0 inside it.
+
+        Returns:
+            ``(idx (n,), p (n,))``: flat pixel indices and their object probability.
+        """
+        h, w = outside.shape
+        s = self.config.band_stride
+        gh, gw = (h + s - 1) // s, (w + s - 1) // s
+        near = outside[::s, ::s] <= band + s
+        gy, gx = np.nonzero(near)
+        coarse = np.zeros((gh, gw), dtype=np.float32)
+        coarse[gy, gx] = st.model.predict(self._samples(feats, gy * s * w + gx * s, geom))
+        if self._coarse_map is None or self._coarse_map[0].shape != (h, w):
+            cx, cy = np.meshgrid(np.arange(w, dtype=np.float32) / s,
+                                 np.arange(h, dtype=np.float32) / s)
+            self._coarse_map = (cx, cy)
+        fine = cv2.remap(coarse, *self._coarse_map, interpolation=cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REPLICATE)
+        idx = np.flatnonzero(outside <= band)
+        return idx, fine.ravel()[idx]
 
     def _reacquire(self, st: _ObjectState, feats: np.ndarray) -> np.ndarray | None:
         """Search a lost object; a prior ``(h, w)`` on the best matching region, or None."""
@@ -467,7 +538,9 @@ class ClassicTracker(Tracker):
 
     def _memorize(self, frame: np.ndarray, pred: Prediction, given: set[int]) -> None:
         c = self.config
-        gray, feats = self._prepare(frame)
+        carried = self._light         # this frame's tracked masks came from the flow alone
+        self._light = False
+        gray, feats = self._prepare(frame, features=bool(given) or not carried)
         self._prev_gray = gray
         h, w = gray.shape
         for i in pred.object_ids:
@@ -481,6 +554,7 @@ class ClassicTracker(Tracker):
                 p = shrink(p, (w, h))
             p = np.ascontiguousarray(p, dtype=np.float32)
             if i in given:
+                assert feats is not None
                 fm = p > 0.5
                 geom = mask_geometry(fm)
                 model = AppearanceModel(c.boost_rounds, c.boost_leaves, c.boost_learning_rate,
@@ -502,7 +576,7 @@ class ClassicTracker(Tracker):
                 continue
             st = self._objects[i]
             st.prob = p
-            if st.lost:
+            if st.lost or carried:
                 continue
             st.tracked += 1
             if st.tracked % c.sample_every == 0:
@@ -517,9 +591,10 @@ class ClassicTracker(Tracker):
                     if geom is not None:
                         d = cv2.distanceTransform((p <= 0.5).astype(np.uint8), cv2.DIST_L2, 3)
                         bg &= d > c.recent_background_margin * self._band(geom[1])
+                assert feats is not None
                 x, y = self._train_samples(feats, p, fg, bg)
                 st.model.add_recent(x, y)
             if st.tracked % c.retrain_every == 0:
-                st.model.fit(background=True)
+                st.model.fit(background=True, defer=c.fit_defer)
             if not st.model.fitted:
                 st.lost = True
