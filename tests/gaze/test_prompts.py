@@ -108,6 +108,32 @@ def test_box_prompt_cuts_the_object_out_of_the_box():
     assert _iou(rect, truth == 2) > 0.93
 
 
+@pytest.mark.parametrize("scale", [4, 6])
+def test_box_and_point_prompts_on_a_large_frame_run_on_a_downscaled_crop(monkeypatch, scale):
+    """The scene at 640x960 / 960x1440: GrabCut sees at most GRABCUT_MAX_PIXELS pixels
+    (checked by spying on cv2.grabCut), and the upscaled answer still fits the objects."""
+    import gazevos.gaze.prompts as prompts
+
+    img, truth = _scene()
+    h, w = truth.shape
+    big = cv2.resize(img, (w * scale, h * scale), interpolation=cv2.INTER_NEAREST)
+    big_truth = cv2.resize(truth, (w * scale, h * scale), interpolation=cv2.INTER_NEAREST)
+    sizes: list[int] = []
+    real = cv2.grabCut
+
+    def spy(image, *args):
+        sizes.append(image.shape[0] * image.shape[1])
+        return real(image, *args)
+
+    monkeypatch.setattr(prompts.cv2, "grabCut", spy)
+    disc = box_to_mask(big, (30 * scale, 40 * scale, 112 * scale, 122 * scale))
+    assert _iou(disc, big_truth == 1) > 0.93
+    assert not disc[:, :30 * scale].any() and not disc[:, 112 * scale:].any()
+    dot = point_to_mask(big, (60 * scale, 70 * scale))
+    assert _iou(dot, big_truth == 1) > 0.9
+    assert len(sizes) == 2 and max(sizes) <= prompts.GRABCUT_MAX_PIXELS * 1.01
+
+
 def test_box_filling_the_frame_falls_back_to_the_box():
     img = np.full((20, 30, 3), 90, np.uint8)  # nothing to learn a background from
     m = box_to_mask(img, (0, 0, 30, 20))

@@ -206,12 +206,34 @@ def check_prompts(prompts: list[ObjectPrompt], size: tuple[int, int], n_frames: 
                 raise GazevosError(f"{what}: point {x:g},{y:g} is outside the {w}x{h} frame")
 
 
+#: GrabCut runs on at most this many pixels: a larger crop is downscaled for it and the
+#: answer upscaled: a box over a person at 1080p took 2.6 s, now 0.4 s; on 20 DAVIS-2016 boxes
+#: (bounding boxes of the truth on frames 0 and 20) mean IoU 0.667 full size, 0.685 so)
+GRABCUT_MAX_PIXELS = 80_000
+
+
 def _grabcut(image: np.ndarray, init: np.ndarray | None, rect: tuple[int, int, int, int] | None,
-             iterations: int) -> np.ndarray:
+             iterations: int, max_pixels: int = GRABCUT_MAX_PIXELS) -> np.ndarray:
     """Run OpenCV GrabCut; returns the ``(H, W)`` bool foreground.
 
-    GrabCut's k-means start draws from OpenCV's process-wide random generator; it is
-    seeded here so that the same prompt gives the same mask whatever ran before."""
+    An image of more than ``max_pixels`` pixels is downscaled for GrabCut (area
+    interpolation; the ``init`` labels and ``rect`` with it) and the foreground upscaled
+    back.  GrabCut's k-means start draws from OpenCV's process-wide random generator; it
+    is seeded here so that the same prompt gives the same mask whatever ran before."""
+    h, w = image.shape[:2]
+    s = min(1.0, float(np.sqrt(max_pixels / (h * w)))) if max_pixels > 0 else 1.0
+    sw, sh = max(2, round(w * s)), max(2, round(h * s))
+    if (sw, sh) != (w, h):
+        image = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
+        if init is not None:
+            init = cv2.resize(init, (sw, sh), interpolation=cv2.INTER_NEAREST)
+        if rect is not None:
+            x, y, rw, rh = rect
+            fx, fy = sw / w, sh / h
+            x0, y0 = int(np.floor(x * fx)), int(np.floor(y * fy))
+            x1 = min(sw, max(x0 + 1, int(np.ceil((x + rw) * fx))))
+            y1 = min(sh, max(y0 + 1, int(np.ceil((y + rh) * fy))))
+            rect = (x0, y0, x1 - x0, y1 - y0)
     cv2.setRNGSeed(0)
     bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     bgd = np.zeros((1, 65), np.float64)
@@ -222,7 +244,10 @@ def _grabcut(image: np.ndarray, init: np.ndarray | None, rect: tuple[int, int, i
     else:
         mask = init.copy()
         cv2.grabCut(bgr, mask, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
-    return (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
+    fg = (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
+    if fg.shape != (h, w):
+        fg = cv2.resize(fg.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR) > 0.5
+    return fg
 
 
 def box_to_mask(image: np.ndarray, box: tuple[float, float, float, float],
