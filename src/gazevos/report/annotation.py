@@ -101,16 +101,25 @@ def render_overlays(result: AnnotateResult, rec: Recording, names: dict[int, str
     writer = VideoWriter(out / "overlay.mp4", fps=source.fps) if write_video else None
     last_needed = max(wanted, default=-1)
 
-    def frames_with_masks() -> Iterator[tuple[Frame, np.ndarray | None]]:
-        """Decoded frames and their masks (read in the prefetching thread)."""
+    def frames_with_masks() -> Iterator[tuple[Frame, np.ndarray, np.ndarray | None, float]]:
+        """``(frame, image, labels, scale)``: decoded frames and their masks, read and
+        resized to the overlay's width in the prefetching thread (off the drawing one)."""
         for frame in source:
             i = frame.index
             if writer is None and i > last_needed:
                 return
             if writer is None and i not in wanted:
-                yield frame, None
+                yield frame, frame.image, None, 1.0
                 continue
-            yield frame, read_mask(out / "masks" / f"{i:05d}.png")
+            image = frame.image
+            labels = read_mask(out / "masks" / f"{i:05d}.png")
+            scale = 1.0
+            if 0 < width < image.shape[1]:
+                scale = width / image.shape[1]
+                size = (width, max(2, round(image.shape[0] * scale)))
+                image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+                labels = cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST)
+            yield frame, image, labels, scale
 
     # decoding and mask reading ahead, encoding behind, drawing here
     ahead = Prefetch(frames_with_masks(), 4)
@@ -118,17 +127,10 @@ def render_overlays(result: AnnotateResult, rec: Recording, names: dict[int, str
     try:
         bar = tqdm(ahead, total=result.n_frames, desc="overlay", unit="frame",
                    disable=not progress or not write_video)
-        for frame, labels in bar:
+        for frame, image, labels, scale in bar:
             i = frame.index
             if labels is None:
                 continue
-            image = frame.image
-            scale = 1.0
-            if 0 < width < image.shape[1]:
-                scale = width / image.shape[1]
-                size = (width, max(2, round(image.shape[0] * scale)))
-                image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-                labels = cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST)
             a, b = (starts[i], starts[i + 1]) if i < result.n_frames else (0, 0)
             marks = [GazeMark(float(sx[j] * scale), float(sy[j] * scale), str(shit[j]))
                      for j in range(a, b)]

@@ -123,21 +123,27 @@ def draw_overlay(image: np.ndarray, labels: np.ndarray | None,
     scale = _font_scale(h)
     if labels is not None:
         labels = np.ascontiguousarray(labels, dtype=np.uint8)
-        counts = np.bincount(labels.ravel(), minlength=256)
+        sel = (labels > 0) & (labels < VOID)
+        # the objects' bounding box: colouring and outlines work inside it only
+        x0, y0, bw, bh = cv2.boundingRect(sel.view(np.uint8))
+        roi = (slice(y0, y0 + bh), slice(x0, x0 + bw))
+        lab = labels[roi]
+        counts = np.bincount(lab.ravel(), minlength=256)
         ids = [int(i) for i in np.flatnonzero(counts) if 0 < i < VOID]
         if ids:
-            colour = cv2.LUT(cv2.merge([labels, labels, labels]),
+            colour = cv2.LUT(cv2.merge([lab, lab, lab]),
                              DAVIS_PALETTE.reshape(256, 1, 3))  # palette[labels]
-            blend = cv2.addWeighted(out, 1.0 - style.alpha, colour, style.alpha, 0.0)
-            sel = ((labels > 0) & (labels < VOID)).astype(np.uint8)
-            cv2.copyTo(blend, sel, out)
+            blend = cv2.addWeighted(out[roi], 1.0 - style.alpha, colour, style.alpha, 0.0)
+            np.copyto(out[roi], blend, where=sel[roi][..., None])
         for i in ids:
-            m = (labels == i).astype(np.uint8)
+            m = (lab == i).astype(np.uint8)
             c = tuple(int(v) for v in DAVIS_PALETTE[i])
             if style.contour_px > 0:
-                contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+                contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE,
+                                               offset=(x0, y0))
                 cv2.drawContours(out, contours, -1, c, style.contour_px, cv2.LINE_AA)
             bx, by, _, _ = cv2.boundingRect(m)
+            bx, by = bx + x0, by + y0
             name = names.get(i, str(i))
             _text(out, name, (bx, by - int(28 * scale)), scale * 0.8, _ink(DAVIS_PALETTE[i]), c)
     if fixation is not None and np.isfinite(fixation.x) and np.isfinite(fixation.y):
