@@ -29,6 +29,10 @@ J&F is optimistic.  This bench re-runs that choice honestly:
   ``--write-docs`` rewrites the generated tables of docs/experiments/cross-validation.md,
   ``--update-benchmarks`` the "CV J&F" column of BENCHMARKS.md's leaderboard.
 
+``fusion``'s candidates name all its switches (late and feedback fusion at several weights);
+``run`` tracks the feedback ones, the late ones (``offline``) are scored from stored
+sub-tracker probabilities by ``bench/fusion_cv.py late`` (docs/experiments/fusion.md).
+
 ``ranet`` is not re-run (about 85 s of per-video adaptation per object, and its model
 training itself is the tuned part): its CV figure is the 2-fold x 5-seed held-out J&F of
 bench/ranet_kfold.py (docs/experiments/ranet.md).  ``copy`` has no settings: CV = all-dev.
@@ -88,6 +92,12 @@ FUSION_CANDIDATES: list[Candidate] = [
     _fusion("fb-mean-0.5", True, "mean", 0.5),
     _fusion("fb-lo-0.3-norevive", True, "logodds", 0.3, revive=False,
             why="feedback fusion, classic keeps its lost objects lost"),
+    # round 2, added after round 1 was scored (around its best, fb-lo-0.4, and a softer
+    # floor for libby's cliff between 0.4 and 0.5): the CV of round 1 alone is reported too
+    *[_fusion(f"fb-lo-{w}", True, "logodds", w, why="feedback fusion, round 2")
+      for w in (0.35, 0.45)],
+    *[_fusion(f"fb-lo0.1-{w}", True, "logodds", w, floor=0.1, why="feedback fusion, round 2")
+      for w in (0.4, 0.5)],
 ]
 
 #: Candidate sets: the settings compared when each tracker's defaults were chosen on the dev

@@ -145,27 +145,63 @@ def late(args: argparse.Namespace) -> int:
     return 0
 
 
+def _candidate_rows(scores: dict[str, dict[str, float]], sequences: list[str],
+                    cands: dict[str, object]) -> list[str]:
+    """Per-candidate all-dev and per-sequence J&F, and the change from ``classic`` alone."""
+    ref = scores["classic-alone"]
+    lines = ["| candidate | variant | rule | weight | floor | revive | all-dev J&F | vs classic "
+             "alone | sequences better / worse than classic by > 0.02 | "
+             + " | ".join(sequences) + " |", "|" + " --- |" * (9 + len(sequences))]
+    for name, per in scores.items():
+        s = cands[name].settings  # type: ignore[attr-defined]
+        mean = sum(per.values()) / len(per)
+        d = [per[q] - ref[q] for q in sequences]
+        lines.append(
+            f"| {name} | {'feedback' if s['feedback'] else 'late'} | {s['rule']} | "
+            f"{s['weight']} | {s['floor'] if s['rule'] == 'logodds' else '-'} | "
+            f"{s['revive'] if s['feedback'] else '-'} | {mean:.3f} | "
+            f"{mean - sum(ref.values()) / len(ref):+.3f} | "
+            f"{sum(x > 0.02 for x in d)} / {sum(x < -0.02 for x in d)} | "
+            + " | ".join(f"{per[q]:.3f}" for q in sequences) + " |")
+    return lines
+
+
+def _fold_rows(r: object, scores: dict[str, dict[str, float]]) -> list[str]:
+    """Leave-one-sequence-out folds, with the two trackers alone on the held-out sequence."""
+    lines = ["| held-out sequence | chosen on the other 9 | its mean there | its J&F held out | "
+             "classic alone | mast alone |", "|" + " --- |" * 6]
+    for f in r.loo.folds:  # type: ignore[attr-defined]
+        (seq, jf), = f.held_out_scores.items()
+        lines.append(f"| {seq} | {f.chosen} | {f.tuning_mean:.3f} | {jf:.3f} | "
+                     f"{scores['classic-alone'][seq]:.3f} | {scores['mast-alone'][seq]:.3f} |")
+    return lines
+
+
 def tables(args: argparse.Namespace) -> int:
-    """Print the candidate and fold tables of the fusion candidate set (markdown)."""
-    from _cv_report import analyse, candidate_rows, collect, fold_rows, summary_rows
+    """Print the summary, candidate and fold tables of the fusion candidates (markdown)."""
+    from _cv_report import analyse, collect, summary_rows
     from gazevos.eval.davis import resolve_sequences
 
     sequences = resolve_sequences(args.root, args.sequences or None)
     base = current_base("fusion")
+    cands = {c.name: c for c in candidates_for("fusion", base)}
     scores, incomplete = collect(read_cache(args.cache), "fusion", sequences, base)
+    round2 = {n for n, c in cands.items() if "round 2" in c.why}
     variants = {"all candidates": scores,
+                "round 1 only, fixed before any scoring": {
+                    c: v for c, v in scores.items() if c not in round2},
                 "late fusion only": {c: v for c, v in scores.items()
-                                     if c.startswith(("late", "classic", "mast"))},
+                                     if not cands[c].settings["feedback"]},
                 "feedback fusion only": {c: v for c, v in scores.items()
-                                         if c.startswith("fb")}}
+                                         if cands[c].settings["feedback"]}}
     results = [analyse("fusion", v, incomplete, sequences, args.kfold_seeds, base, variant=k)
                for k, v in variants.items() if v]
-    print("\n".join(summary_rows(results)) + "\n")
-    head = results[0]
-    print("\n".join(candidate_rows(head, sequences)) + "\n")
+    rows = [line.replace("| nan |", "| - |") for line in summary_rows(results)]
+    print("\n".join(rows) + "\n")
+    print("\n".join(_candidate_rows(scores, sequences, cands)) + "\n")
     for r in results:
         print(f"Leave-one-sequence-out folds, {r.variant}:\n")
-        print("\n".join(fold_rows(r)) + "\n")
+        print("\n".join(_fold_rows(r, scores)) + "\n")
     if incomplete:
         print(f"Not complete in the cache (left out): {', '.join(incomplete)}.")
     return 0

@@ -273,4 +273,4 @@ def test_an_unknown_preset_lists_the_shipped_ones():
     with pytest.raises(GazevosError) as err:
         load_config(ClassicConfig, "clasic")
     assert str(err.value).startswith("no config file or shipped preset named 'clasic' "
-                                     "(presets: classic, classic_mast, mast, ")
+                                     "(presets: classic, classic_mast, fusion, mast, ")

@@ -67,7 +67,7 @@ class FusionConfig:
         mast: settings of the ``mast`` sub-tracker (its weights: the tracker's checkpoint).
     """
 
-    weight: float = setting(0.5, ge=0.0, le=1.0)
+    weight: float = setting(0.4, ge=0.0, le=1.0)
     rule: str = setting("logodds", choices=("logodds", "mean"))
     floor: float = setting(0.01, ge=1e-6, lt=0.5)
     feedback: bool = True
