@@ -249,3 +249,73 @@ def test_frames_between_classified_ones_are_carried_by_the_flow(monkeypatch):
                cfg=ClassicConfig(work_scale=1.0, classify_every=3))
     assert len(rows) == 6                   # of frames 1..20, only 3, 6, ..., 18
     assert min(iou(v, p) for v, p, _ in res) > 0.85
+
+
+def _look_away(cfg: ClassicConfig, monkeypatch, keep_disc: bool = False
+               ) -> tuple[list, list[float], list[int]]:
+    """Track the disc through a cut to another view (frames 8-13) and back.
+
+    ``keep_disc``: the other view keeps the disc and its surround (frame 7's) in place.
+
+    Returns per frame (predicted mask, true mask or None on the other view), the fraction
+    of the frame failing the flow check, and the frames where the lost-object search ran.
+    """
+    from gazevos.track.classic.tracker import ClassicTracker as Trk
+
+    seen: list[float] = []
+    searched: list[int] = []
+    check, search = Trk._inconsistent, Trk._reacquire
+
+    def spy_check(self, *args):
+        bad = check(self, *args)
+        seen.append(float(bad.mean()))
+        return bad
+
+    def spy_search(self, *args):
+        searched.append(self.frame_index)
+        return search(self, *args)
+
+    monkeypatch.setattr(Trk, "_inconsistent", spy_check)
+    monkeypatch.setattr(Trk, "_reacquire", spy_search)
+    rng = np.random.default_rng(5)
+    other = np.clip(rng.normal(128, 40, (H, W, 3)), 0, 255).astype(np.uint8)
+    other = np.repeat(np.repeat(other[::4, ::4], 4, axis=0), 4, axis=1)  # blocky texture
+    bg = background(0)
+    trk = ClassicTracker(cfg)
+    out = []
+    last, _ = _frame(bg, (48, 44), 7)
+    near = disc_mask(48, 44, R + 10)
+    for k in range(24):
+        away = 8 <= k < 14
+        img, m = (other, None) if away else _frame(bg, (48, 30 + 2 * k), k)
+        if away and keep_disc:
+            img = np.where(near[..., None], last, other)
+        pred = trk.step(img, mask=m.astype(np.uint8) if k == 0 else None)
+        out.append((pred.labels == 1, m))
+    monkeypatch.undo()
+    return out, seen, searched
+
+
+def test_a_view_change_is_searched_again_not_carried(monkeypatch):
+    """A cut to another view (the wearer looks away) and back: the flow check fails almost
+    everywhere, so every object is searched for again from that frame on (not carried by
+    the flow); absent on the other view, found again when the view comes back."""
+    out, seen, searched = _look_away(CFG, monkeypatch)
+    assert seen[7] > 0.6 and seen[13] > 0.6            # the two cuts (frames 8 and 14)
+    assert max(v for k, v in enumerate(seen) if k not in (7, 13)) < 0.3
+    assert searched[0] == 8                             # searched at the cut itself
+    for k in range(8, 14):
+        assert not out[k][0].any()                      # nothing marked on the other view
+    for k in range(16, 24):
+        assert iou(out[k][1], out[k][0]) > 0.85         # found again after the return
+
+
+def test_a_view_change_is_detected_even_where_the_object_stays_put(monkeypatch):
+    """Most of the frame changes but the disc's surround does not: the flow would carry
+    the disc; with the view-change test it is searched for again (and found, since it is
+    there), switched off it is carried."""
+    _, seen, searched = _look_away(CFG, monkeypatch, keep_disc=True)
+    assert seen[7] > 0.6 and searched[0] == 8
+    _, seen, searched = _look_away(ClassicConfig(work_scale=1.0, view_change_fraction=1.0),
+                                   monkeypatch, keep_disc=True)
+    assert seen[7] > 0.6 and 8 not in searched

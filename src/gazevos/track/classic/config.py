@@ -38,6 +38,10 @@ class ClassicConfig:
             this fraction of the squared flow magnitudes ...
         flow_check_absolute: ... plus this many squared pixels.
         unreliable_prior: the prior of pixels that fail the check is capped at this.
+        view_change_fraction: when more than this fraction of the frame fails the check,
+            the view changed (a cut, a fast head turn away): the flow cannot carry the
+            objects, so each one is searched for again as a lost object is (1: off; DAVIS
+            and the real recordings stay below 0.3, a cut is above 0.9).
         mean_radii: radii of the square windows of the LAB local-mean features.
         texture_radius: window radius of the lightness-deviation and gradient-energy features.
         use_position: add the pixel's position relative to the object (centroid, size).
@@ -132,6 +136,7 @@ class ClassicConfig:
     flow_check_relative: float = setting(0.01, ge=0.0)
     flow_check_absolute: float = setting(0.5, ge=0.0)
     unreliable_prior: float = setting(0.5, ge=0.0, le=1.0)
+    view_change_fraction: float = setting(0.6, ge=0.0, le=1.0)
     mean_radii: tuple[int, ...] = setting((2, 6), ge=1, le=1000)
     texture_radius: int = setting(3, ge=1, le=1000)
     use_position: bool = True

@@ -125,6 +125,7 @@ class _ObjectState:
     lost: bool = False
     tracked: int = 0
     prior: np.ndarray | None = None       # (h, w) this frame's warped prior
+    view_changed: bool = False            # lost at a view change, not yet found again
 
 
 class ClassicTracker(Tracker):
@@ -300,10 +301,15 @@ class ClassicTracker(Tracker):
         unreliable = None
         if c.flow_check and not self._light:
             unreliable = self._inconsistent(flow, mx, my, gray)
+        # most of the frame fails the check: the view changed, search for every object
+        view_changed = (unreliable is not None and c.view_change_fraction < 1.0
+                        and float(unreliable.mean()) > c.view_change_fraction)
         t = self._lap("flow", t)
         out: dict[int, np.ndarray] = {}
         for i in self.object_ids:
             st = self._objects[i]
+            if view_changed:
+                st.lost = st.view_changed = True
             prior = cv2.remap(st.prob, mx, my, interpolation=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
             if c.prior_blur > 0 and feats is not None:
@@ -402,7 +408,7 @@ class ClassicTracker(Tracker):
         if area == 0 or area < c.lost_area_fraction * ref:
             st.lost = True
             return np.zeros((h, w), dtype=np.float32)
-        st.lost = False
+        st.lost = st.view_changed = False
         st.areas.append(area)
         g = mask_geometry(fm)
         if g is not None:
@@ -497,7 +503,8 @@ class ClassicTracker(Tracker):
         mean_p = np.bincount(lab.ravel(), weights=pc.ravel(), minlength=n) / np.maximum(areas, 1)
         d = np.hypot(cents[:, 1] - st.centroid[0], cents[:, 0] - st.centroid[1]) / max(st.size, 1)
         ok = (areas >= c.reacquire_min_area * ref) & (areas <= c.reacquire_max_area * ref)
-        near = d <= c.reacquire_near_radius
+        # after a view change the last position says nothing: the strict test everywhere
+        near = (d <= c.reacquire_near_radius) & (not getattr(st, "view_changed", False))
         ok &= np.where(near, mean_p >= c.reacquire_near_probability,
                        mean_p >= c.reacquire_far_probability)
         ok[0] = False
