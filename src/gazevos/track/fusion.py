@@ -153,6 +153,10 @@ class FusionTracker(Tracker):
         device: where MAST (and ``classic``'s learned features) run; see
             :func:`gazevos.devices.resolve_device` (None: the CPU).
         amp: float16 autocast on CUDA (None: on there; ignored on the CPU).
+
+    :attr:`seconds` has the stages ``classic``, ``mast`` (each sub-tracker's calls) and
+    ``fuse``; in the feedback variant also the base class's ``propagate``, ``aggregate``
+    and ``memorize``, which contain them.  Each sub-tracker keeps its own finer stages.
     """
 
     name = "fusion"
@@ -170,10 +174,12 @@ class FusionTracker(Tracker):
                  amp: bool | None = None) -> None:
         super().__init__()
         self.config = config or FusionConfig()
-        self.classic = ClassicTracker.from_options(checkpoint=checkpoint,
-                                                   **config_to_dict(self.config.classic))
-        self.mast = MastTracker.from_options(checkpoint=checkpoint, device=device, amp=amp,
-                                             **config_to_dict(self.config.mast))
+        classic = ClassicTracker.from_options(checkpoint=checkpoint,
+                                              **config_to_dict(self.config.classic))
+        assert isinstance(classic, ClassicTracker)
+        self.classic: ClassicTracker = classic
+        self.mast: MastTracker = MastTracker.from_options(
+            checkpoint=checkpoint, device=device, amp=amp, **config_to_dict(self.config.mast))
         # classic's builder takes no device: move its learned extractor as build_tracker does
         move = getattr(getattr(self.classic, "extractor", None), "to", None)
         if callable(move) and self.mast.device.type != "cpu":
@@ -182,7 +188,7 @@ class FusionTracker(Tracker):
     @property
     def trackers(self) -> tuple[ClassicTracker, MastTracker]:
         """The two sub-trackers, ``(classic, mast)``."""
-        return self.classic, self.mast  # type: ignore[return-value]
+        return self.classic, self.mast
 
     def reset(self) -> None:
         super().reset()
@@ -258,9 +264,9 @@ class FusionTracker(Tracker):
         least ``lost_area_fraction`` of its reference (median recent) area is tracked from
         that mask on the next frame instead of being searched for.
         """
-        frac = self.classic.config.lost_area_fraction  # type: ignore[attr-defined]
+        frac = self.classic.config.lost_area_fraction
         for i in pred.object_ids:
-            st = self.classic._objects.get(i)  # type: ignore[attr-defined]
+            st = self.classic._objects.get(i)
             if st is None or not st.lost or not st.model.fitted:
                 continue
             area = int(np.count_nonzero(st.prob > 0.5))
