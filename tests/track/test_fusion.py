@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from gazevos.config import load_config
+from gazevos.config import config_to_dict, load_config
 from gazevos.errors import GazevosError
 from gazevos.eval.synthetic import Square, moving_squares
 from gazevos.models.mast.model import MastModel, MastModelConfig, model_to_checkpoint
@@ -109,9 +109,16 @@ def test_fuse_distributions_by_hand() -> None:
 
 
 # ---------------------------------------------------------------- the tracker
+def _classic() -> Tracker:
+    """``classic`` alone with the fusion's default sub-tracker settings."""
+    return build_tracker("classic", **config_to_dict(FusionConfig().classic))
+
+
 def test_registered_and_preset_is_the_defaults(checkpoint: Path) -> None:
     assert TRACKERS["fusion"] == "gazevos.track.fusion:FusionTracker"
     assert load_config(FusionConfig, "fusion") == FusionConfig()
+    # the classic settings the fusion was cross-validated with, not classic's own defaults
+    assert (FusionConfig().classic.band_stride, FusionConfig().classic.fit_defer) == (1, 0)
     trk = _fusion(checkpoint, device="cpu", weight=0.25, classic={"dis_preset": "fast"})
     assert trk.config.weight == 0.25 and trk.classic.config.dis_preset == "fast"
     assert trk.mast.config.scale == 1.0 and trk.mast.device == torch.device("cpu")
@@ -125,7 +132,7 @@ def test_registered_and_preset_is_the_defaults(checkpoint: Path) -> None:
 def test_weight_one_is_classic_and_weight_zero_is_mast(
         checkpoint: Path, video: tuple[np.ndarray, np.ndarray], feedback: bool) -> None:
     frames, labels = video
-    classic = _run(build_tracker("classic"), frames, labels[0])
+    classic = _run(_classic(), frames, labels[0])
     mast = _run(build_tracker("mast", checkpoint=checkpoint, **MAST), frames, labels[0])
     for weight, alone in ((1.0, classic), (0.0, mast)):
         got = _run(_fusion(checkpoint, weight=weight, feedback=feedback), frames, labels[0])
@@ -137,7 +144,7 @@ def test_weight_one_is_classic_and_weight_zero_is_mast(
 def test_late_fusion_fuses_two_independent_runs(
         checkpoint: Path, video: tuple[np.ndarray, np.ndarray]) -> None:
     frames, labels = video
-    classic = _run(build_tracker("classic"), frames, labels[0])
+    classic = _run(_classic(), frames, labels[0])
     mast = _run(build_tracker("mast", checkpoint=checkpoint, **MAST), frames, labels[0])
     trk = _fusion(checkpoint, weight=0.4, feedback=False, rule="logodds", floor=0.05)
     got = _run(trk, frames, labels[0])
@@ -170,7 +177,7 @@ def test_feedback_both_remember_the_fused_prediction(
             want = shrink(want, st.prob.shape[::-1])
         np.testing.assert_array_equal(st.prob, want)
     # the fusion differs from both trackers alone, and follows the squares
-    classic = _run(build_tracker("classic"), frames[:4], labels[0])[-1]
+    classic = _run(_classic(), frames[:4], labels[0])[-1]
     assert not np.array_equal(last.probs, classic.probs)
     for i in (1, 2):
         inter = np.logical_and(last.labels == i, labels[3] == i).sum()

@@ -122,7 +122,10 @@ def test_correction_changes_only_the_affected_range() -> None:
 def test_backward_pass_recovers_a_moving_square() -> None:
     frames, masks = _square_video()
     # before_first="backward" (default): the tracker runs from the last frame to the first
-    out = _run(frames, {N - 1: masks[N - 1]}, factory=lambda: build_tracker("classic"))
+    # every band pixel classified (band_stride 1): on this 14-px square the default coarse
+    # band grid costs about 0.02 IoU at the edges, which is not what this test is about
+    out = _run(frames, {N - 1: masks[N - 1]},
+               factory=lambda: build_tracker("classic", band_stride=1))
     ious = [_iou(out[t][0] == 1, masks[t] == 1) for t in range(N)]
     assert min(ious) > 0.9, np.round(ious, 2)
     assert all(out[t][1][1] > 0.5 for t in range(N))
