@@ -98,6 +98,28 @@ def _se(values: object) -> float:
     return math.sqrt(math.fsum((v - m) ** 2 for v in vals) / (len(vals) - 1) / len(vals))
 
 
+def default_name(r: TrackerCV) -> str | None:
+    """The candidate that is the tracker's shipped setting: ``default``, or (``fusion``,
+    whose candidates all name their switches) the one whose switches equal its config's
+    defaults; None when no candidate is."""
+    if "default" in r.scores:
+        return "default"
+    import importlib
+
+    from gazevos.track.registry import TRACKERS
+
+    module, cls = TRACKERS[r.tracker].split(":")
+    cfg_cls = getattr(importlib.import_module(module), cls).config_cls
+    if cfg_cls is None:
+        return None
+    cfg = cfg_cls()
+    for c in candidates_for(r.tracker, r.base):
+        if c.name in r.scores and c.settings and all(
+                getattr(cfg, k, object()) == v for k, v in c.settings.items()):
+            return c.name
+    return None
+
+
 def summary_rows(results: list[TrackerCV]) -> list[str]:
     lines = ["| tracker | defaults | candidates | all-dev J&F, default | best candidate, all-dev "
              "J&F | **CV J&F, leave-one-out** | CV J&F, 5-fold (mean of shuffles; range) | "
@@ -108,7 +130,8 @@ def summary_rows(results: list[TrackerCV]) -> list[str]:
               if len(r.scores) > 1 else f"{r.kfold[0]:.3f}")
         name = f"{r.tracker} ({r.variant})" if r.variant else r.tracker
         lines.append(f"| {name} | {r.base} | {len(r.scores)} | "
-                     f"{r.all_dev.get('default', float('nan')):.3f} | {best} {best_jf:.3f} | "
+                     f"{r.all_dev.get(default_name(r) or '', float('nan')):.3f} | "
+                     f"{best} {best_jf:.3f} | "
                      f"**{r.loo.score:.3f}** | {kf} | {_se(r.loo.per_sequence.values()):.3f} | "
                      f"{_choices(r.loo)} |")
     return lines
@@ -116,7 +139,8 @@ def summary_rows(results: list[TrackerCV]) -> list[str]:
 
 def candidate_rows(r: TrackerCV, sequences: list[str]) -> list[str]:
     why = {c.name: c for c in candidates_for(r.tracker, r.base)}
-    base = r.scores.get("default")
+    dname = default_name(r)
+    base = r.scores.get(dname) if dname else None
     lines = ["| candidate | overrides | why | all-dev J&F | vs default | sequences better / "
              "worse by > 0.02 | " + " | ".join(sequences) + " |",
              "|" + " --- |" * (6 + len(sequences))]
@@ -125,7 +149,7 @@ def candidate_rows(r: TrackerCV, sequences: list[str]) -> list[str]:
         over = over or "-"
         if base is not None:
             d = [per[s] - base[s] for s in sequences]
-            vs = f"{r.all_dev[name] - r.all_dev['default']:+.3f}"
+            vs = f"{r.all_dev[name] - r.all_dev[dname]:+.3f}"
             bw = f"{sum(x > 0.02 for x in d)} / {sum(x < -0.02 for x in d)}"
         else:
             vs = bw = "-"
@@ -135,7 +159,8 @@ def candidate_rows(r: TrackerCV, sequences: list[str]) -> list[str]:
 
 
 def fold_rows(r: TrackerCV) -> list[str]:
-    base = r.scores.get("default")
+    dname = default_name(r)
+    base = r.scores.get(dname) if dname else None
     lines = ["| held-out sequence | chosen on the other 9 | its mean there | its J&F held out | "
              "default's J&F held out | chosen - default |", "|" + " --- |" * 6]
     for f in r.loo.folds:
