@@ -50,6 +50,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ROOT = REPO.parent / "shared" / "data" / "davis2016-dev"
@@ -230,6 +231,22 @@ def _commit() -> str:
     return head + ("+dirty-track" if dirty else "")
 
 
+def scores_of(row: Any) -> dict[str, float]:
+    """``jf``, ``j`` and ``f`` of one scored sequence (a ``per_sequence()`` table row)."""
+    return {key: round(float(row[col][0]), 6)
+            for key, col in (("jf", "J&F-Mean"), ("j", "J-Mean"), ("f", "F-Mean"))}
+
+
+def append_cell(cache: Path, rec: dict) -> dict:
+    """Append one scored cell to the cache as a JSON line, stamped with the load and the
+    time; returns the stamped record."""
+    rec = {**rec, "load": round(os.getloadavg()[0], 1),
+           "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M")}
+    with cache.open("a") as fh:
+        fh.write(json.dumps(rec) + "\n")
+    return rec
+
+
 def run(args: argparse.Namespace) -> int:
     """Track and score every missing (tracker, candidate, sequence) cell."""
     import cv2
@@ -268,17 +285,12 @@ def run(args: argparse.Namespace) -> int:
                     frames, step_s = track_sequence(trk, source, mask_path, out)
                     seconds = time.perf_counter() - t0
                     row = summarise([evaluate_sequence(args.root, tmp, seq)]).per_sequence()
-                rec = {"tracker": tracker, "base": base, "candidate": cand.name,
-                       "settings": cand.settings,
-                       "sequence": seq, "jf": round(float(row["J&F-Mean"][0]), 6),
-                       "j": round(float(row["J-Mean"][0]), 6),
-                       "f": round(float(row["F-Mean"][0]), 6), "frames": frames,
-                       "seconds": round(seconds, 2), "step_seconds": round(step_s, 2),
-                       "threads": args.threads, "load": round(os.getloadavg()[0], 1),
-                       "commit": commit,
-                       "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M")}
-                with args.cache.open("a") as fh:
-                    fh.write(json.dumps(rec) + "\n")
+                rec = append_cell(args.cache, {
+                    "tracker": tracker, "base": base, "candidate": cand.name,
+                    "settings": cand.settings, "sequence": seq, **scores_of(row),
+                    "frames": frames, "seconds": round(seconds, 2),
+                    "step_seconds": round(step_s, 2), "threads": args.threads,
+                    "commit": commit})
                 print(f"{tracker:8s} {cand.name:16s} {seq:16s} J&F {rec['jf']:.3f} "
                       f"({frames} frames, {seconds:.0f} s)", flush=True)
     return 0

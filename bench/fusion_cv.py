@@ -27,9 +27,7 @@ candidate can be scored from one run of each:
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -42,10 +40,12 @@ from cv_leaderboard import (  # noqa: E402
     DEFAULT_CACHE,
     DEFAULT_ROOT,
     _commit,
+    append_cell,
     candidates_for,
     cell_key,
     current_base,
     read_cache,
+    scores_of,
 )
 
 DEFAULT_STORE = Path("/tmp/fusion-probs")
@@ -131,15 +131,10 @@ def late(args: argparse.Namespace) -> int:
                 f[:, t] = db_eval_boundary(gt_k, res_k)
             row = summarise([SequenceScores(seq, tuple(p.stem for p in scored), j, f)]
                             ).per_sequence()
-            rec = {"tracker": "fusion", "base": base, "candidate": cand.name,
-                   "settings": s, "sequence": seq, "jf": round(float(row["J&F-Mean"][0]), 6),
-                   "j": round(float(row["J-Mean"][0]), 6),
-                   "f": round(float(row["F-Mean"][0]), 6), "frames": len(frames),
-                   "offline": True, "store": str(args.store), "threads": 1,
-                   "load": round(os.getloadavg()[0], 1), "commit": commit,
-                   "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M")}
-            with args.cache.open("a") as fh:
-                fh.write(json.dumps(rec) + "\n")
+            rec = append_cell(args.cache, {
+                "tracker": "fusion", "base": base, "candidate": cand.name, "settings": s,
+                "sequence": seq, **scores_of(row), "frames": len(frames), "offline": True,
+                "store": str(args.store), "threads": 1, "commit": commit})
             print(f"fusion   {cand.name:20s} {seq:16s} J&F {rec['jf']:.3f} "
                   f"({time.perf_counter() - t0:.0f} s to score)", flush=True)
     return 0

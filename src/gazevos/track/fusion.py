@@ -78,6 +78,25 @@ class FusionConfig:
     mast: MastTrackerConfig = MastTrackerConfig()
 
 
+def _without_logodds(a: np.ndarray, b: np.ndarray, weight: float, rule: str
+                     ) -> np.ndarray | None:
+    """The fusions that need no log-odds: ``weight`` 1 (``a`` itself) or 0 (``b``), and the
+    ``mean`` rule; None for the ``logodds`` rule.
+
+    Raises:
+        ValueError: an unknown rule.
+    """
+    if weight >= 1.0:
+        return a
+    if weight <= 0.0:
+        return b
+    if rule == "mean":
+        return (weight * a + (1.0 - weight) * b).astype(np.float32)
+    if rule != "logodds":
+        raise ValueError(f"unknown fusion rule '{rule}'")
+    return None
+
+
 def fuse_objects(a: np.ndarray, b: np.ndarray, weight: float, rule: str = "logodds",
                  floor: float = 0.01) -> np.ndarray:
     """Fuse independent per-object foreground probabilities of two trackers.
@@ -93,14 +112,9 @@ def fuse_objects(a: np.ndarray, b: np.ndarray, weight: float, rule: str = "logod
     Returns:
         float32 array of the inputs' shape.  ``weight`` 1 (0) returns ``a`` (``b``) itself.
     """
-    if weight >= 1.0:
-        return a
-    if weight <= 0.0:
-        return b
-    if rule == "mean":
-        return (weight * a + (1.0 - weight) * b).astype(np.float32)
-    if rule != "logodds":
-        raise ValueError(f"unknown fusion rule '{rule}'")
+    done = _without_logodds(a, b, weight, rule)
+    if done is not None:
+        return done
     ca = np.clip(a, floor, 1.0 - floor, dtype=np.float32)
     cb = np.clip(b, floor, 1.0 - floor, dtype=np.float32)
     z = weight * (np.log(ca) - np.log1p(-ca)) + (1.0 - weight) * (np.log(cb) - np.log1p(-cb))
@@ -126,14 +140,9 @@ def fuse_distributions(a: np.ndarray, b: np.ndarray, weight: float, rule: str = 
         (``b``) itself.  Pixels where ``a`` and ``b`` are equal keep that distribution
         (given masks stay one-hot).
     """
-    if weight >= 1.0:
-        return a
-    if weight <= 0.0:
-        return b
-    if rule == "mean":
-        return (weight * a + (1.0 - weight) * b).astype(np.float32)
-    if rule != "logodds":
-        raise ValueError(f"unknown fusion rule '{rule}'")
+    done = _without_logodds(a, b, weight, rule)
+    if done is not None:
+        return done
     z = weight * np.log(np.clip(a, floor, 1.0 - floor, dtype=np.float32))
     z += (1.0 - weight) * np.log(np.clip(b, floor, 1.0 - floor, dtype=np.float32))
     z -= z.max(axis=0, keepdims=True)
