@@ -221,3 +221,31 @@ def test_identity_covers_the_mast_weights(checkpoint: Path, tmp_path: Path) -> N
     assert a["name"] == "fusion" and a["config"] == b["config"]
     assert a["weights"] != b["weights"]
     assert tracker_identity(_fusion(checkpoint))["weights"] == a["weights"]
+
+
+def test_an_object_classic_lost_at_a_view_change_stays_absent(
+        checkpoint: Path, video: tuple[np.ndarray, np.ndarray],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """While ``classic`` has lost an object at a view change and not found it again, the
+    fusion answers "absent" for it, whatever ``mast`` sees, and does not revive it."""
+    frames, labels = video
+    trk = _fusion(checkpoint, weight=0.05)         # mast nearly alone
+    trk.reset()
+    for t in range(3):
+        trk.step(frames[t], mask=labels[0] if t == 0 else None)
+    st = trk.classic._objects[1]
+    st.lost = st.view_changed = True               # as a view change leaves it
+    monkeypatch.setattr(type(trk.classic), "_reacquire", lambda self, st, feats: None)
+    seen: dict[int, float] = {}
+    real = type(trk.mast)._propagate
+
+    def spy(self, frame):
+        out = real(self, frame)
+        seen.update({i: float(p.max()) for i, p in out.items()})
+        return out
+
+    monkeypatch.setattr(type(trk.mast), "_propagate", spy)
+    pred = trk.step(frames[3])
+    assert seen[1] > 0.6                           # mast still sees object 1 ...
+    assert not (pred.labels == 1).any()            # ... the fusion does not
+    assert st.lost and st.view_changed             # not revived from the fused mask

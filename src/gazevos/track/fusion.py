@@ -249,6 +249,9 @@ class FusionTracker(Tracker):
             return fb
         out = {}
         for i in self.object_ids:
+            if self._absent_in_classic(i):
+                out[i] = fa[i]  # lost at a view change, not found again: absent
+                continue
             a, b = fa[i], fb[i]
             if b.shape != a.shape:  # mast answers at the frame size: down to the work grid
                 b = shrink(b, (a.shape[1], a.shape[0]))
@@ -267,6 +270,13 @@ class FusionTracker(Tracker):
         if self.config.revive and 0.0 < self.config.weight < 1.0:
             self._revive(pred)
 
+    def _absent_in_classic(self, object_id: int) -> bool:
+        """``classic`` lost the object at a view change (a cut, a fast head turn away) and
+        has not found it again: the fusion takes its "absent" over ``mast``'s memory, which
+        would match the new view (docs/experiments/lookaway.md)."""
+        st = self.classic._objects.get(object_id)
+        return st is not None and st.lost and getattr(st, "view_changed", False)
+
     def _revive(self, pred: Prediction) -> None:
         """Take up again, in ``classic``, the lost objects the fused mask still holds.
 
@@ -278,7 +288,8 @@ class FusionTracker(Tracker):
         frac = self.classic.config.lost_area_fraction
         for i in pred.object_ids:
             st = self.classic._objects.get(i)
-            if st is None or not st.lost or not st.model.fitted:
+            if (st is None or not st.lost or not st.model.fitted
+                    or self._absent_in_classic(i)):
                 continue
             area = int(np.count_nonzero(st.prob > 0.5))
             ref = float(np.median(st.areas)) if st.areas else 0.0
