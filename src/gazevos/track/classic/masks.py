@@ -1,0 +1,72 @@
+"""Per-pixel fusion and mask clean-up of the ``classic`` tracker (I/O-free functions)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from gazevos.track.classic.config import ClassicConfig
+
+
+def _logit(p: np.ndarray, low: float, high: float) -> np.ndarray:
+    p = np.clip(p, low, high)
+    return np.log(p) - np.log1p(-p)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+
+
+def fuse(prior: np.ndarray, classifier: np.ndarray, cfg: ClassicConfig) -> np.ndarray:
+    """Fuse prior and classifier probabilities (same shape) in weighted log-odds."""
+    z = (cfg.prior_weight * _logit(prior, cfg.prior_min, cfg.prior_max)
+         + cfg.classifier_weight * _logit(classifier, cfg.classifier_floor,
+                                          1.0 - cfg.classifier_floor)
+         + cfg.fusion_bias)
+    return _sigmoid(z)
+
+
+def clean_mask(prob: np.ndarray, prior: np.ndarray, keep_min_prior: float,
+               hole_fraction: float, min_component_fraction: float = 0.0) -> np.ndarray:
+    """Drop fused components that miss the prior and fill small holes.
+
+    Args:
+        prob: ``(h, w)`` fused object probability.
+        prior: ``(h, w)`` warped prior probability.
+        keep_min_prior: a component of ``prob > 0.5`` survives if its mean prior reaches this.
+        hole_fraction: enclosed background regions smaller than this fraction of the object
+            area become object.
+        min_component_fraction: components smaller than this fraction of the largest
+            one are dropped too.
+
+    Returns:
+        ``(h, w)`` float32 cleaned probability (dropped components take ``min(prob, prior)``,
+        filled holes at least 0.5 + half their distance to one).
+    """
+    out = prob.astype(np.float32, copy=True)
+    fg = (prob > 0.5).astype(np.uint8)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+    if n > 1:
+        mass = np.bincount(lab.ravel(), weights=prior.ravel(), minlength=n)
+        mean_prior = mass / np.maximum(stats[:, cv2.CC_STAT_AREA], 1)
+        areas = stats[:, cv2.CC_STAT_AREA]
+        drop = mean_prior < keep_min_prior
+        drop |= areas < min_component_fraction * areas[1:].max()
+        drop[0] = False
+        if drop.any():
+            dm = drop[lab]
+            out[dm] = np.minimum(out[dm], prior[dm])
+            fg[dm] = 0
+    area = int(fg.sum())
+    if area and hole_fraction > 0:
+        n, lab, stats, _ = cv2.connectedComponentsWithStats(1 - fg, connectivity=4)
+        h, w = fg.shape
+        x0, y0 = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
+        x1, y1 = x0 + stats[:, cv2.CC_STAT_WIDTH], y0 + stats[:, cv2.CC_STAT_HEIGHT]
+        inner = (x0 > 0) & (y0 > 0) & (x1 < w) & (y1 < h)
+        small = stats[:, cv2.CC_STAT_AREA] < hole_fraction * area
+        fill = inner & small
+        if fill.any():
+            hm = fill[lab]
+            out[hm] = 0.5 + 0.5 * np.maximum(out[hm], 0.5)
+    return out
