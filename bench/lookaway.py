@@ -6,7 +6,9 @@
 A head camera loses the tracked objects whenever the wearer looks away (issue 23 names
 re-acquisition after occlusion).  For each DAVIS-2016 dev sequence, ``--away-frames``
 frames of the next sequence in the list (resized to its size; 24 = one second) are
-spliced in after its frame ``n // 3``.  The tracker is given the object on frame 0, as in
+spliced in after its frame ``n // 3``: inserted (``--mode insert``, the sequence waits) or
+in place of its next frames (``--mode replace``, the scene goes on meanwhile; shortened
+to leave two frames after it).  The tracker is given the object on frame 0, as in
 DAVIS.  Scores (``gazevos.eval.lookaway``; J of all objects as one mask):
 
 * J before: mean J before the look-away;
@@ -59,6 +61,9 @@ def main() -> int:
     ap.add_argument("--root", type=Path, default=DEFAULT_ROOT)
     ap.add_argument("--trackers", nargs="+", default=["classic", "mast"])
     ap.add_argument("--away-frames", type=int, default=24)
+    ap.add_argument("--mode", choices=("insert", "replace"), default="insert",
+                    help="insert: the sequence waits while the camera looks away; replace: "
+                         "it goes on (the away frames take the place of its next frames)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a tracker setting (YAML value), repeatable")
     ap.add_argument("--label", default=None, help="row label (default: tracker + settings)")
@@ -72,7 +77,8 @@ def main() -> int:
     seqs = resolve_sequences(args.root)
     rows = json.loads(args.json.read_text()) if args.json.is_file() else []
     for name in args.trackers:
-        label = args.label or " ".join([name, *args.set])
+        label = args.label or " ".join([name, *args.set]
+                                       + ([f"({args.mode})"] if args.mode != "insert" else []))
         tracker = build_tracker(name, **overrides)
         per: list[dict] = []
         t0 = time.perf_counter()
@@ -85,14 +91,24 @@ def main() -> int:
             away = [away[j % len(away)] for j in range(args.away_frames)]
             truth = [read_mask(p) for p in annotation_files(args.root, seq)]
             first = truth[0]
-            k = len(frames) // 3
-            sched = lookaway_schedule(len(frames), k, args.away_frames)
+            n = len(frames)
+            k = n // 3
+            replace = args.mode == "replace"
+            m = min(args.away_frames, n - k - 3) if replace else args.away_frames
+            sched = lookaway_schedule(n, k, m, replace=replace)
             spliced = [frames[i] if kind == "seq" else away[i] for kind, i in sched]
             out = _track(tracker, spliced, first)
-            pred_seq = [lab for (kind, _), lab in zip(sched, out, strict=True) if kind == "seq"]
-            pred_away = [lab for (kind, _), lab in zip(sched, out, strict=True) if kind == "away"]
-            sc = lookaway_scores(truth, pred_seq, pred_away, k)
-            base = lookaway_scores(truth, _track(tracker, frames, first), [], k)
+            pred_seq: list[np.ndarray | None] = [None] * n
+            pred_away = []
+            for (kind, i), lab in zip(sched, out, strict=True):
+                if kind == "seq":
+                    pred_seq[i] = lab
+                else:
+                    pred_away.append(lab)
+            resume = k + 1 + (m if replace else 0)
+            sc = lookaway_scores(truth, pred_seq, pred_away, k, resume_at=resume)
+            base = lookaway_scores(truth, _track(tracker, frames, first), [], k,
+                                   resume_at=resume)
             per.append({"sequence": seq, "away_from": other, "j_before": sc.j_before,
                         "false_area": sc.false_area, "false_frames": sc.false_frames,
                         "j_after": sc.j_after, "j_after_uninterrupted": base.j_after,
@@ -103,7 +119,7 @@ def main() -> int:
                   f"{sc.recovery_frames}", flush=True)
         found = [r["recovery_frames"] for r in per if r["recovery_frames"] is not None]
         row = {"label": label, "tracker": name, "settings": overrides,
-               "away_frames": args.away_frames,
+               "away_frames": args.away_frames, "mode": args.mode,
                "j_before": float(np.mean([r["j_before"] for r in per])),
                "false_area": float(np.mean([r["false_area"] for r in per])),
                "false_frames": float(np.mean([r["false_frames"] for r in per])),

@@ -48,3 +48,17 @@ def test_never_found_again_and_void_pixels():
     assert sc.false_area == 0.0 and sc.false_frames == 0.0
     with pytest.raises(ValueError):
         lookaway_scores(truth, pred[:4], [], away_after=1)
+
+
+def test_replace_mode_skips_the_sequence_frames_the_look_away_covers():
+    assert lookaway_schedule(6, 1, 2, replace=True) == [
+        ("seq", 0), ("seq", 1), ("away", 0), ("away", 1), ("seq", 4), ("seq", 5)]
+    with pytest.raises(ValueError):
+        lookaway_schedule(5, 1, 3, replace=True)    # no sequence frame left after it
+    truth = [_box(0, 4)] * 6
+    pred = [_box(0, 4), _box(0, 2), None, None, _box(0, 4), _box(0, 4)]
+    sc = lookaway_scores(truth, pred, [_box(0, 4)] * 2, away_after=1, resume_at=4)
+    assert sc.j_before == pytest.approx(0.5) and sc.j_after == pytest.approx(1.0)
+    assert sc.false_area == pytest.approx(1.0) and sc.recovery_frames == 0
+    with pytest.raises(ValueError):                 # a scored frame without a prediction
+        lookaway_scores(truth, pred, [], away_after=1, resume_at=3)

@@ -18,26 +18,30 @@ import numpy as np
 from gazevos.eval.metrics import db_eval_iou
 
 
-def lookaway_schedule(n_frames: int, away_after: int, away_frames: int
-                      ) -> list[tuple[str, int]]:
+def lookaway_schedule(n_frames: int, away_after: int, away_frames: int,
+                      replace: bool = False) -> list[tuple[str, int]]:
     """The spliced video's frames, in order: ``("seq", i)`` or ``("away", j)``.
 
     Args:
         n_frames: frames of the sequence.
-        away_after: the look-away starts after the sequence's frame ``away_after``
-            (``0 <= away_after < n_frames - 1``: at least one frame before and after).
+        away_after: the look-away starts after the sequence's frame ``away_after``.
         away_frames: how many frames of the other video are spliced in (>= 1).
+        replace: the away frames take the place of the sequence's next ``away_frames``
+            frames (the scene goes on while the camera looks away) instead of being
+            inserted between frames ``away_after`` and ``away_after + 1``.
 
     Raises:
-        ValueError: a look-away that does not fit in the sequence.
+        ValueError: a look-away that leaves no sequence frame before or after it.
     """
-    if not 0 <= away_after < n_frames - 1:
-        raise ValueError(f"away_after must be in 0..{n_frames - 2}, got {away_after}")
+    resume = away_after + 1 + (away_frames if replace else 0)
+    if not 0 <= away_after or resume > n_frames - 1:
+        raise ValueError(f"a look-away of {away_frames} frames after frame {away_after} does "
+                         f"not fit in {n_frames} frames")
     if away_frames < 1:
         raise ValueError(f"away_frames must be at least 1, got {away_frames}")
     return ([("seq", i) for i in range(away_after + 1)]
             + [("away", j) for j in range(away_frames)]
-            + [("seq", i) for i in range(away_after + 1, n_frames)])
+            + [("seq", i) for i in range(resume, n_frames)])
 
 
 @dataclass(frozen=True)
@@ -63,17 +67,19 @@ class LookawayScores:
     recovery_frames: int | None
 
 
-def lookaway_scores(truth: Sequence[np.ndarray], pred_seq: Sequence[np.ndarray],
+def lookaway_scores(truth: Sequence[np.ndarray], pred_seq: Sequence[np.ndarray | None],
                     pred_away: Sequence[np.ndarray], away_after: int,
-                    absent_fraction: float = 0.1, recovered_j: float = 0.5
-                    ) -> LookawayScores:
+                    absent_fraction: float = 0.1, recovered_j: float = 0.5,
+                    resume_at: int | None = None) -> LookawayScores:
     """Score one look-away run.
 
     Args:
         truth: the sequence's ``(H, W)`` label maps (0 background, 255 void, else object).
-        pred_seq: the predicted label maps of the sequence frames, same order and length.
+        pred_seq: the predicted label maps of the sequence frames, same order and length
+            (None for frames the look-away replaced: not scored).
         pred_away: the predicted label maps of the away frames (any size).
         away_after: the last sequence frame before the look-away.
+        resume_at: the first sequence frame after it (default ``away_after + 1``).
         absent_fraction: an away frame counts as a false detection when the predicted
             area exceeds this fraction of the mean true area.
         recovered_j: J that counts as found again.
@@ -82,18 +88,22 @@ def lookaway_scores(truth: Sequence[np.ndarray], pred_seq: Sequence[np.ndarray],
         ValueError: lengths that do not match, or no frame after the look-away to score.
     """
     n = len(truth)
+    resume = away_after + 1 if resume_at is None else resume_at
     if len(pred_seq) != n:
         raise ValueError(f"{len(pred_seq)} predicted frames for {n} true ones")
-    if not 0 <= away_after < n - 2:
+    if not 0 <= away_after < resume < n - 1:
         raise ValueError(f"no frame to score after the look-away (away_after {away_after}, "
-                         f"{n} frames)")
-    gt = np.stack([(t > 0) & (t < 255) for t in truth])
-    void = np.stack([t == 255 for t in truth])
-    pr = np.stack([(p > 0) & (p < 255) for p in pred_seq])
+                         f"resume_at {resume}, {n} frames)")
+    scored = list(range(1, away_after + 1)) + list(range(resume, n - 1))
+    if any(pred_seq[i] is None for i in scored):
+        raise ValueError("a scored sequence frame has no prediction")
+    gt = np.stack([(truth[i] > 0) & (truth[i] < 255) for i in scored])
+    void = np.stack([truth[i] == 255 for i in scored])
+    pr = np.stack([(pred_seq[i] > 0) & (pred_seq[i] < 255) for i in scored])  # type: ignore[operator]
     j = db_eval_iou(gt, pr, void)
-    before = j[1:away_after + 1]
-    after = j[away_after + 1:n - 1]
-    mean_area = float(gt.sum(axis=(1, 2)).mean())
+    before = j[:away_after]
+    after = j[away_after:]
+    mean_area = float(np.mean([((t > 0) & (t < 255)).sum() for t in truth]))
     areas = np.array([float(((p > 0) & (p < 255)).sum()) for p in pred_away])
     rel = areas / max(mean_area, 1.0)
     hit = np.flatnonzero(after >= recovered_j)
