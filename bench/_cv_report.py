@@ -104,12 +104,9 @@ def default_name(r: TrackerCV) -> str | None:
     defaults; None when no candidate is."""
     if "default" in r.scores:
         return "default"
-    import importlib
+    from gazevos.track.registry import tracker_class
 
-    from gazevos.track.registry import TRACKERS
-
-    module, cls = TRACKERS[r.tracker].split(":")
-    cfg_cls = getattr(importlib.import_module(module), cls).config_cls
+    cfg_cls = tracker_class(r.tracker).config_cls
     if cfg_cls is None:
         return None
     cfg = cfg_cls()

@@ -22,7 +22,8 @@ Two variants (``feedback``):
   classifier's training pixels from it, ``mast`` stores it in its memory.  With
   ``revive``, an object ``classic`` marked lost but that the fused mask still holds is
   taken up again by ``classic`` (otherwise ``classic`` answers 0 for it until its own
-  search re-finds it).
+  search re-finds it) - except an object ``classic`` lost at a view change (the wearer
+  looked away): that one stays absent until ``classic`` finds it again.
 
 The sub-trackers are driven through their ``_propagate`` / ``_memorize`` contract
 (:class:`~gazevos.track.base.Tracker`) in the feedback variant; neither is changed, and with
@@ -44,6 +45,7 @@ from gazevos.track.base import Prediction, Tracker, shrink
 from gazevos.track.classic import ClassicTracker
 from gazevos.track.classic.config import ClassicConfig
 from gazevos.track.mast import MastTracker, MastTrackerConfig
+from gazevos.track.registry import move_extractor
 
 
 @dataclass(frozen=True)
@@ -191,10 +193,7 @@ class FusionTracker(Tracker):
         self.classic: ClassicTracker = classic
         self.mast: MastTracker = MastTracker.from_options(
             checkpoint=checkpoint, device=device, amp=amp, **config_to_dict(self.config.mast))
-        # classic's builder takes no device: move its learned extractor as build_tracker does
-        move = getattr(getattr(self.classic, "extractor", None), "to", None)
-        if callable(move) and self.mast.device.type != "cpu":
-            move(self.mast.device, self.mast.amp)
+        move_extractor(self.classic, self.mast.device, self.mast.amp)
 
     @property
     def trackers(self) -> tuple[ClassicTracker, MastTracker]:

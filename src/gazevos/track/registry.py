@@ -26,6 +26,26 @@ TRACKERS: dict[str, str] = {
 DEFAULT_TRACKER = "classic"
 
 
+def tracker_class(name: str) -> type[Tracker]:
+    """The tracker class registered as ``name`` (its module imported now).
+
+    Raises:
+        GazevosError: an unknown name.
+    """
+    if name not in TRACKERS:
+        raise GazevosError(f"unknown tracker '{name}' (choose from {', '.join(TRACKERS)})")
+    module_name, cls_name = TRACKERS[name].split(":")
+    return getattr(importlib.import_module(module_name), cls_name)
+
+
+def move_extractor(tracker: Any, device: Any, amp: bool | None) -> None:
+    """Move a tracker's learned feature extractor (``classic``'s, whose builder takes no
+    device) to ``device`` (a ``torch.device``); nothing for the CPU or without one."""
+    move = getattr(getattr(tracker, "extractor", None), "to", None)
+    if callable(move) and device.type != "cpu":
+        move(device, amp)
+
+
 def build_tracker(name: str = DEFAULT_TRACKER, checkpoint: str | Path | None = None,
                   config: str | Path | None = None, device: Any = None,
                   amp: bool | None = None, **overrides: Any) -> Tracker:
@@ -46,11 +66,8 @@ def build_tracker(name: str = DEFAULT_TRACKER, checkpoint: str | Path | None = N
     (:func:`gazevos.runtime.keep_freed_memory`): large per-frame tensors then cost no page
     faults.
     """
-    if name not in TRACKERS:
-        raise GazevosError(f"unknown tracker '{name}' (choose from {', '.join(TRACKERS)})")
+    cls = tracker_class(name)
     keep_freed_memory()
-    module_name, cls_name = TRACKERS[name].split(":")
-    cls = getattr(importlib.import_module(module_name), cls_name)
     if device is None and amp is None:  # as before devices existed
         return cls.from_options(checkpoint=checkpoint, config=config, **overrides)
     from gazevos.devices import resolve_device
@@ -60,8 +77,5 @@ def build_tracker(name: str = DEFAULT_TRACKER, checkpoint: str | Path | None = N
         return cls.from_options(checkpoint=checkpoint, config=config, device=dev, amp=amp,
                                 **overrides)
     tracker = cls.from_options(checkpoint=checkpoint, config=config, **overrides)
-    # a tracker whose builder takes no device (classic): move its learned extractor
-    move = getattr(getattr(tracker, "extractor", None), "to", None)
-    if callable(move) and dev.type != "cpu":
-        move(dev, amp)
+    move_extractor(tracker, dev, amp)  # a builder without a device (classic)
     return tracker
