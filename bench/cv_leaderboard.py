@@ -169,12 +169,16 @@ CANDIDATES: dict[str, list[Candidate]] = {
 #: date.  A cell is keyed by its base label, so a change of the defaults needs a new label.
 BASES: dict[str, dict[str, dict]] = {
     # session 10 (issue 21): band_stride 1 -> 2 and fit_defer 0 -> 1 (speed; CV 0.677 -> 0.687)
-    "classic": {"fast-band2-defer1": {},
-                "19733f2": {"band_stride": 1, "fit_defer": 0},
+    # session 11 (issue 21): skip_agreement 0 -> 0.97 (speed; bench/skip_cv.py)
+    "classic": {"skip-0.97-2": {},
+                "fast-band2-defer1": {"skip_agreement": 0.0},
+                "19733f2": {"band_stride": 1, "fit_defer": 0, "skip_agreement": 0.0},
                 # noise check: sampling/boosting seed 1
-                "19733f2-seed1": {"seed": 1, "band_stride": 1, "fit_defer": 0},
+                "19733f2-seed1": {"seed": 1, "band_stride": 1, "fit_defer": 0,
+                                  "skip_agreement": 0.0},
                 "2026-11-25": {"samples_per_class": 3000, "interior_stride": 1,
-                               "max_work_pixels": 0, "band_stride": 1, "fit_defer": 0}},
+                               "max_work_pixels": 0, "band_stride": 1, "fit_defer": 0,
+                               "skip_agreement": 0.0}},
     "flow": {"shipped": {}}, "mast": {"shipped": {}}, "copy": {"shipped": {}},
     "fusion": {"shipped": {}},
 }
