@@ -121,6 +121,23 @@ CANDIDATES: dict[str, list[Candidate]] = {
         Candidate("boost-80", {"boost_rounds": 80}, "knob named in issue 23 (no record)"),
         Candidate("dis-fast", {"dis_preset": "fast"}, "knob named in issue 23 (no record)"),
         Candidate("retrain-5", {"retrain_every": 5}, "re-training rate (ablation: never, 0.625)"),
+        # session 11 (issue 23: drift and re-acquisition, docs/experiments/classic-flow.md);
+        # every setting tried on dev in that session is here, new switches and old knobs
+        Candidate("reacq-anchor", {"reacquire_model": "anchor"},
+                  "session 11: lost-object search with the given mask's classifier"),
+        Candidate("reacq-anchor-restart", {"reacquire_model": "anchor",
+                                           "reacquire_restart": True},
+                  "session 11: ... and the tracking classifier restarts when found"),
+        Candidate("reacq-anchor-sim-restart", {"reacquire_model": "anchor",
+                                               "reacquire_rank": "similarity",
+                                               "reacquire_restart": True},
+                  "session 11: ... and the colour-closest candidate"),
+        Candidate("anchor-check-0.5", {"recent_anchor_check": 0.5},
+                  "session 11: recent object samples vetted by the given mask's classifier"),
+        Candidate("anchor-check-0.2", {"recent_anchor_check": 0.2}, "session 11: same, 0.2"),
+        Candidate("gap-0.5", {"component_max_gap": 0.5},
+                  "session 11: components far from the largest dropped"),
+        Candidate("gap-1", {"component_max_gap": 1.0}, "session 11: same, 1 object size"),
     ],
     # docs/experiments/classic-flow.md, the `flow` table (all rows with a config); the default
     # was chosen for >= 25 frames/s (FlowConfig), so stride 3 was rejected for its DIS time

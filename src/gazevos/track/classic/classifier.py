@@ -110,6 +110,18 @@ class AppearanceModel:
         self._anchor = (x, y)
         self._recent.clear()
 
+    @property
+    def anchor(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The given mask's samples ``(x (n, F), y (n,))``, or None before any."""
+        return self._anchor
+
+    def restart(self) -> bool:
+        """Forget the recent samples and re-train on the anchors now (waits for a running
+        fit); False (model unchanged but for the forgotten samples) if one class lacks."""
+        self._join()
+        self._recent.clear()
+        return self.fit()
+
     def add_recent(self, x: np.ndarray, y: np.ndarray) -> None:
         """Remember one frame's confident samples (the oldest frame drops out)."""
         if y.size:
