@@ -138,6 +138,21 @@ CANDIDATES: dict[str, list[Candidate]] = {
         Candidate("gap-0.5", {"component_max_gap": 0.5},
                   "session 11: components far from the largest dropped"),
         Candidate("gap-1", {"component_max_gap": 1.0}, "session 11: same, 1 object size"),
+        Candidate("reacq-restart-gap-0.5", {"reacquire_model": "anchor",
+                                            "reacquire_restart": True,
+                                            "component_max_gap": 0.5},
+                  "session 11: combination"),
+        # session 11, existing knobs aimed at breakdance's lost limbs (missed parts learnt
+        # as background, the prior floor that keeps them out)
+        Candidate("bg-margin-1", {"recent_background_margin": 1.0},
+                  "session 11: existing knob (default 0), never compared on record"),
+        Candidate("prior-min-0.2", {"prior_min": 0.2},
+                  "session 11: existing knob (default 0.1), never compared on record"),
+        Candidate("recent-2", {"recent_frames": 2}, "session 11: existing knob (default 4)"),
+        Candidate("recent-8", {"recent_frames": 8}, "session 11: existing knob (default 4)"),
+        Candidate("anchor-weight-2", {"anchor_weight": 2},
+                  "session 11: the given mask's samples count twice in every fit"),
+        Candidate("anchor-weight-4", {"anchor_weight": 4}, "session 11: ... four times"),
     ],
     # docs/experiments/classic-flow.md, the `flow` table (all rows with a config); the default
     # was chosen for >= 25 frames/s (FlowConfig), so stride 3 was rejected for its DIS time

@@ -76,12 +76,15 @@ class AppearanceModel:
         recent_frames: how many recent frames' samples are kept next to the anchors.
         threads: OpenMP threads for fitting and prediction (0: library default).
         seed: random seed of the booster.
+        anchor_weight: the anchors enter every fit this many times (1: as often as one
+            recent frame's samples).
     """
 
     def __init__(self, rounds: int, max_leaf_nodes: int, learning_rate: float,
                  min_samples_leaf: int, recent_frames: int, threads: int = 1,
-                 seed: int = 0) -> None:
+                 seed: int = 0, anchor_weight: int = 1) -> None:
         self._threads = threads
+        self._anchor_weight = max(1, anchor_weight)
         self._params = dict(max_iter=rounds, max_leaf_nodes=max_leaf_nodes,
                             learning_rate=learning_rate, min_samples_leaf=min_samples_leaf,
                             early_stopping=False, random_state=seed)
@@ -152,7 +155,8 @@ class AppearanceModel:
         results do not depend on the timing).
         """
         self._join()
-        parts = ([self._anchor] if self._anchor is not None else []) + list(self._recent)
+        weight = getattr(self, "_anchor_weight", 1)
+        parts = ([self._anchor] * weight if self._anchor is not None else []) + list(self._recent)
         if not parts:
             return False
         x = np.concatenate([p[0] for p in parts])

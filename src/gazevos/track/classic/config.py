@@ -61,6 +61,10 @@ class ClassicConfig:
         recent_background_margin: background samples of tracked frames keep this many band
             widths away from the mask (0: none).
         recent_frames: frames of confident samples kept next to the given-mask samples.
+        anchor_weight: the given mask's samples enter every re-training this many times
+            (1: as often as one recent frame's): the first view keeps more say against
+            recent frames whose masks may have lost parts of the object or taken in
+            background.
         recent_anchor_check: object samples of tracked frames that a classifier of the
             given mask's samples alone (no position features) rates below this are not
             learnt: pixels of a drift onto the background (0: off).
@@ -169,6 +173,7 @@ class ClassicConfig:
     recent_object_needs_prior: bool = True
     recent_background_margin: float = setting(0.0, ge=0.0)
     recent_frames: int = setting(4, ge=0, le=1000)
+    anchor_weight: int = setting(1, ge=1, le=100)
     recent_anchor_check: float = setting(0.0, ge=0.0, le=1.0)
     sample_every: int = setting(5, ge=1)
     retrain_every: int = setting(10, ge=1)
