@@ -171,3 +171,26 @@ def test_recent_anchor_check_vets_object_samples():
     assert recent_object_samples(CFG) > 1000
     # every object sample must be rated >= 1 by the given mask's classifier: none is
     assert recent_object_samples(dataclasses.replace(CFG, recent_anchor_check=1.0)) == 0
+
+
+def test_anchor_after_collapse_uses_the_anchor_classifier_for_a_collapse_only():
+    # the disc leaves the view (its area collapses): the anchor classifier finds it again
+    res = _drifted_search(dataclasses.replace(CFG, reacquire_model="anchor-after-collapse",
+                                              reacquire_restart=True))
+    assert all(iou(t, p) > 0.8 for t, p in res[2:])
+
+    def fitted_after_a_cut(model: str) -> bool:
+        rng = np.random.default_rng(5)
+        other = np.clip(rng.normal(128, 40, (H, W, 3)), 0, 255).astype(np.uint8)
+        other = np.repeat(np.repeat(other[::4, ::4], 4, axis=0), 4, axis=1)
+        bg = background(0)
+        trk = ClassicTracker(dataclasses.replace(CFG, reacquire_model=model))
+        for k in range(12):
+            m = disc_mask(48, 30 + 2 * k, R)
+            img = other if 6 <= k < 9 else paint_disc(bg, m, k)
+            trk.step(img, mask=m.astype(np.uint8) if k == 0 else None)
+        return trk._objects[1].anchor_clf is not None
+
+    # a view change (a cut to another view and back): only "anchor" fits its classifier
+    assert fitted_after_a_cut("anchor")
+    assert not fitted_after_a_cut("anchor-after-collapse")

@@ -127,7 +127,10 @@ class ClassicConfig:
             tracking classifier: given-mask and recent samples, position relative to the
             last position) or ``anchor`` (fitted, when the object is first lost, on the
             given mask's samples only and without position features: the recent samples
-            and the last position may be those of a mask that drifted onto the background).
+            and the last position may be those of a mask that drifted onto the background),
+            or ``anchor-after-collapse`` (``anchor`` for an object lost because its area
+            collapsed, ``tracking`` for one lost at a view change, where the tracking
+            classifier had no drift to learn).
         reacquire_rank: among the candidates that pass, the lost-object search takes the
             one with the highest mean classifier probability (``probability``) or colour
             histogram similarity to the given object (``similarity``).
@@ -211,7 +214,8 @@ class ClassicConfig:
     histogram_bins: int = setting(8, ge=1, le=256)
     reacquire_stride: int = setting(2, ge=1)
     reacquire_prior: float = setting(0.7, ge=0.0, le=1.0)
-    reacquire_model: str = setting("tracking", choices=("tracking", "anchor"))
+    reacquire_model: str = setting("tracking",
+                                   choices=("tracking", "anchor", "anchor-after-collapse"))
     reacquire_rank: str = setting("probability", choices=("probability", "similarity"))
     reacquire_restart: bool = False
     seed: int = setting(0, ge=0)

@@ -10,7 +10,9 @@ Which classifier scores the frame is ``reacquire_model``: the tracking classifie
 (``tracking``: anchors plus recent samples, position features relative to the last
 position) or one fitted on the given mask's samples only, without position features
 (``anchor``): by the time an object is lost the recent samples may be those of a mask that
-drifted onto the background, and the last position may be the background's.
+drifted onto the background, and the last position may be the background's
+(``anchor-after-collapse``: the anchor classifier unless the object was lost at a view
+change, when the tracking classifier had seen no drift).
 """
 
 from __future__ import annotations

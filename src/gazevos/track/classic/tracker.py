@@ -434,7 +434,9 @@ class ClassicTracker(Tracker):
         ys, xs = np.mgrid[0:h:s, 0:w:s]
         gh, gw = ys.shape
         idx = (ys * w + xs).ravel()
-        if c.reacquire_model == "anchor":
+        view_changed = getattr(st, "view_changed", False)
+        if c.reacquire_model == "anchor" or (c.reacquire_model == "anchor-after-collapse"
+                                             and not view_changed):
             pc = self._anchor_predict(st, feats.reshape(h * w, -1)[idx])
             if pc is None:
                 return None
@@ -446,7 +448,7 @@ class ClassicTracker(Tracker):
         ref = float(np.median(st.areas)) if st.areas else st.size ** 2
         # after a view change the last position says nothing: the strict test everywhere
         region = pick_region(pc, feats[..., :3], st.hist, st.centroid, st.size, ref, c,
-                             anywhere=getattr(st, "view_changed", False))
+                             anywhere=view_changed)
         if region is None:
             return None
         if c.reacquire_restart:
