@@ -123,6 +123,8 @@ CANDIDATES: dict[str, list[Candidate]] = {
         Candidate("retrain-5", {"retrain_every": 5}, "re-training rate (ablation: never, 0.625)"),
         # session 11 (issue 23: drift and re-acquisition, docs/experiments/classic-flow.md);
         # every setting tried on dev in that session is here, new switches and old knobs
+        Candidate("reacq-tracking", {"reacquire_model": "tracking", "reacquire_restart": False},
+                  "session 11: the lost-object search before session 11"),
         Candidate("reacq-anchor", {"reacquire_model": "anchor"},
                   "session 11: lost-object search with the given mask's classifier"),
         Candidate("reacq-anchor-restart", {"reacquire_model": "anchor",
@@ -200,6 +202,11 @@ CANDIDATES: dict[str, list[Candidate]] = {
     "fusion": FUSION_CANDIDATES,
 }
 
+_MISSING = object()
+
+#: the lost-object search of classic's defaults before session 11
+_OLD_REACQUIRE = {"reacquire_model": "tracking", "reacquire_restart": False}
+
 #: Defaults each candidate set is a switch away from, by label: config overrides that turn
 #: today's code defaults into them.  ``classic``'s defaults changed in commit 19733f2
 #: (samples_per_class 3000 -> 1500, interior_stride 1 -> 2; max_work_pixels, added the same
@@ -207,12 +214,19 @@ CANDIDATES: dict[str, list[Candidate]] = {
 #: date.  A cell is keyed by its base label, so a change of the defaults needs a new label.
 BASES: dict[str, dict[str, dict]] = {
     # session 10 (issue 21): band_stride 1 -> 2 and fit_defer 0 -> 1 (speed; CV 0.677 -> 0.687)
-    "classic": {"fast-band2-defer1": {},
-                "19733f2": {"band_stride": 1, "fit_defer": 0},
+    # session 11 (issue 23): reacquire_model tracking -> anchor-after-collapse and
+    # reacquire_restart false -> true (libby 0.391 -> 0.551; CV 0.687 -> 0.703)
+    "classic": {"s11-reacquire": {},
+                "fast-band2-defer1": _OLD_REACQUIRE,
+                # session 11 noise check of its candidates: sampling/boosting seed 1
+                "fast-band2-defer1-seed1": {"seed": 1, **_OLD_REACQUIRE},
+                "19733f2": {"band_stride": 1, "fit_defer": 0, **_OLD_REACQUIRE},
                 # noise check: sampling/boosting seed 1
-                "19733f2-seed1": {"seed": 1, "band_stride": 1, "fit_defer": 0},
+                "19733f2-seed1": {"seed": 1, "band_stride": 1, "fit_defer": 0,
+                                  **_OLD_REACQUIRE},
                 "2026-11-25": {"samples_per_class": 3000, "interior_stride": 1,
-                               "max_work_pixels": 0, "band_stride": 1, "fit_defer": 0}},
+                               "max_work_pixels": 0, "band_stride": 1, "fit_defer": 0,
+                               **_OLD_REACQUIRE}},
     "flow": {"shipped": {}}, "mast": {"shipped": {}}, "copy": {"shipped": {}},
     "fusion": {"shipped": {}},
 }
@@ -233,6 +247,10 @@ def candidates_for(tracker: str, base: str) -> list[Candidate]:
     2026-11-25 set with ``interior-2`` (now the default) replaced by the two values it
     changed from."""
     cands = CANDIDATES[tracker]
+    # a switch to what the base already sets is the default again: left out
+    over = BASES[tracker].get(base, {})
+    cands = [c for c in cands if c.name == "default" or not c.settings
+             or any(over.get(k, _MISSING) != v for k, v in c.settings.items())]
     if tracker == "classic" and base != "2026-11-25":
         cands = [c for c in cands if c.name != "interior-2"]
         cands[8:8] = [Candidate("interior-1", {"interior_stride": 1}, "default until 19733f2"),

@@ -66,8 +66,9 @@ class FusionConfig:
             the fused mask holds at least ``classic``'s lost-area fraction of its
             reference area.
         classic: settings of the ``classic`` sub-tracker; by default ``classic``'s own
-            defaults except ``band_stride: 1`` and ``fit_defer: 0``, the settings the
-            fusion was cross-validated with (``classic``'s defaults changed after).
+            defaults except ``band_stride: 1``, ``fit_defer: 0``, ``reacquire_model:
+            tracking`` and ``reacquire_restart: false``, the settings the fusion was
+            cross-validated with (``classic``'s defaults changed after).
         mast: settings of the ``mast`` sub-tracker (its weights: the tracker's checkpoint).
     """
 
@@ -76,7 +77,9 @@ class FusionConfig:
     floor: float = setting(0.01, ge=1e-6, lt=0.5)
     feedback: bool = True
     revive: bool = True
-    classic: ClassicConfig = ClassicConfig(band_stride=1, fit_defer=0)
+    classic: ClassicConfig = ClassicConfig(band_stride=1, fit_defer=0,
+                                           reacquire_model="tracking",
+                                           reacquire_restart=False)
     mast: MastTrackerConfig = MastTrackerConfig()
 
 

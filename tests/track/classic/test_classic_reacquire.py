@@ -149,8 +149,13 @@ def _drifted_search(cfg: ClassicConfig) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def test_drifted_tracking_classifier_does_not_find_the_object_again():
-    res = _drifted_search(CFG)
+    res = _drifted_search(dataclasses.replace(CFG, reacquire_model="tracking",
+                                              reacquire_restart=False))
     assert all(not p.any() for _, p in res)
+
+
+def test_the_defaults_find_it_again():
+    assert all(iou(t, p) > 0.8 for t, p in _drifted_search(CFG)[2:])
 
 
 def test_anchor_search_finds_it_and_restart_keeps_it():

@@ -214,10 +214,10 @@ class ClassicConfig:
     histogram_bins: int = setting(8, ge=1, le=256)
     reacquire_stride: int = setting(2, ge=1)
     reacquire_prior: float = setting(0.7, ge=0.0, le=1.0)
-    reacquire_model: str = setting("tracking",
+    reacquire_model: str = setting("anchor-after-collapse",
                                    choices=("tracking", "anchor", "anchor-after-collapse"))
     reacquire_rank: str = setting("probability", choices=("probability", "similarity"))
-    reacquire_restart: bool = False
+    reacquire_restart: bool = True
     seed: int = setting(0, ge=0)
     learned_features: str = setting("none", choices=("none", "mast"))
     learned_scale: float = setting(0.5, ge=0.05, le=2.0)
