@@ -217,6 +217,8 @@ BASES: dict[str, dict[str, dict]] = {
     # session 11 (issue 23): reacquire_model tracking -> anchor-after-collapse and
     # reacquire_restart false -> true (libby 0.391 -> 0.551; CV 0.687 -> 0.703)
     "classic": {"s11-reacquire": {},
+                # noise check of the session-11 CV choice: sampling/boosting seed 1
+                "s11-reacquire-seed1": {"seed": 1},
                 "fast-band2-defer1": _OLD_REACQUIRE,
                 # session 11 noise check of its candidates: sampling/boosting seed 1
                 "fast-band2-defer1-seed1": {"seed": 1, **_OLD_REACQUIRE},
@@ -242,15 +244,28 @@ def current_base(tracker: str) -> str:
     return next(k for k, v in BASES[tracker].items() if not v)
 
 
+def _code_defaults(tracker: str) -> dict[str, Any]:
+    """The flat default settings of a tracker's config class (empty when it has none)."""
+    import dataclasses
+
+    from gazevos.track.registry import tracker_class
+
+    cls = getattr(tracker_class(tracker), "config_cls", None)
+    if cls is None or not dataclasses.is_dataclass(cls):
+        return {}
+    return {f.name: getattr(cls(), f.name) for f in dataclasses.fields(cls)}
+
+
 def candidates_for(tracker: str, base: str) -> list[Candidate]:
     """The candidate set around ``base``: for classic's defaults since 19733f2, the
     2026-11-25 set with ``interior-2`` (now the default) replaced by the two values it
     changed from."""
     cands = CANDIDATES[tracker]
-    # a switch to what the base already sets is the default again: left out
-    over = BASES[tracker].get(base, {})
-    cands = [c for c in cands if c.name == "default" or not c.settings
-             or any(over.get(k, _MISSING) != v for k, v in c.settings.items())]
+    if tracker == "classic":
+        # a switch to what the base already sets is the default again: left out
+        current = {**_code_defaults(tracker), **BASES[tracker].get(base, {})}
+        cands = [c for c in cands if c.name == "default"
+                 or any(current.get(k, _MISSING) != v for k, v in c.settings.items())]
     if tracker == "classic" and base != "2026-11-25":
         cands = [c for c in cands if c.name != "interior-2"]
         cands[8:8] = [Candidate("interior-1", {"interior_stride": 1}, "default until 19733f2"),

@@ -12,7 +12,10 @@ Per frame and object, on a downscaled work grid:
    dropped and small holes filled;
 5. if the object's area collapses (occlusion, left the view) it is marked lost and its
    probability is zero; while lost, each frame is searched with the classifier for a
-   region that matches the object near its last position (or, more strictly, anywhere).
+   region that matches the object near its last position (or, more strictly, anywhere):
+   by default, for an object whose area collapsed, a classifier of the given mask alone
+   (the tracking classifier may have learnt a drift), which the tracking classifier
+   restarts from when the object is found (:mod:`gazevos.track.classic.reacquire`).
 
 No model or training data is needed; memory does not grow with the video length.
 """
