@@ -214,21 +214,26 @@ _OLD_REACQUIRE = {"reacquire_model": "tracking", "reacquire_restart": False}
 #: date.  A cell is keyed by its base label, so a change of the defaults needs a new label.
 BASES: dict[str, dict[str, dict]] = {
     # session 10 (issue 21): band_stride 1 -> 2 and fit_defer 0 -> 1 (speed; CV 0.677 -> 0.687)
-    # session 11 (issue 23): reacquire_model tracking -> anchor-after-collapse and
-    # reacquire_restart false -> true (libby 0.391 -> 0.551; CV 0.687 -> 0.703)
-    "classic": {"s11-reacquire": {},
+    # session 11 (issue 21): skip_agreement 0 -> 0.97 (speed; bench/skip_cv.py)
+    # session 11 (issue 23, branch acc-classic): reacquire_model tracking ->
+    # anchor-after-collapse and reacquire_restart false -> true (libby 0.391 -> 0.551)
+    "classic": {"s11-skip-reacquire": {},
+                "skip-0.97-2": _OLD_REACQUIRE,
+                "s11-reacquire": {"skip_agreement": 0.0},
                 # noise check of the session-11 CV choice: sampling/boosting seed 1
-                "s11-reacquire-seed1": {"seed": 1},
-                "fast-band2-defer1": _OLD_REACQUIRE,
+                "s11-reacquire-seed1": {"seed": 1, "skip_agreement": 0.0},
+                "fast-band2-defer1": {"skip_agreement": 0.0, **_OLD_REACQUIRE},
                 # session 11 noise check of its candidates: sampling/boosting seed 1
-                "fast-band2-defer1-seed1": {"seed": 1, **_OLD_REACQUIRE},
-                "19733f2": {"band_stride": 1, "fit_defer": 0, **_OLD_REACQUIRE},
+                "fast-band2-defer1-seed1": {"seed": 1, "skip_agreement": 0.0,
+                                            **_OLD_REACQUIRE},
+                "19733f2": {"band_stride": 1, "fit_defer": 0, "skip_agreement": 0.0,
+                            **_OLD_REACQUIRE},
                 # noise check: sampling/boosting seed 1
                 "19733f2-seed1": {"seed": 1, "band_stride": 1, "fit_defer": 0,
-                                  **_OLD_REACQUIRE},
+                                  "skip_agreement": 0.0, **_OLD_REACQUIRE},
                 "2026-11-25": {"samples_per_class": 3000, "interior_stride": 1,
                                "max_work_pixels": 0, "band_stride": 1, "fit_defer": 0,
-                               **_OLD_REACQUIRE}},
+                               "skip_agreement": 0.0, **_OLD_REACQUIRE}},
     "flow": {"shipped": {}}, "mast": {"shipped": {}}, "copy": {"shipped": {}},
     "fusion": {"shipped": {}},
 }

@@ -132,6 +132,8 @@ def main() -> None:
            "fps_end_to_end": n / wall, "fps_tracking_pass": n / res.track_seconds,
            "cpu_ms_per_frame": 1000 * cpu / n, "decode_fps": dec_fps, "decode_cpu_ms": dec_ms,
            "tracker_ms_per_tracked_frame": stages,
+           # frames the tracker carried by the flow alone (classic: skip_agreement ...)
+           "carried_fraction": getattr(trk, "carried", 0) / tracked,
            "write_cpu_ms": 1000 * tj.get("cpu_seconds", {}).get("write", 0.0) / n,
            "after_tracking_s": {k: v for k, v in res.timings.items() if k != "track"},
            "peak_rss_mib": rss, "load_avg": load, "date": time.strftime("%Y-%m-%d"),
@@ -144,7 +146,8 @@ def main() -> None:
     print(f"  decode alone {dec_fps:.0f} frames/s ({dec_ms:.1f} ms CPU per frame); "
           f"mask writing {row['write_cpu_ms']:.1f} ms CPU per frame (own thread)")
     print("  tracker, ms per tracked frame: "
-          + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()))
+          + ", ".join(f"{k} {v:.1f}" for k, v in stages.items())
+          + f"; carried by the flow alone: {row['carried_fraction']:.0%} of them")
     print("  after tracking, s: "
           + ", ".join(f"{k} {v:.1f}" for k, v in row["after_tracking_s"].items()))
     if args.json:

@@ -5,8 +5,9 @@
 
 One ``bench/speed.py`` run per resolution and object count, each in a fresh process, on the
 looped real Tobii footage at 30 frames/s with the default settings.  Prints a Markdown
-table: frames/s end to end and of the tracking pass, CPU ms per frame, the tracker's
-stages (ms of wall time per frame, from ``Tracker.seconds``), decoding (a separate
+table: frames/s end to end and of the tracking pass, CPU ms per frame, the share of
+tracked frames carried by the optical flow alone (classic's adaptive carrying), the
+tracker's stages (ms of wall time per frame, from ``Tracker.seconds``), decoding (a separate
 decode-only pass), mask writing (CPU of its thread), the stages after tracking (gaze
 mapping, overlay video and report, AOI tables; ms per frame) and peak RSS.
 """
@@ -20,7 +21,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-STAGES = ("features", "flow", "prior", "classifier", "fusion", "aggregate", "memorize")
+STAGES = ("features", "flow", "prior", "classifier", "fusion", "carry", "aggregate",
+          "memorize")
 
 
 def main() -> None:
@@ -49,8 +51,8 @@ def main() -> None:
                                 "--seconds", str(args.seconds), "--objects", str(k),
                                 "--json", str(path)], check=True)
     head = ("| resolution | objects | frames/s end to end | frames/s tracking pass | CPU ms "
-            "per frame | " + " | ".join(STAGES) + " | decode | write | gaze | overlay + "
-            "report | AOI | peak RSS MiB | load |")
+            "per frame | frames carried | " + " | ".join(STAGES) + " | decode | write | gaze | "
+            "overlay + report | AOI | peak RSS MiB | load |")
     print(head)
     print("|" + " --- |" * (head.count("|") - 1))
     for res in args.resolutions:
@@ -62,7 +64,7 @@ def main() -> None:
             st = r["tracker_ms_per_tracked_frame"]
             after = {s: 1000 * v / n for s, v in r["after_tracking_s"].items()}
             cells = [res, str(k), f"{r['fps_end_to_end']:.1f}", f"{r['fps_tracking_pass']:.1f}",
-                     f"{r['cpu_ms_per_frame']:.0f}"]
+                     f"{r['cpu_ms_per_frame']:.0f}", f"{r.get('carried_fraction', 0.0):.0%}"]
             cells += [f"{st.get(s, 0.0):.1f}" for s in STAGES]
             cells += [f"{r['decode_cpu_ms']:.1f}", f"{r['write_cpu_ms']:.1f}",
                       f"{after.get('gaze', 0):.1f}", f"{after.get('outputs', 0):.1f}",

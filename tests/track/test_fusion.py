@@ -214,6 +214,19 @@ def test_state_pickles_and_goes_on_the_same(
             np.testing.assert_array_equal(copy.step(frames[t]).probs, full[t].probs)
 
 
+def test_parallel_steps_give_the_sequential_results(
+        checkpoint: Path, video: tuple[np.ndarray, np.ndarray]) -> None:
+    frames, labels = video
+    par = _fusion(checkpoint, weight=0.5)
+    assert par.config.parallel                      # the default
+    fast = _run(par, frames, labels[0])
+    assert par._pool is not None                    # the worker thread really ran
+    slow = _run(_fusion(checkpoint, weight=0.5, parallel=False), frames, labels[0])
+    for a, b in zip(fast, slow, strict=True):
+        np.testing.assert_array_equal(a.probs, b.probs)
+    assert {"classic", "mast"} <= set(par.seconds)
+
+
 def test_identity_covers_the_mast_weights(checkpoint: Path, tmp_path: Path) -> None:
     other = _checkpoint(tmp_path / "other.pt", 1)
     a = tracker_identity(_fusion(checkpoint))

@@ -164,3 +164,16 @@ def test_temperature_override(checkpoint: Path) -> None:
     trk = MastTracker.from_options(checkpoint=checkpoint, temperature=0, roi_temperature=0.01)
     assert trk.affinity.roi_temperature == 0.01
     assert trk.affinity.temperature == trk.model.config.affinity.temperature
+
+
+def test_input_scale_is_capped_in_pixels():
+    from gazevos.track.mast import MastTracker, MastTrackerConfig
+
+    trk = MastTracker.__new__(MastTracker)       # input_scale reads the config only
+    trk.config = MastTrackerConfig()
+    assert trk.input_scale((480, 854)) == 0.5                 # 102,480 pixels: under the cap
+    s = trk.input_scale((1080, 1920))
+    assert round(1080 * s) * round(1920 * s) == 442 * 249       # about 110,000 (rounded)
+    assert s == pytest.approx((110_000 / (1080 * 1920)) ** 0.5)
+    trk.config = MastTrackerConfig(max_pixels=0)
+    assert trk.input_scale((1080, 1920)) == 0.5               # 0: no cap

@@ -33,7 +33,8 @@ The sub-trackers are driven through their ``_propagate`` / ``_memorize`` contrac
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,10 +66,12 @@ class FusionConfig:
         revive: ``feedback`` only: an object ``classic`` marked lost is taken up again when
             the fused mask holds at least ``classic``'s lost-area fraction of its
             reference area.
+        parallel: ``feedback`` only: the two sub-trackers step in two threads (the same
+            results; the second core works on ``classic`` while ``mast`` runs).
         classic: settings of the ``classic`` sub-tracker; by default ``classic``'s own
-            defaults except ``band_stride: 1``, ``fit_defer: 0``, ``reacquire_model:
-            tracking`` and ``reacquire_restart: false``, the settings the fusion was
-            cross-validated with (``classic``'s defaults changed after).
+            defaults except ``band_stride: 1``, ``fit_defer: 0``, ``skip_agreement: 0``,
+            ``reacquire_model: tracking`` and ``reacquire_restart: false``, the settings
+            the fusion was cross-validated with (``classic``'s defaults changed after).
         mast: settings of the ``mast`` sub-tracker (its weights: the tracker's checkpoint).
     """
 
@@ -77,7 +80,8 @@ class FusionConfig:
     floor: float = setting(0.01, ge=1e-6, lt=0.5)
     feedback: bool = True
     revive: bool = True
-    classic: ClassicConfig = ClassicConfig(band_stride=1, fit_defer=0,
+    parallel: bool = True
+    classic: ClassicConfig = ClassicConfig(band_stride=1, fit_defer=0, skip_agreement=0.0,
                                            reacquire_model="tracking",
                                            reacquire_restart=False)
     mast: MastTrackerConfig = MastTrackerConfig()
@@ -159,6 +163,13 @@ def fuse_distributions(a: np.ndarray, b: np.ndarray, weight: float, rule: str = 
     return out.astype(np.float32, copy=False)
 
 
+def _timed(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
+    """``fn(*args)`` and the wall seconds it took."""
+    t = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - t
+
+
 class FusionTracker(Tracker):
     """``classic`` and ``mast`` stepped on every frame, their probabilities fused.
 
@@ -177,6 +188,10 @@ class FusionTracker(Tracker):
 
     name = "fusion"
     config_cls = FusionConfig
+    transient = ("_pool",)
+
+    def _rebuild_transient(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
 
     @classmethod
     def from_options(cls, checkpoint: str | Path | None = None, config: str | Path | None = None,
@@ -197,6 +212,7 @@ class FusionTracker(Tracker):
         self.mast: MastTracker = MastTracker.from_options(
             checkpoint=checkpoint, device=device, amp=amp, **config_to_dict(self.config.mast))
         move_extractor(self.classic, self.mast.device, self.mast.amp)
+        self._pool = None
 
     @property
     def trackers(self) -> tuple[ClassicTracker, MastTracker]:
@@ -239,12 +255,19 @@ class FusionTracker(Tracker):
     def _propagate(self, frame: np.ndarray) -> dict[int, np.ndarray]:
         """Per-object fused probabilities, ``(h, w)`` on ``classic``'s work grid."""
         self._sync()
-        t = time.perf_counter()
-        fa = self.classic._propagate(frame)
-        t = self._lap("classic", t)
-        fb = self.mast._propagate(frame)
-        t = self._lap("mast", t)
         c = self.config
+        if c.parallel:     # classic in the worker thread, mast here
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="gazevos-fusion")
+            job = self._pool.submit(_timed, self.classic._propagate, frame)
+            fb, mast_s = _timed(self.mast._propagate, frame)
+            fa, classic_s = job.result()
+        else:
+            fa, classic_s = _timed(self.classic._propagate, frame)
+            fb, mast_s = _timed(self.mast._propagate, frame)
+        for stage, sec in (("classic", classic_s), ("mast", mast_s)):
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + sec
+        t = time.perf_counter()
         if c.weight >= 1.0:
             return fa
         if c.weight <= 0.0:
@@ -264,11 +287,15 @@ class FusionTracker(Tracker):
     def _memorize(self, frame: np.ndarray, pred: Prediction, given: set[int]) -> None:
         """Both sub-trackers remember the fused prediction; lost objects may be revived."""
         self._sync()
-        t = time.perf_counter()
-        self.classic._memorize(frame, pred, given)
-        t = self._lap("classic", t)
-        self.mast._memorize(frame, pred, given)
-        self._lap("mast", t)
+        if self.config.parallel and self._pool is not None:
+            job = self._pool.submit(_timed, self.classic._memorize, frame, pred, given)
+            _, mast_s = _timed(self.mast._memorize, frame, pred, given)
+            _, classic_s = job.result()
+        else:
+            _, classic_s = _timed(self.classic._memorize, frame, pred, given)
+            _, mast_s = _timed(self.mast._memorize, frame, pred, given)
+        for stage, sec in (("classic", classic_s), ("mast", mast_s)):
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + sec
         if self.config.revive and 0.0 < self.config.weight < 1.0:
             self._revive(pred)
 

@@ -46,6 +46,10 @@ class MastTrackerConfig:
 
     Attributes:
         scale: frames are resized by this factor before the encoder (internal resolution).
+        max_pixels: ... and to at most this many pixels (0: no cap), so that a 1080p or
+            1600x1200 scene video is encoded at about the size a 480p video is (854x480 at
+            0.5 is 102,480 pixels): the cost of a step grows with the pixel count, and the
+            search windows are in feature pixels.
         long_term: long-term references, as frame offsets after the first given mask.
         short_term: short-term references, as offsets back from the current frame.
         max_given_refs: later frames with a given mask kept as extra long-term references.
@@ -67,6 +71,7 @@ class MastTrackerConfig:
     """
 
     scale: float = setting(0.5, ge=0.05, le=2.0)
+    max_pixels: int = setting(110_000, ge=0)
     long_term: tuple[int, ...] = setting((0, 5), ge=0, le=100_000)
     short_term: tuple[int, ...] = setting((5, 3, 1), ge=1, le=1000)
     max_given_refs: int = setting(2, ge=0, le=100)
@@ -148,14 +153,22 @@ class MastTracker(Tracker):
         idx = set(self._long) | set(self._short) | {e.index for e in self._given}
         return len(idx)
 
+    def input_scale(self, size: tuple[int, int]) -> float:
+        """The resize factor of a frame of ``size`` ``(H, W)``: ``scale``, lowered so that
+        the encoder's input has at most ``max_pixels`` pixels."""
+        c = self.config
+        if c.max_pixels > 0:
+            return min(c.scale, float(np.sqrt(c.max_pixels / (size[0] * size[1]))))
+        return c.scale
+
     def _encode(self, frame: np.ndarray) -> torch.Tensor:
         """``(1, D, h, w)`` normalised features of the current frame (computed once per
         frame)."""
         if self._cache is not None and self._cache[0] == self.frame_index:
             return self._cache[1]
         with autocast(self.device, self.amp):  # the encoder only: the search stays float32
-            raw = encode_image(self.model, frame, self.config.scale, self.config.drop_channel,
-                               self.device)
+            raw = encode_image(self.model, frame, self.input_scale(frame.shape[:2]),
+                               self.config.drop_channel, self.device)
         feat = normalise_features(raw.float(), self.affinity)
         self._cache = (self.frame_index, feat)
         return feat

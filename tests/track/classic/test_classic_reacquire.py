@@ -173,9 +173,10 @@ def test_recent_anchor_check_vets_object_samples():
             trk.step(paint_disc(bg, m, k), mask=m.astype(np.uint8) if k == 0 else None)
         return sum(int(y.sum()) for _, y in trk._objects[1].model._recent)
 
-    assert recent_object_samples(CFG) > 1000
+    every = dataclasses.replace(CFG, skip_agreement=0.0)    # every frame classified
+    assert recent_object_samples(every) > 1000
     # every object sample must be rated >= 1 by the given mask's classifier: none is
-    assert recent_object_samples(dataclasses.replace(CFG, recent_anchor_check=1.0)) == 0
+    assert recent_object_samples(dataclasses.replace(every, recent_anchor_check=1.0)) == 0
 
 
 def test_anchor_after_collapse_uses_the_anchor_classifier_for_a_collapse_only():

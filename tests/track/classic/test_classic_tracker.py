@@ -9,7 +9,7 @@ from _classic_synth import H, W, background, disc_mask, iou, paint_disc
 from gazevos.track import TRACKERS, build_tracker
 from gazevos.track.classic import ClassicConfig, ClassicTracker
 
-CFG = ClassicConfig(work_scale=1.0)
+CFG = ClassicConfig(work_scale=1.0, skip_agreement=0.0)   # every frame classified
 R = 14
 
 
@@ -153,8 +153,9 @@ def _camouflaged(extractor):
     patch[..., 0] |= 1
     bg[..., 0] &= 254
     # every band pixel classified: the parity is a per-pixel cue that a coarse band grid
-    # (band_stride 2, the default) blurs at the edge
-    trk = ClassicTracker(ClassicConfig(work_scale=1.0, band_stride=1), extractor=extractor)
+    # (band_stride 2, the default) blurs at the edge; and every frame (no carrying)
+    trk = ClassicTracker(ClassicConfig(work_scale=1.0, band_stride=1, skip_agreement=0.0),
+                         extractor=extractor)
     ious = []
     for k, c in enumerate([(40, 35)] * 6 + [None] * 3 + [(55, 95)] * 5):
         m = np.zeros((H, W), bool) if c is None else disc_mask(c[0], c[1], R)
@@ -235,10 +236,10 @@ def _predicted_rows(monkeypatch) -> list[int]:
 def test_band_on_a_coarse_grid_classifies_fewer_pixels_and_still_follows(monkeypatch):
     centres = [(48 + 0.5 * k, 25 + 3 * k) for k in range(20)]
     fine = _predicted_rows(monkeypatch)
-    _run(centres, cfg=ClassicConfig(work_scale=1.0, band_stride=1))
+    _run(centres, cfg=ClassicConfig(work_scale=1.0, band_stride=1, skip_agreement=0.0))
     monkeypatch.undo()
     coarse = _predicted_rows(monkeypatch)
-    res = _run(centres, cfg=ClassicConfig(work_scale=1.0, band_stride=2))
+    res = _run(centres, cfg=ClassicConfig(work_scale=1.0, band_stride=2, skip_agreement=0.0))
     assert min(iou(v, p) for v, p, _ in res) > 0.9
     assert len(coarse) == len(fine) == 19
     # every 2nd row and column of the band (one grid step wider): about a quarter
@@ -248,7 +249,7 @@ def test_band_on_a_coarse_grid_classifies_fewer_pixels_and_still_follows(monkeyp
 def test_frames_between_classified_ones_are_carried_by_the_flow(monkeypatch):
     rows = _predicted_rows(monkeypatch)
     res = _run([(48 + 0.5 * k, 25 + 3 * k) for k in range(21)],
-               cfg=ClassicConfig(work_scale=1.0, classify_every=3))
+               cfg=ClassicConfig(work_scale=1.0, classify_every=3, skip_agreement=0.0))
     assert len(rows) == 6                   # of frames 1..20, only 3, 6, ..., 18
     assert min(iou(v, p) for v, p, _ in res) > 0.85
 
@@ -318,6 +319,74 @@ def test_a_view_change_is_detected_even_where_the_object_stays_put(monkeypatch):
     there), switched off it is carried."""
     _, seen, searched = _look_away(CFG, monkeypatch, keep_disc=True)
     assert seen[7] > 0.6 and searched[0] == 8
-    _, seen, searched = _look_away(ClassicConfig(work_scale=1.0, view_change_fraction=1.0),
-                                   monkeypatch, keep_disc=True)
+    _, seen, searched = _look_away(
+        ClassicConfig(work_scale=1.0, view_change_fraction=1.0, skip_agreement=0.0),
+        monkeypatch, keep_disc=True)
     assert seen[7] > 0.6 and 8 not in searched
+
+
+def test_adaptive_carrying_skips_the_classifier_after_frames_the_flow_got_right(monkeypatch):
+    rows = _predicted_rows(monkeypatch)
+    trk_cfg = ClassicConfig(work_scale=1.0, skip_agreement=0.5, skip_max=2, skip_error_ratio=0)
+    res = _run([(48 + 0.5 * k, 25 + 3 * k) for k in range(20)], cfg=trk_cfg)
+    # frame 1 is classified (no agreement measured yet); the smooth motion keeps the
+    # classifier's mask close to the flow's, so two frames are carried after each
+    # classified one: frames 1, 4, 7, 10, 13, 16, 19 are classified
+    assert len(rows) == 7
+    assert min(iou(v, p) for v, p, _ in res) > 0.85
+
+
+def _skip_state(agreements, lost=(), skipped=0, **cfg):
+    from types import SimpleNamespace
+
+    trk = ClassicTracker(ClassicConfig(**cfg))
+    trk._objects = {i + 1: SimpleNamespace(agreement=a, lost=(i + 1) in lost)
+                    for i, a in enumerate(agreements)}
+    trk._skipped = skipped
+    return trk._skip_next()
+
+
+def test_skip_rule_needs_every_tracked_object_to_agree():
+    assert _skip_state([0.96, 0.97], skip_agreement=0.95)
+    assert not _skip_state([0.96, 0.94], skip_agreement=0.95)
+    assert not _skip_state([0.96, 0.99], lost={2}, skip_agreement=0.95)  # a lost one: veto
+    assert not _skip_state([0.99], skip_agreement=0.95, skip_max=2, skipped=2)
+    assert _skip_state([0.99], skip_agreement=0.95, skip_max=2, skipped=1)
+    assert not _skip_state([1.0], skip_agreement=0.0)                # 0: off
+    assert not _skip_state([], skip_agreement=0.5)                   # nothing to track
+
+
+def test_carried_frames_are_counted_and_reset():
+    trk = ClassicTracker(ClassicConfig(work_scale=1.0, classify_every=2, skip_agreement=0.0))
+    bg = background(0)
+    for k in range(5):
+        img, m = _frame(bg, (48 + k, 40), k)
+        trk.step(img, mask=m.astype(np.uint8) if k == 0 else None)
+    assert trk.carried == 2                 # frames 1 and 3
+    trk.reset()
+    assert trk.carried == 0
+
+
+CARRY = ClassicConfig(work_scale=1.0)      # the defaults: adaptive carrying on
+
+
+@pytest.mark.parametrize("keep_disc", [False, True])
+def test_carrying_never_hides_a_view_change(monkeypatch, keep_disc):
+    """With carrying on, the cut to another view is still classified at once (the flow
+    explains the new view far worse than the last classified frame), even where the disc's
+    surround stays put: searched at the cut, absent there, found again after the return."""
+    out, _, searched = _look_away(CARRY, monkeypatch, keep_disc=keep_disc)
+    assert searched[0] == 8
+    if not keep_disc:
+        assert not any(out[k][0].any() for k in range(8, 14))
+        assert min(iou(out[k][1], out[k][0]) for k in range(16, 24)) > 0.85
+
+
+def test_carrying_classifies_the_frame_an_object_vanishes_on(monkeypatch):
+    centres = [(40, 30)] * 8 + [None] * 5 + [(60, 100)] * 8
+    res = _run(centres, cfg=CARRY)
+    assert all(res[k][2] < 0.5 for k in range(8, 13))     # absent from its first frame gone
+    assert min(iou(res[k][0], res[k][1]) for k in range(14, 21)) > 0.85
+    # without the warp-error test the vanished disc is carried on the frame it vanished
+    res = _run(centres, cfg=ClassicConfig(work_scale=1.0, skip_error_ratio=0.0))
+    assert res[8][2] > 0.5

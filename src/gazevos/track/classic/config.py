@@ -87,6 +87,19 @@ class ClassicConfig:
         classify_every: the classifier runs on every this-many-th frame only; the frames
             in between carry each mask forward by the optical flow alone (no features, no
             classifier, no sampling: speed; 1: every frame).
+        skip_agreement: adaptive carrying (speed; 0: off).  When on the last classified
+            frame every tracked object's final mask agreed with its flow prior at least
+            this well (intersection over union), the next frame is carried by the flow
+            alone, as between ``classify_every`` frames: where the flow alone was right,
+            the classifier is skipped.  A lost object vetoes it (it is searched for on
+            every frame).
+        skip_max: at most this many frames in a row are carried by ``skip_agreement``.
+        skip_error_ratio: ... and not a frame that the flow explains worse: when the mean
+            absolute grey-level difference between the frame and the previous one warped
+            by the flow, over the whole frame or inside the objects' warped masks (the
+            worst object's), exceeds this many times its value on the last classified
+            frame (at least 1 grey level), the frame is classified (the view changed, an
+            object vanished, was covered or changed; 0: no test).
         train_band_factor: background samples come from a band this many times wider.
         classifier_blur: the classifier's probabilities are smoothed with a Gaussian of this
             sigma (pixels) before fusion (0: off).
@@ -190,6 +203,9 @@ class ClassicConfig:
     interior_stride: int = setting(2, ge=1)
     band_stride: int = setting(2, ge=1, le=16)
     classify_every: int = setting(1, ge=1, le=100)
+    skip_agreement: float = setting(0.97, ge=0.0, le=1.0)
+    skip_max: int = setting(2, ge=1, le=100)
+    skip_error_ratio: float = setting(2.0, ge=0.0)
     train_band_factor: float = setting(2.0, ge=0.0)
     classifier_blur: float = setting(0.0, ge=0.0)
     prior_weight: float = setting(1.0, ge=0.0)

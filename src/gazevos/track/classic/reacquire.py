@@ -17,6 +17,8 @@ change, when the tracking classifier had seen no drift).
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -43,6 +45,23 @@ def fit_anchor_classifier(model: AppearanceModel, n_features: int, cfg: ClassicC
     with openmp_threads(cfg.boost_threads):
         clf.fit(x[:, :n_features], y)
     return clf
+
+
+def anchor_predict(state: Any, cfg: ClassicConfig, x: np.ndarray) -> np.ndarray | None:
+    """``(n,)`` object probability of feature rows ``x (n, F)`` (no position columns) from
+    the classifier of the given mask's samples alone, or None when there is none.
+
+    ``state`` is the tracker's per-object state: its ``model`` (the anchors) and
+    ``anchor_clf`` (None: not fitted yet, fitted here; False: cannot be fitted).
+    """
+    if state.anchor_clf is None:
+        state.anchor_clf = fit_anchor_classifier(state.model, x.shape[1], cfg) or False
+    if state.anchor_clf is False:
+        return None
+    if x.shape[0] == 0:
+        return np.zeros(0, dtype=np.float32)
+    with openmp_threads(cfg.boost_threads):
+        return state.anchor_clf.predict_proba(x)[:, 1].astype(np.float32)
 
 
 def pick_region(pc: np.ndarray, lab_img: np.ndarray, hist: np.ndarray,

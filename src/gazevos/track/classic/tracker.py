@@ -34,12 +34,7 @@ import numpy as np
 from gazevos.config import load_config
 from gazevos.errors import GazevosError
 from gazevos.track.base import Prediction, Tracker, shrink
-from gazevos.track.classic.classifier import (
-    AppearanceModel,
-    draw,
-    openmp_threads,
-    sample_indices,
-)
+from gazevos.track.classic.classifier import AppearanceModel, draw, sample_indices
 from gazevos.track.classic.config import ClassicConfig
 from gazevos.track.classic.features import (
     FeatureExtractor,
@@ -49,8 +44,9 @@ from gazevos.track.classic.features import (
     pixel_features,
     position_features,
 )
+from gazevos.track.classic.flowcheck import inconsistent, warp_error
 from gazevos.track.classic.masks import clean_mask, fuse
-from gazevos.track.classic.reacquire import fit_anchor_classifier, pick_region
+from gazevos.track.classic.reacquire import anchor_predict, pick_region
 
 _DIS_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
                 "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
@@ -72,6 +68,7 @@ class _ObjectState:
     prior: np.ndarray | None = None       # (h, w) this frame's warped prior
     view_changed: bool = False            # lost at a view change, not yet found again
     anchor_clf: Any = None                # reacquire_model anchor: its classifier (False: none)
+    agreement: float = 0.0                # IoU(flow prior, final mask) when last classified
 
 
 class ClassicTracker(Tracker):
@@ -114,6 +111,9 @@ class ClassicTracker(Tracker):
         # (frame index, work-grid RGB, grey, features or None) of the current frame
         self._cache: tuple[int, np.ndarray, np.ndarray, np.ndarray | None] | None = None
         self._light = False     # this frame is carried by the flow alone (classify_every)
+        self._skipped = 0       # frames carried in a row by skip_agreement
+        self.carried = 0        # frames carried by the flow alone since the last reset
+        self._warp_ref = (0.0, 0.0)  # warp_error of the last classified frame
         self._grid: tuple[np.ndarray, np.ndarray] | None = None
         self._coarse_map: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -148,6 +148,9 @@ class ClassicTracker(Tracker):
         self._grid = None
         self._coarse_map = None
         self._light = False
+        self._skipped = 0
+        self.carried = 0
+        self._warp_ref = (0.0, 0.0)
         reset_extractor = getattr(self.extractor, "reset", None)
         if callable(reset_extractor):
             reset_extractor()
@@ -232,10 +235,12 @@ class ClassicTracker(Tracker):
     def _propagate(self, frame: np.ndarray) -> dict[int, np.ndarray]:
         t = time.perf_counter()
         c = self.config
-        # classify_every > 1: the frames between classified ones are carried by the flow
-        self._light = c.classify_every > 1 and self.frame_index % c.classify_every != 0
-        gray, feats = self._prepare(frame, features=not self._light)
-        t = self._lap("features", t)
+        # classify_every > 1: the frames between classified ones are carried by the flow;
+        # skip_agreement: so is a frame after one where the flow alone was right, unless
+        # the flow explains the objects' pixels less well than then (skip_error_ratio)
+        every = c.classify_every > 1 and self.frame_index % c.classify_every != 0
+        skip = not every and self._skip_next()
+        gray, feats = self._prepare(frame, features=False)
         h, w = gray.shape
         flow = self._dis.calc(gray, self._prev_gray, None)
         if self._grid is None or self._grid[0].shape != (h, w):
@@ -243,6 +248,23 @@ class ClassicTracker(Tracker):
             self._grid = (gx, gy)
         mx = self._grid[0] + flow[..., 0]
         my = self._grid[1] + flow[..., 1]
+        priors = {i: cv2.remap(self._objects[i].prob, mx, my, interpolation=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+                  for i in self.object_ids}
+        if c.skip_agreement > 0 and c.skip_error_ratio > 0 and not every:
+            err = warp_error(gray, self._prev_gray, mx, my, priors.values())
+            if skip:    # unexplained by the flow, more than on the last classified frame
+                skip = all(e <= c.skip_error_ratio * max(1.0, r)
+                           for e, r in zip(err, self._warp_ref, strict=True))
+            if not skip:
+                self._warp_ref = err
+        self._light = every or skip
+        self._skipped = self._skipped + 1 if skip else 0
+        self.carried += self._light
+        t = self._lap("flow", t)
+        if not self._light:
+            gray, feats = self._prepare(frame)
+            t = self._lap("features", t)
         mag = np.hypot(flow[..., 0], flow[..., 1]) if c.band_motion_gain > 0 else None
         unreliable = None
         if c.flow_check and not self._light:
@@ -256,8 +278,7 @@ class ClassicTracker(Tracker):
             st = self._objects[i]
             if view_changed:
                 st.lost = st.view_changed = True
-            prior = cv2.remap(st.prob, mx, my, interpolation=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            prior = priors[i]
             if c.prior_blur > 0 and feats is not None:
                 prior = cv2.GaussianBlur(prior, (0, 0), c.prior_blur)
             if unreliable is not None:
@@ -276,6 +297,20 @@ class ClassicTracker(Tracker):
             out[i] = self._track_object(st, prior, feats, motion)
             t = self._lap("object", t)
         return out    # on the work grid: the base class aggregates there and upsamples
+
+    def _skip_next(self) -> bool:
+        """Whether ``skip_agreement`` carries this frame by the flow alone.
+
+        Yes when fewer than ``skip_max`` frames were carried in a row and, on the last
+        classified frame, every object kept at least ``skip_agreement`` of its flow prior
+        (IoU of the prior's and the final mask's pixels).  A lost object vetoes it: it is
+        searched for on every frame, as without carrying.
+        """
+        c = self.config
+        if c.skip_agreement <= 0 or self._skipped >= c.skip_max or not self._objects:
+            return False
+        return all(not st.lost and st.agreement >= c.skip_agreement
+                   for st in self._objects.values())
 
     def _carry_object(self, st: _ObjectState, prior: np.ndarray) -> np.ndarray:
         """``(h, w)`` probability of one object on a frame carried by the flow alone.
@@ -297,21 +332,10 @@ class ClassicTracker(Tracker):
 
     def _inconsistent(self, back: np.ndarray, mx: np.ndarray, my: np.ndarray,
                       gray: np.ndarray) -> np.ndarray:
-        """``(h, w)`` bool: pixels whose backward flow the forward flow does not undo.
-
-        Forward-backward check (Sundaram et al., ECCV 2010): pixel x is unreliable when
-        ``|f(x + b(x)) + b(x)|^2 > a (|f|^2 + |b|^2) + c``; these are mostly pixels that the
-        object uncovered (its trailing edge), which backward warping would wrongly give
-        the object's probability.
-        """
+        """``(h, w)`` bool: pixels failing the forward-backward check (:func:`inconsistent`)."""
         c = self.config
         fwd = self._check_dis.calc(self._prev_gray, gray, None)
-        f = cv2.remap(fwd, mx, my, interpolation=cv2.INTER_LINEAR,
-                      borderMode=cv2.BORDER_REPLICATE)
-        d = f + back                  # einsum: 3x faster than (d ** 2).sum(axis=-1), same values
-        err = np.einsum("...i,...i->...", d, d)
-        mag = np.einsum("...i,...i->...", f, f) + np.einsum("...i,...i->...", back, back)
-        return err > c.flow_check_relative * mag + c.flow_check_absolute
+        return inconsistent(fwd, back, mx, my, c.flow_check_relative, c.flow_check_absolute)
 
     def _track_object(self, st: _ObjectState, prior: np.ndarray, feats: np.ndarray,
                       motion: float = 0.0) -> np.ndarray:
@@ -323,7 +347,8 @@ class ClassicTracker(Tracker):
         h, w = prior.shape
         pm = prior > 0.5
         geom = mask_geometry(pm) if not st.lost else None
-        if geom is None:
+        searched = geom is None       # the prior comes from the search, not the flow
+        if searched:
             prior = self._reacquire(st, feats)
             if prior is None:
                 st.lost = True
@@ -353,7 +378,11 @@ class ClassicTracker(Tracker):
         ref = float(np.median(st.areas)) if st.areas else float(area)
         if area == 0 or area < c.lost_area_fraction * ref:
             st.lost = True
+            st.agreement = 0.0
             return np.zeros((h, w), dtype=np.float32)
+        if c.skip_agreement > 0:      # a found-again object has no flow to agree with
+            both = np.count_nonzero(pm & fm)
+            st.agreement = 0.0 if searched else both / max(1, np.count_nonzero(pm) + area - both)
         st.lost = st.view_changed = False
         st.areas.append(area)
         g = mask_geometry(fm)
@@ -440,7 +469,7 @@ class ClassicTracker(Tracker):
         view_changed = getattr(st, "view_changed", False)
         if c.reacquire_model == "anchor" or (c.reacquire_model == "anchor-after-collapse"
                                              and not view_changed):
-            pc = self._anchor_predict(st, feats.reshape(h * w, -1)[idx])
+            pc = anchor_predict(st, self.config, feats.reshape(h * w, -1)[idx])
             if pc is None:
                 return None
         else:
@@ -457,19 +486,6 @@ class ClassicTracker(Tracker):
         if c.reacquire_restart:
             st.model.restart()
         return np.where(region, c.reacquire_prior, 0.0).astype(np.float32)
-
-    def _anchor_predict(self, st: _ObjectState, x: np.ndarray) -> np.ndarray | None:
-        """``(n,)`` object probability of feature rows ``x (n, F)`` (no position columns)
-        from the classifier of the given mask's samples alone (fitted on first use), or
-        None when there is none."""
-        if st.anchor_clf is None:
-            st.anchor_clf = fit_anchor_classifier(st.model, x.shape[1], self.config) or False
-        if st.anchor_clf is False:
-            return None
-        if x.shape[0] == 0:
-            return np.zeros(0, dtype=np.float32)
-        with openmp_threads(self.config.boost_threads):
-            return st.anchor_clf.predict_proba(x)[:, 1].astype(np.float32)
 
     # ------------------------------------------------------------------ memory
     def _train_samples(self, feats: np.ndarray, prob: np.ndarray, fg: np.ndarray,
@@ -555,7 +571,7 @@ class ClassicTracker(Tracker):
                 x, y = self._train_samples(feats, p, fg, bg)
                 if c.recent_anchor_check > 0:
                     # object samples the given mask's classifier rejects: drift, not object
-                    pa = self._anchor_predict(st, x[:, :feats.shape[2]])
+                    pa = anchor_predict(st, self.config, x[:, :feats.shape[2]])
                     if pa is not None:
                         keep = (y == 0) | (pa >= c.recent_anchor_check)
                         x, y = x[keep], y[keep]
