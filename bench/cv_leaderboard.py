@@ -121,6 +121,46 @@ CANDIDATES: dict[str, list[Candidate]] = {
         Candidate("boost-80", {"boost_rounds": 80}, "knob named in issue 23 (no record)"),
         Candidate("dis-fast", {"dis_preset": "fast"}, "knob named in issue 23 (no record)"),
         Candidate("retrain-5", {"retrain_every": 5}, "re-training rate (ablation: never, 0.625)"),
+        # session 11 (issue 23: drift and re-acquisition, docs/experiments/classic-flow.md);
+        # every setting tried on dev in that session is here, new switches and old knobs
+        Candidate("reacq-tracking", {"reacquire_model": "tracking", "reacquire_restart": False},
+                  "session 11: the lost-object search before session 11"),
+        Candidate("reacq-anchor", {"reacquire_model": "anchor"},
+                  "session 11: lost-object search with the given mask's classifier"),
+        Candidate("reacq-anchor-restart", {"reacquire_model": "anchor",
+                                           "reacquire_restart": True},
+                  "session 11: ... and the tracking classifier restarts when found"),
+        Candidate("reacq-collapse-restart", {"reacquire_model": "anchor-after-collapse",
+                                             "reacquire_restart": True},
+                  "session 11: anchor search only for objects lost by collapse"),
+        Candidate("reacq-anchor-sim-restart", {"reacquire_model": "anchor",
+                                               "reacquire_rank": "similarity",
+                                               "reacquire_restart": True},
+                  "session 11: ... and the colour-closest candidate"),
+        Candidate("anchor-check-0.5", {"recent_anchor_check": 0.5},
+                  "session 11: recent object samples vetted by the given mask's classifier"),
+        Candidate("anchor-check-0.2", {"recent_anchor_check": 0.2}, "session 11: same, 0.2"),
+        Candidate("gap-0.5", {"component_max_gap": 0.5},
+                  "session 11: components far from the largest dropped"),
+        Candidate("gap-1", {"component_max_gap": 1.0}, "session 11: same, 1 object size"),
+        Candidate("reacq-restart-gap-0.5", {"reacquire_model": "anchor",
+                                            "reacquire_restart": True,
+                                            "component_max_gap": 0.5},
+                  "session 11: combination"),
+        # session 11, existing knobs aimed at breakdance's lost limbs (missed parts learnt
+        # as background, the prior floor that keeps them out)
+        Candidate("bg-margin-1", {"recent_background_margin": 1.0},
+                  "session 11: existing knob (default 0), never compared on record"),
+        Candidate("prior-min-0.2", {"prior_min": 0.2},
+                  "session 11: existing knob (default 0.1), never compared on record"),
+        Candidate("recent-2", {"recent_frames": 2}, "session 11: existing knob (default 4)"),
+        Candidate("recent-8", {"recent_frames": 8}, "session 11: existing knob (default 4)"),
+        Candidate("band-gain-3", {"band_motion_gain": 3.0},
+                  "session 11: existing knob (default 2; 0 was compared)"),
+        Candidate("band-max-60", {"band_max": 60}, "session 11: existing knob (default 40)"),
+        Candidate("anchor-weight-2", {"anchor_weight": 2},
+                  "session 11: the given mask's samples count twice in every fit"),
+        Candidate("anchor-weight-4", {"anchor_weight": 4}, "session 11: ... four times"),
     ],
     # docs/experiments/classic-flow.md, the `flow` table (all rows with a config); the default
     # was chosen for >= 25 frames/s (FlowConfig), so stride 3 was rejected for its DIS time
@@ -162,6 +202,11 @@ CANDIDATES: dict[str, list[Candidate]] = {
     "fusion": FUSION_CANDIDATES,
 }
 
+_MISSING = object()
+
+#: the lost-object search of classic's defaults before session 11
+_OLD_REACQUIRE = {"reacquire_model": "tracking", "reacquire_restart": False}
+
 #: Defaults each candidate set is a switch away from, by label: config overrides that turn
 #: today's code defaults into them.  ``classic``'s defaults changed in commit 19733f2
 #: (samples_per_class 3000 -> 1500, interior_stride 1 -> 2; max_work_pixels, added the same
@@ -170,15 +215,25 @@ CANDIDATES: dict[str, list[Candidate]] = {
 BASES: dict[str, dict[str, dict]] = {
     # session 10 (issue 21): band_stride 1 -> 2 and fit_defer 0 -> 1 (speed; CV 0.677 -> 0.687)
     # session 11 (issue 21): skip_agreement 0 -> 0.97 (speed; bench/skip_cv.py)
-    "classic": {"skip-0.97-2": {},
-                "fast-band2-defer1": {"skip_agreement": 0.0},
-                "19733f2": {"band_stride": 1, "fit_defer": 0, "skip_agreement": 0.0},
+    # session 11 (issue 23, branch acc-classic): reacquire_model tracking ->
+    # anchor-after-collapse and reacquire_restart false -> true (libby 0.391 -> 0.551)
+    "classic": {"s11-skip-reacquire": {},
+                "skip-0.97-2": _OLD_REACQUIRE,
+                "s11-reacquire": {"skip_agreement": 0.0},
+                # noise check of the session-11 CV choice: sampling/boosting seed 1
+                "s11-reacquire-seed1": {"seed": 1, "skip_agreement": 0.0},
+                "fast-band2-defer1": {"skip_agreement": 0.0, **_OLD_REACQUIRE},
+                # session 11 noise check of its candidates: sampling/boosting seed 1
+                "fast-band2-defer1-seed1": {"seed": 1, "skip_agreement": 0.0,
+                                            **_OLD_REACQUIRE},
+                "19733f2": {"band_stride": 1, "fit_defer": 0, "skip_agreement": 0.0,
+                            **_OLD_REACQUIRE},
                 # noise check: sampling/boosting seed 1
                 "19733f2-seed1": {"seed": 1, "band_stride": 1, "fit_defer": 0,
-                                  "skip_agreement": 0.0},
+                                  "skip_agreement": 0.0, **_OLD_REACQUIRE},
                 "2026-11-25": {"samples_per_class": 3000, "interior_stride": 1,
                                "max_work_pixels": 0, "band_stride": 1, "fit_defer": 0,
-                               "skip_agreement": 0.0}},
+                               "skip_agreement": 0.0, **_OLD_REACQUIRE}},
     "flow": {"shipped": {}}, "mast": {"shipped": {}}, "copy": {"shipped": {}},
     "fusion": {"shipped": {}},
 }
@@ -194,11 +249,28 @@ def current_base(tracker: str) -> str:
     return next(k for k, v in BASES[tracker].items() if not v)
 
 
+def _code_defaults(tracker: str) -> dict[str, Any]:
+    """The flat default settings of a tracker's config class (empty when it has none)."""
+    import dataclasses
+
+    from gazevos.track.registry import tracker_class
+
+    cls = getattr(tracker_class(tracker), "config_cls", None)
+    if cls is None or not dataclasses.is_dataclass(cls):
+        return {}
+    return {f.name: getattr(cls(), f.name) for f in dataclasses.fields(cls)}
+
+
 def candidates_for(tracker: str, base: str) -> list[Candidate]:
     """The candidate set around ``base``: for classic's defaults since 19733f2, the
     2026-11-25 set with ``interior-2`` (now the default) replaced by the two values it
     changed from."""
     cands = CANDIDATES[tracker]
+    if tracker == "classic":
+        # a switch to what the base already sets is the default again: left out
+        current = {**_code_defaults(tracker), **BASES[tracker].get(base, {})}
+        cands = [c for c in cands if c.name == "default"
+                 or any(current.get(k, _MISSING) != v for k, v in c.settings.items())]
     if tracker == "classic" and base != "2026-11-25":
         cands = [c for c in cands if c.name != "interior-2"]
         cands[8:8] = [Candidate("interior-1", {"interior_stride": 1}, "default until 19733f2"),

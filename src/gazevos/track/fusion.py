@@ -69,9 +69,9 @@ class FusionConfig:
         parallel: ``feedback`` only: the two sub-trackers step in two threads (the same
             results; the second core works on ``classic`` while ``mast`` runs).
         classic: settings of the ``classic`` sub-tracker; by default ``classic``'s own
-            defaults except ``band_stride: 1``, ``fit_defer: 0`` and ``skip_agreement: 0``,
-            the settings the fusion was cross-validated with (``classic``'s defaults
-            changed after).
+            defaults except ``band_stride: 1``, ``fit_defer: 0``, ``skip_agreement: 0``,
+            ``reacquire_model: tracking`` and ``reacquire_restart: false``, the settings
+            the fusion was cross-validated with (``classic``'s defaults changed after).
         mast: settings of the ``mast`` sub-tracker (its weights: the tracker's checkpoint).
     """
 
@@ -81,7 +81,9 @@ class FusionConfig:
     feedback: bool = True
     revive: bool = True
     parallel: bool = True
-    classic: ClassicConfig = ClassicConfig(band_stride=1, fit_defer=0, skip_agreement=0.0)
+    classic: ClassicConfig = ClassicConfig(band_stride=1, fit_defer=0, skip_agreement=0.0,
+                                           reacquire_model="tracking",
+                                           reacquire_restart=False)
     mast: MastTrackerConfig = MastTrackerConfig()
 
 

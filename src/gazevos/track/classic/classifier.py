@@ -76,12 +76,15 @@ class AppearanceModel:
         recent_frames: how many recent frames' samples are kept next to the anchors.
         threads: OpenMP threads for fitting and prediction (0: library default).
         seed: random seed of the booster.
+        anchor_weight: the anchors enter every fit this many times (1: as often as one
+            recent frame's samples).
     """
 
     def __init__(self, rounds: int, max_leaf_nodes: int, learning_rate: float,
                  min_samples_leaf: int, recent_frames: int, threads: int = 1,
-                 seed: int = 0) -> None:
+                 seed: int = 0, anchor_weight: int = 1) -> None:
         self._threads = threads
+        self._anchor_weight = max(1, anchor_weight)
         self._params = dict(max_iter=rounds, max_leaf_nodes=max_leaf_nodes,
                             learning_rate=learning_rate, min_samples_leaf=min_samples_leaf,
                             early_stopping=False, random_state=seed)
@@ -109,6 +112,18 @@ class AppearanceModel:
         """Replace the anchors (``x (n, F)`` float32, ``y (n,)`` 0/1); forget recent samples."""
         self._anchor = (x, y)
         self._recent.clear()
+
+    @property
+    def anchor(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The given mask's samples ``(x (n, F), y (n,))``, or None before any."""
+        return self._anchor
+
+    def restart(self) -> bool:
+        """Forget the recent samples and re-train on the anchors now (waits for a running
+        fit); False (model unchanged but for the forgotten samples) if one class lacks."""
+        self._join()
+        self._recent.clear()
+        return self.fit()
 
     def add_recent(self, x: np.ndarray, y: np.ndarray) -> None:
         """Remember one frame's confident samples (the oldest frame drops out)."""
@@ -140,7 +155,8 @@ class AppearanceModel:
         results do not depend on the timing).
         """
         self._join()
-        parts = ([self._anchor] if self._anchor is not None else []) + list(self._recent)
+        weight = getattr(self, "_anchor_weight", 1)
+        parts = ([self._anchor] * weight if self._anchor is not None else []) + list(self._recent)
         if not parts:
             return False
         x = np.concatenate([p[0] for p in parts])

@@ -61,6 +61,13 @@ class ClassicConfig:
         recent_background_margin: background samples of tracked frames keep this many band
             widths away from the mask (0: none).
         recent_frames: frames of confident samples kept next to the given-mask samples.
+        anchor_weight: the given mask's samples enter every re-training this many times
+            (1: as often as one recent frame's): the first view keeps more say against
+            recent frames whose masks may have lost parts of the object or taken in
+            background.
+        recent_anchor_check: object samples of tracked frames that a classifier of the
+            given mask's samples alone (no position features) rates below this are not
+            learnt: pixels of a drift onto the background (0: off).
         sample_every: confident samples are taken from every this-many-th tracked frame.
         retrain_every: the classifier is re-trained every this-many tracked frames.
         fit_defer: a re-training runs in the background while the previous classifier
@@ -110,6 +117,9 @@ class ClassicConfig:
             prior probability reaches this (drops distractors that appear in the band).
         min_component_fraction: components smaller than this fraction of the object's
             largest component are dropped (stray blobs the flow carries along).
+        component_max_gap: components of the fused mask farther than this many object
+            sizes from its largest component are dropped (a piece of background the mask
+            took in where it touched the object, carried away by the flow; 0: off).
         hole_fraction: background holes smaller than this fraction of the object are filled.
         lost_area_fraction: the object counts as lost (occluded or out of view) when its
             area falls below this fraction of its reference area.
@@ -126,6 +136,20 @@ class ClassicConfig:
         reacquire_stride: the lost-object search evaluates the classifier on every this-many-th
             pixel (speed).
         reacquire_prior: prior probability given to a re-acquired region.
+        reacquire_model: the classifier of the lost-object search: ``tracking`` (the
+            tracking classifier: given-mask and recent samples, position relative to the
+            last position) or ``anchor`` (fitted, when the object is first lost, on the
+            given mask's samples only and without position features: the recent samples
+            and the last position may be those of a mask that drifted onto the background),
+            or ``anchor-after-collapse`` (``anchor`` for an object lost because its area
+            collapsed, ``tracking`` for one lost at a view change, where the tracking
+            classifier had no drift to learn).
+        reacquire_rank: among the candidates that pass, the lost-object search takes the
+            one with the highest mean classifier probability (``probability``) or colour
+            histogram similarity to the given object (``similarity``).
+        reacquire_restart: when a lost object is found again, its tracking classifier
+            forgets the recent samples and is re-trained on the given mask's at once
+            (they may be those of the drift that lost it).
         seed: random seed (sampling, boosting).
         learned_features: extra classifier features from a learned encoder: ``none`` or
             ``mast`` (the MAST encoder; its weights are the tracker's ``checkpoint``,
@@ -165,6 +189,8 @@ class ClassicConfig:
     recent_object_needs_prior: bool = True
     recent_background_margin: float = setting(0.0, ge=0.0)
     recent_frames: int = setting(4, ge=0, le=1000)
+    anchor_weight: int = setting(1, ge=1, le=100)
+    recent_anchor_check: float = setting(0.0, ge=0.0, le=1.0)
     sample_every: int = setting(5, ge=1)
     retrain_every: int = setting(10, ge=1)
     fit_defer: int = setting(1, ge=0, le=100)
@@ -191,6 +217,7 @@ class ClassicConfig:
     classifier_floor: float = setting(0.01, gt=0.0, lt=0.5)
     keep_min_prior: float = setting(0.2, ge=0.0, le=1.0)
     min_component_fraction: float = setting(0.1, ge=0.0, le=1.0)
+    component_max_gap: float = setting(0.0, ge=0.0)
     hole_fraction: float = setting(0.05, ge=0.0)
     lost_area_fraction: float = setting(0.1, ge=0.0, le=1.0)
     reference_frames: int = setting(10, ge=1, le=1000)
@@ -203,6 +230,10 @@ class ClassicConfig:
     histogram_bins: int = setting(8, ge=1, le=256)
     reacquire_stride: int = setting(2, ge=1)
     reacquire_prior: float = setting(0.7, ge=0.0, le=1.0)
+    reacquire_model: str = setting("anchor-after-collapse",
+                                   choices=("tracking", "anchor", "anchor-after-collapse"))
+    reacquire_rank: str = setting("probability", choices=("probability", "similarity"))
+    reacquire_restart: bool = True
     seed: int = setting(0, ge=0)
     learned_features: str = setting("none", choices=("none", "mast"))
     learned_scale: float = setting(0.5, ge=0.05, le=2.0)

@@ -26,8 +26,24 @@ def fuse(prior: np.ndarray, classifier: np.ndarray, cfg: ClassicConfig) -> np.nd
     return _sigmoid(z)
 
 
+def _far_components(lab: np.ndarray, areas: np.ndarray, max_gap: float) -> np.ndarray:
+    """``(n,)`` bool: components of ``lab`` farther than ``max_gap`` pixels from the
+    largest one (``areas``: -1 for components to ignore; label 0 is the background)."""
+    n = areas.size
+    largest = 1 + int(np.argmax(areas[1:]))
+    dist = cv2.distanceTransform((lab != largest).astype(np.uint8), cv2.DIST_L2, 3)
+    flat = lab.ravel()
+    on = flat > 0
+    gap = np.full(n, np.inf)
+    np.minimum.at(gap, flat[on], dist.ravel()[on])
+    far = (gap > max_gap) & (areas > 0)
+    far[0] = far[largest] = False
+    return far
+
+
 def clean_mask(prob: np.ndarray, prior: np.ndarray, keep_min_prior: float,
-               hole_fraction: float, min_component_fraction: float = 0.0) -> np.ndarray:
+               hole_fraction: float, min_component_fraction: float = 0.0,
+               max_gap: float = 0.0) -> np.ndarray:
     """Drop fused components that miss the prior and fill small holes.
 
     Args:
@@ -38,6 +54,8 @@ def clean_mask(prob: np.ndarray, prior: np.ndarray, keep_min_prior: float,
             area become object.
         min_component_fraction: components smaller than this fraction of the largest
             one are dropped too.
+        max_gap: components (of those kept) farther than this many pixels from the
+            largest one are dropped as well, to zero probability (0: off).
 
     Returns:
         ``(h, w)`` float32 cleaned probability (dropped components take ``min(prob, prior)``,
@@ -57,6 +75,12 @@ def clean_mask(prob: np.ndarray, prior: np.ndarray, keep_min_prior: float,
             dm = drop[lab]
             out[dm] = np.minimum(out[dm], prior[dm])
             fg[dm] = 0
+        if max_gap > 0 and (~drop[1:]).sum() > 1:
+            far = _far_components(lab, np.where(drop, -1, areas), max_gap)
+            if far.any():
+                fm = far[lab]
+                out[fm] = 0.0
+                fg[fm] = 0
     area = int(fg.sum())
     if area and hole_fraction > 0:
         n, lab, stats, _ = cv2.connectedComponentsWithStats(1 - fg, connectivity=4)

@@ -12,7 +12,10 @@ Per frame and object, on a downscaled work grid:
    dropped and small holes filled;
 5. if the object's area collapses (occlusion, left the view) it is marked lost and its
    probability is zero; while lost, each frame is searched with the classifier for a
-   region that matches the object near its last position (or, more strictly, anywhere).
+   region that matches the object near its last position (or, more strictly, anywhere):
+   by default, for an object whose area collapsed, a classifier of the given mask alone
+   (the tracking classifier may have learnt a drift), which the tracking classifier
+   restarts from when the object is found (:mod:`gazevos.track.classic.reacquire`).
 
 No model or training data is needed; memory does not grow with the video length.
 """
@@ -36,7 +39,6 @@ from gazevos.track.classic.config import ClassicConfig
 from gazevos.track.classic.features import (
     FeatureExtractor,
     colour_histogram,
-    histogram_similarity,
     learned_features,
     mask_geometry,
     pixel_features,
@@ -44,6 +46,7 @@ from gazevos.track.classic.features import (
 )
 from gazevos.track.classic.flowcheck import inconsistent, warp_error
 from gazevos.track.classic.masks import clean_mask, fuse
+from gazevos.track.classic.reacquire import anchor_predict, pick_region
 
 _DIS_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
                 "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
@@ -64,6 +67,7 @@ class _ObjectState:
     tracked: int = 0
     prior: np.ndarray | None = None       # (h, w) this frame's warped prior
     view_changed: bool = False            # lost at a view change, not yet found again
+    anchor_clf: Any = None                # reacquire_model anchor: its classifier (False: none)
     agreement: float = 0.0                # IoU(flow prior, final mask) when last classified
 
 
@@ -318,7 +322,7 @@ class ClassicTracker(Tracker):
         if st.lost:
             return np.zeros_like(prior)
         final = clean_mask(prior, prior, c.keep_min_prior, c.hole_fraction,
-                           c.min_component_fraction)
+                           c.min_component_fraction, c.component_max_gap * st.size)
         area = int((final > 0.5).sum())
         ref = float(np.median(st.areas)) if st.areas else float(area)
         if area == 0 or area < c.lost_area_fraction * ref:
@@ -368,7 +372,7 @@ class ClassicTracker(Tracker):
             pc = box[ys - y0, xs - x0]
         fused.ravel()[idx] = fuse(prior.ravel()[idx], pc, c)
         final = clean_mask(fused, prior, c.keep_min_prior, c.hole_fraction,
-                           c.min_component_fraction)
+                           c.min_component_fraction, c.component_max_gap * st.size)
         fm = final > 0.5
         area = int(fm.sum())
         ref = float(np.median(st.areas)) if st.areas else float(area)
@@ -452,7 +456,8 @@ class ClassicTracker(Tracker):
         return idx, fine.ravel()[idx]
 
     def _reacquire(self, st: _ObjectState, feats: np.ndarray) -> np.ndarray | None:
-        """Search a lost object; a prior ``(h, w)`` on the best matching region, or None."""
+        """Search a lost object; a prior ``(h, w)`` on the best matching region, or None
+        (:mod:`gazevos.track.classic.reacquire`)."""
         c = self.config
         if not st.model.fitted:     # the given mask was too small to learn from
             return None
@@ -461,34 +466,26 @@ class ClassicTracker(Tracker):
         ys, xs = np.mgrid[0:h:s, 0:w:s]
         gh, gw = ys.shape
         idx = (ys * w + xs).ravel()
-        geom = (st.centroid, st.size, 0)
-        pc = st.model.predict(self._samples(feats, idx, geom)).reshape(gh, gw)
+        view_changed = getattr(st, "view_changed", False)
+        if c.reacquire_model == "anchor" or (c.reacquire_model == "anchor-after-collapse"
+                                             and not view_changed):
+            pc = anchor_predict(st, self.config, feats.reshape(h * w, -1)[idx])
+            if pc is None:
+                return None
+        else:
+            pc = st.model.predict(self._samples(feats, idx, (st.centroid, st.size, 0)))
+        pc = pc.reshape(gh, gw)
         if s > 1:
             pc = cv2.resize(pc, (w, h), interpolation=cv2.INTER_LINEAR)
-        cand = (pc > 0.5).astype(np.uint8)
-        n, lab, stats, cents = cv2.connectedComponentsWithStats(cand, connectivity=8)
-        if n <= 1:
-            return None
         ref = float(np.median(st.areas)) if st.areas else st.size ** 2
-        areas = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
-        mean_p = np.bincount(lab.ravel(), weights=pc.ravel(), minlength=n) / np.maximum(areas, 1)
-        d = np.hypot(cents[:, 1] - st.centroid[0], cents[:, 0] - st.centroid[1]) / max(st.size, 1)
-        ok = (areas >= c.reacquire_min_area * ref) & (areas <= c.reacquire_max_area * ref)
         # after a view change the last position says nothing: the strict test everywhere
-        near = (d <= c.reacquire_near_radius) & (not getattr(st, "view_changed", False))
-        ok &= np.where(near, mean_p >= c.reacquire_near_probability,
-                       mean_p >= c.reacquire_far_probability)
-        ok[0] = False
-        lab_img = feats[..., :3].reshape(h * w, 3)
-        flat = lab.ravel()
-        for j in np.flatnonzero(ok):       # colours must match the given object's
-            hist = colour_histogram(lab_img[flat == j], c.histogram_bins)
-            ok[j] = histogram_similarity(hist, st.hist) >= c.reacquire_min_similarity
-        if not ok.any():
+        region = pick_region(pc, feats[..., :3], st.hist, st.centroid, st.size, ref, c,
+                             anywhere=view_changed)
+        if region is None:
             return None
-        score = np.where(ok, mean_p - 0.01 * d, -np.inf)
-        best = int(np.argmax(score))
-        return np.where(lab == best, c.reacquire_prior, 0.0).astype(np.float32)
+        if c.reacquire_restart:
+            st.model.restart()
+        return np.where(region, c.reacquire_prior, 0.0).astype(np.float32)
 
     # ------------------------------------------------------------------ memory
     def _train_samples(self, feats: np.ndarray, prob: np.ndarray, fg: np.ndarray,
@@ -538,7 +535,7 @@ class ClassicTracker(Tracker):
                 geom = mask_geometry(fm)
                 model = AppearanceModel(c.boost_rounds, c.boost_leaves, c.boost_learning_rate,
                                         c.boost_min_leaf, c.recent_frames, c.boost_threads,
-                                        c.seed)
+                                        c.seed, c.anchor_weight)
                 x, y = self._train_samples(feats, p, fm, ~fm)
                 model.set_anchor(x, y)
                 model.fit()
@@ -572,6 +569,12 @@ class ClassicTracker(Tracker):
                         bg &= d > c.recent_background_margin * self._band(geom[1])
                 assert feats is not None
                 x, y = self._train_samples(feats, p, fg, bg)
+                if c.recent_anchor_check > 0:
+                    # object samples the given mask's classifier rejects: drift, not object
+                    pa = anchor_predict(st, self.config, x[:, :feats.shape[2]])
+                    if pa is not None:
+                        keep = (y == 0) | (pa >= c.recent_anchor_check)
+                        x, y = x[keep], y[keep]
                 st.model.add_recent(x, y)
             if st.tracked % c.retrain_every == 0:
                 st.model.fit(background=True, defer=c.fit_defer)
