@@ -157,6 +157,8 @@ CANDIDATES: dict[str, list[Candidate]] = {
         Candidate("recent-8", {"recent_frames": 8}, "session 11: existing knob (default 4)"),
         Candidate("band-gain-3", {"band_motion_gain": 3.0},
                   "session 11: existing knob (default 2; 0 was compared)"),
+        Candidate("band-gain-2", {"band_motion_gain": 2.0},
+                  "default until session 11 (CV chose 3 in 10 of 10 folds)"),
         Candidate("band-max-60", {"band_max": 60}, "session 11: existing knob (default 40)"),
         Candidate("anchor-weight-2", {"anchor_weight": 2},
                   "session 11: the given mask's samples count twice in every fit"),
@@ -205,7 +207,8 @@ CANDIDATES: dict[str, list[Candidate]] = {
 _MISSING = object()
 
 #: the lost-object search of classic's defaults before session 11
-_OLD_REACQUIRE = {"reacquire_model": "tracking", "reacquire_restart": False}
+_OLD_REACQUIRE = {"reacquire_model": "tracking", "reacquire_restart": False,
+                  "band_motion_gain": 2.0}
 
 #: Defaults each candidate set is a switch away from, by label: config overrides that turn
 #: today's code defaults into them.  ``classic``'s defaults changed in commit 19733f2
@@ -217,11 +220,14 @@ BASES: dict[str, dict[str, dict]] = {
     # session 11 (issue 21): skip_agreement 0 -> 0.97 (speed; bench/skip_cv.py)
     # session 11 (issue 23, branch acc-classic): reacquire_model tracking ->
     # anchor-after-collapse and reacquire_restart false -> true (libby 0.391 -> 0.551)
-    "classic": {"s11-skip-reacquire": {},
+    # session 11: band_motion_gain 2 -> 3 (the CV's choice around s11-skip-reacquire, 10 folds)
+    "classic": {"s11-gain3": {},
+                "s11-skip-reacquire": {"band_motion_gain": 2.0},
                 "skip-0.97-2": _OLD_REACQUIRE,
-                "s11-reacquire": {"skip_agreement": 0.0},
+                "s11-reacquire": {"skip_agreement": 0.0, "band_motion_gain": 2.0},
                 # noise check of the session-11 CV choice: sampling/boosting seed 1
-                "s11-reacquire-seed1": {"seed": 1, "skip_agreement": 0.0},
+                "s11-reacquire-seed1": {"seed": 1, "skip_agreement": 0.0,
+                                        "band_motion_gain": 2.0},
                 "fast-band2-defer1": {"skip_agreement": 0.0, **_OLD_REACQUIRE},
                 # session 11 noise check of its candidates: sampling/boosting seed 1
                 "fast-band2-defer1-seed1": {"seed": 1, "skip_agreement": 0.0,

@@ -83,7 +83,7 @@ class FusionConfig:
     parallel: bool = True
     classic: ClassicConfig = ClassicConfig(band_stride=1, fit_defer=0, skip_agreement=0.0,
                                            reacquire_model="tracking",
-                                           reacquire_restart=False)
+                                           reacquire_restart=False, band_motion_gain=2.0)
     mast: MastTrackerConfig = MastTrackerConfig()
 
 

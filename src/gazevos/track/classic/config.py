@@ -197,7 +197,7 @@ class ClassicConfig:
     confident_object: float = setting(0.9, ge=0.0, le=1.0)
     confident_background: float = setting(0.1, ge=0.0, le=1.0)
     band_fraction: float = setting(0.12, ge=0.0)
-    band_motion_gain: float = setting(2.0, ge=0.0)
+    band_motion_gain: float = setting(3.0, ge=0.0)
     band_min: int = setting(6, ge=0)
     band_max: int = setting(40, ge=1)
     interior_stride: int = setting(2, ge=1)
