@@ -329,12 +329,28 @@ def append_cell(cache: Path, rec: dict) -> dict:
     return rec
 
 
+def track_and_score(trk: Any, root: str, seq: str) -> tuple[Any, int, float, float]:
+    """Track DAVIS sequence ``seq`` from its first mask and score it: the ``per_sequence()``
+    table row, frames, wall seconds and ``Tracker.step`` seconds."""
+    from gazevos.eval.davis import evaluate_sequence, summarise
+    from gazevos.eval.runner import check_sequence, track_sequence
+
+    source, mask_path = check_sequence(root, seq)
+    with tempfile.TemporaryDirectory(prefix="cv-") as tmp:
+        out = Path(tmp) / seq
+        out.mkdir()
+        t0 = time.perf_counter()
+        frames, step_s = track_sequence(trk, source, mask_path, out)
+        seconds = time.perf_counter() - t0
+        row = summarise([evaluate_sequence(root, tmp, seq)]).per_sequence()
+    return row, frames, seconds, step_s
+
+
 def run(args: argparse.Namespace) -> int:
     """Track and score every missing (tracker, candidate, sequence) cell."""
     import cv2
 
-    from gazevos.eval.davis import evaluate_sequence, resolve_sequences, summarise
-    from gazevos.eval.runner import check_sequence, track_sequence
+    from gazevos.eval.davis import resolve_sequences
     from gazevos.track import build_tracker
 
     cv2.setNumThreads(args.threads)
@@ -359,14 +375,7 @@ def run(args: argparse.Namespace) -> int:
             if "torch" in sys.modules:
                 sys.modules["torch"].set_num_threads(args.threads)
             for seq in todo:
-                source, mask_path = check_sequence(args.root, seq)
-                with tempfile.TemporaryDirectory(prefix="cv-") as tmp:
-                    out = Path(tmp) / seq
-                    out.mkdir()
-                    t0 = time.perf_counter()
-                    frames, step_s = track_sequence(trk, source, mask_path, out)
-                    seconds = time.perf_counter() - t0
-                    row = summarise([evaluate_sequence(args.root, tmp, seq)]).per_sequence()
+                row, frames, seconds, step_s = track_and_score(trk, args.root, seq)
                 rec = append_cell(args.cache, {
                     "tracker": tracker, "base": base, "candidate": cand.name,
                     "settings": cand.settings, "sequence": seq, **scores_of(row),
