@@ -130,7 +130,9 @@ class AppearanceModel:
         if y.size:
             self._recent.append((x, y))
 
-    def _train(self, x: np.ndarray, y: np.ndarray) -> HistGradientBoostingClassifier:
+    def train(self, x: np.ndarray, y: np.ndarray) -> HistGradientBoostingClassifier:
+        """A new classifier fitted on ``x (n, F)``, ``y (n,)`` with this model's settings
+        and threads (the model itself is unchanged)."""
         clf = HistGradientBoostingClassifier(**self._params)
         with openmp_threads(self._threads):
             clf.fit(x, y)
@@ -164,10 +166,10 @@ class AppearanceModel:
         if y.min() == y.max():
             return False
         if background:
-            self._pending = Background(self._train, x, y, name="gazevos-fit")
+            self._pending = Background(self.train, x, y, name="gazevos-fit")
             self._defer = defer if self._clf is not None else 0
         else:
-            self._clf = self._train(x, y)
+            self._clf = self.train(x, y)
         return True
 
     def predict(self, x: np.ndarray) -> np.ndarray:

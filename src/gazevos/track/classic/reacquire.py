@@ -28,7 +28,7 @@ from gazevos.track.classic.config import ClassicConfig
 from gazevos.track.classic.features import colour_histogram, histogram_similarity
 
 
-def fit_anchor_classifier(model: AppearanceModel, n_features: int, cfg: ClassicConfig
+def fit_anchor_classifier(model: AppearanceModel, n_features: int
                           ) -> HistGradientBoostingClassifier | None:
     """A classifier of the given mask's samples (``model``'s anchors) on their first
     ``n_features`` columns (the position columns dropped); None without both classes."""
@@ -38,13 +38,7 @@ def fit_anchor_classifier(model: AppearanceModel, n_features: int, cfg: ClassicC
     x, y = anchor
     if y.size == 0 or y.min() == y.max():
         return None
-    clf = HistGradientBoostingClassifier(
-        max_iter=cfg.boost_rounds, max_leaf_nodes=cfg.boost_leaves,
-        learning_rate=cfg.boost_learning_rate, min_samples_leaf=cfg.boost_min_leaf,
-        early_stopping=False, random_state=cfg.seed)
-    with openmp_threads(cfg.boost_threads):
-        clf.fit(x[:, :n_features], y)
-    return clf
+    return model.train(x[:, :n_features], y)
 
 
 def anchor_predict(state: Any, cfg: ClassicConfig, x: np.ndarray) -> np.ndarray | None:
@@ -55,7 +49,7 @@ def anchor_predict(state: Any, cfg: ClassicConfig, x: np.ndarray) -> np.ndarray 
     ``anchor_clf`` (None: not fitted yet, fitted here; False: cannot be fitted).
     """
     if state.anchor_clf is None:
-        state.anchor_clf = fit_anchor_classifier(state.model, x.shape[1], cfg) or False
+        state.anchor_clf = fit_anchor_classifier(state.model, x.shape[1]) or False
     if state.anchor_clf is False:
         return None
     if x.shape[0] == 0:
