@@ -252,21 +252,28 @@ class FusionTracker(Tracker):
             sub._size = self._size
             sub.object_ids = list(self.object_ids)
 
+    def _on_both(self, method: str, *args: Any) -> tuple[Any, Any]:
+        """``classic``'s and ``mast``'s ``method(*args)``; with ``parallel`` classic's runs
+        in the worker thread while mast's runs here.  Their seconds go to :attr:`seconds`."""
+        fn_a, fn_b = getattr(self.classic, method), getattr(self.mast, method)
+        if self.config.parallel:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="gazevos-fusion")
+            job = self._pool.submit(_timed, fn_a, *args)
+            b, mast_s = _timed(fn_b, *args)
+            a, classic_s = job.result()
+        else:
+            a, classic_s = _timed(fn_a, *args)
+            b, mast_s = _timed(fn_b, *args)
+        for stage, sec in (("classic", classic_s), ("mast", mast_s)):
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + sec
+        return a, b
+
     def _propagate(self, frame: np.ndarray) -> dict[int, np.ndarray]:
         """Per-object fused probabilities, ``(h, w)`` on ``classic``'s work grid."""
         self._sync()
         c = self.config
-        if c.parallel:     # classic in the worker thread, mast here
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(1, thread_name_prefix="gazevos-fusion")
-            job = self._pool.submit(_timed, self.classic._propagate, frame)
-            fb, mast_s = _timed(self.mast._propagate, frame)
-            fa, classic_s = job.result()
-        else:
-            fa, classic_s = _timed(self.classic._propagate, frame)
-            fb, mast_s = _timed(self.mast._propagate, frame)
-        for stage, sec in (("classic", classic_s), ("mast", mast_s)):
-            self.seconds[stage] = self.seconds.get(stage, 0.0) + sec
+        fa, fb = self._on_both("_propagate", frame)
         t = time.perf_counter()
         if c.weight >= 1.0:
             return fa
@@ -287,15 +294,7 @@ class FusionTracker(Tracker):
     def _memorize(self, frame: np.ndarray, pred: Prediction, given: set[int]) -> None:
         """Both sub-trackers remember the fused prediction; lost objects may be revived."""
         self._sync()
-        if self.config.parallel and self._pool is not None:
-            job = self._pool.submit(_timed, self.classic._memorize, frame, pred, given)
-            _, mast_s = _timed(self.mast._memorize, frame, pred, given)
-            _, classic_s = job.result()
-        else:
-            _, classic_s = _timed(self.classic._memorize, frame, pred, given)
-            _, mast_s = _timed(self.mast._memorize, frame, pred, given)
-        for stage, sec in (("classic", classic_s), ("mast", mast_s)):
-            self.seconds[stage] = self.seconds.get(stage, 0.0) + sec
+        self._on_both("_memorize", frame, pred, given)
         if self.config.revive and 0.0 < self.config.weight < 1.0:
             self._revive(pred)
 
