@@ -76,6 +76,9 @@ def test_overlay_has_one_frame_per_video_frame(run):
     with av.open(str(result.out_dir / "overlay.mp4")) as c:
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     assert len(frames) == 60 and frames[0].shape == (180, 320, 3)
+    if "libx264" in av.codecs_available:    # encoded with the cheap preset, one thread
+        data = (result.out_dir / "overlay.mp4").read_bytes()
+        assert b"subme=1 " in data and b" threads=1 " in data
 
 
 def test_report_is_self_contained(run):

@@ -90,6 +90,21 @@ def test_video_constant_rate(tmp_path: Path) -> None:
     assert np.allclose(means, [20 * i for i in range(10)], atol=3)
 
 
+@pytest.mark.skipif("libx264" not in av.codecs_available, reason="needs libx264")
+@pytest.mark.parametrize(("preset", "subme"), [("superfast", b"subme=1 "),
+                                               ("veryfast", b"subme=2 ")])
+def test_video_writer_preset_and_threads_reach_x264(tmp_path: Path, preset: str,
+                                                    subme: bytes) -> None:
+    # x264 writes its settings into the stream: the preset shows as its subpel level
+    path = tmp_path / f"{preset}.mp4"
+    with VideoWriter(path, fps=10, preset=preset, threads=1) as w:
+        for i in range(4):
+            w.write(_grey(30 * i))
+    data = path.read_bytes()
+    assert b"x264 - core" in data and subme in data and b" threads=1 " in data
+    assert len(list(open_frames(path))) == 4
+
+
 def test_video_variable_rate_uses_pts(tmp_path: Path) -> None:
     pts_ms = [0, 40, 80, 200, 240, 250, 400, 433, 500, 520]
     path = tmp_path / "vfr.mp4"
