@@ -15,6 +15,7 @@ import numpy as np
 
 from gazevos.config import load_config
 from gazevos.errors import GazevosError
+from gazevos.track.grid import GridResampler, argmax_labels
 
 _EPS = 1e-6
 
@@ -84,21 +85,6 @@ def shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
 
 
-def argmax_labels(probs: np.ndarray, object_ids: Sequence[int]) -> np.ndarray:
-    """``(H, W)`` uint8 label map from ``(K + 1, H, W)`` probabilities (first max wins).
-
-    Channel 0 maps to 0, channel ``k`` to ``object_ids[k - 1]``; equal to
-    ``lut[np.argmax(probs, axis=0)]`` but faster for few objects.
-    """
-    best = probs[0].copy()
-    labels = np.zeros(probs.shape[1:], dtype=np.uint8)
-    for k, i in enumerate(object_ids, start=1):
-        better = probs[k] > best
-        labels[better] = i
-        np.maximum(best, probs[k], out=best)
-    return labels
-
-
 @dataclass(frozen=True)
 class Prediction:
     """A tracker's answer for one frame.
@@ -125,6 +111,47 @@ class Prediction:
     def confidence(self) -> dict[int, float]:
         """``{object_id: confidence in [0, 1]}``: see :func:`object_confidence`."""
         return object_confidence(self)
+
+
+class GridPrediction(Prediction):
+    """A prediction made on a work grid, at the frame size only where asked.
+
+    ``labels`` come from :meth:`GridResampler.labels` and :meth:`grid_prob` from
+    :meth:`GridResampler.round_trip`; ``probs`` (the bilinear upsampling of the grid's
+    distribution to the frame) is made on first use.  The values are those of a
+    :class:`Prediction` of ``upsample(grid_probs, frame size)``, to float rounding.
+
+    Args:
+        grid_probs: ``(K + 1, h, w)`` float32 distribution on the work grid.
+        object_ids: the K tracked object ids, ascending.
+        resampler: the :class:`GridResampler` from ``(h, w)`` to the frame size.
+    """
+
+    def __init__(self, grid_probs: np.ndarray, object_ids: tuple[int, ...],
+                 resampler: GridResampler) -> None:
+        if grid_probs.shape[1:] != resampler.grid:
+            raise ValueError(f"grid probabilities {grid_probs.shape} do not match the "
+                             f"resampler's grid {resampler.grid}")
+        object.__setattr__(self, "grid_probs", grid_probs)
+        object.__setattr__(self, "object_ids", tuple(object_ids))
+        object.__setattr__(self, "resampler", resampler)
+
+    @cached_property
+    def probs(self) -> np.ndarray:  # type: ignore[override]
+        """``(K + 1, H, W)`` float32 frame-size distribution (made on first use)."""
+        return upsample(self.grid_probs, self.resampler.frame)
+
+    @cached_property
+    def labels(self) -> np.ndarray:
+        """``(H, W)`` uint8 label map (see :meth:`GridResampler.labels`)."""
+        return self.resampler.labels(self.grid_probs, self.object_ids)
+
+    def grid_prob(self, object_id: int, grid: tuple[int, int]) -> np.ndarray | None:
+        """``(h, w)`` float32 ``shrink(self.prob(object_id), grid)`` without the frame-size
+        probabilities, or None when ``grid`` is not this prediction's work grid."""
+        if tuple(grid) != self.resampler.grid:
+            return None
+        return self.resampler.round_trip(self.grid_probs[1 + self.object_ids.index(object_id)])
 
 
 #: an object whose :func:`object_confidence` on a frame is below this is "low confidence"
@@ -183,7 +210,7 @@ class Tracker(ABC):
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for name in self.transient:
+        for name in (*self.transient, "_resampler"):    # the resampler is rebuilt on use
             state.pop(name, None)
         return state
 
@@ -280,7 +307,11 @@ class Tracker(ABC):
             if not given and len(small) == 1 and small != {(h, w)}:
                 # the tracker answered on its work grid: aggregate there, upsample once
                 coarse = aggregate(np.stack([fg[i] for i in self.object_ids]))
-                pred = Prediction(upsample(coarse, (h, w)), tuple(self.object_ids))
+                grid = coarse.shape[1:]
+                rs = getattr(self, "_resampler", None)
+                if rs is None or rs.grid != grid or rs.frame != (h, w):
+                    rs = self._resampler = GridResampler(grid, (h, w))
+                pred = GridPrediction(coarse, tuple(self.object_ids), rs)
                 t = self._lap("aggregate", t)
                 self._memorize(frame, pred, set())
                 self._lap("memorize", t)

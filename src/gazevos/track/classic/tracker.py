@@ -33,7 +33,7 @@ import numpy as np
 
 from gazevos.config import load_config
 from gazevos.errors import GazevosError
-from gazevos.track.base import Prediction, Tracker, shrink
+from gazevos.track.base import GridPrediction, Prediction, Tracker, shrink
 from gazevos.track.classic.classifier import AppearanceModel, draw, sample_indices
 from gazevos.track.classic.config import ClassicConfig
 from gazevos.track.classic.features import (
@@ -520,14 +520,15 @@ class ClassicTracker(Tracker):
         self._prev_gray = gray
         h, w = gray.shape
         for i in pred.object_ids:
-            # from the frame-size probabilities even when they were upsampled from the
-            # work grid: the round trip smooths the prior a little, and remembering the
-            # work-grid values instead cost 0.013 DAVIS J&F (parkour 0.79 -> 0.65)
-            p = pred.prob(i)
+            # the frame-size probabilities shrunk to the grid even when they were upsampled
+            # from it: the round trip smooths the prior a little, and remembering the
+            # work-grid values instead cost 0.013 DAVIS J&F (parkour 0.79 -> 0.65); a
+            # GridPrediction makes it on the grid
+            p = pred.grid_prob(i, (h, w)) if isinstance(pred, GridPrediction) else None
             if c.binarize_prior:
                 p = (pred.labels == i).astype(np.float32)
-            if p.shape != (h, w):
-                p = shrink(p, (w, h))
+            if p is None or p.shape != (h, w):
+                p = shrink(pred.prob(i) if p is None else p, (w, h))
             p = np.ascontiguousarray(p, dtype=np.float32)
             if i in given:
                 assert feats is not None
