@@ -163,6 +163,19 @@ CANDIDATES: dict[str, list[Candidate]] = {
         Candidate("anchor-weight-2", {"anchor_weight": 2},
                   "session 11: the given mask's samples count twice in every fit"),
         Candidate("anchor-weight-4", {"anchor_weight": 4}, "session 11: ... four times"),
+        Candidate("check-fb", {"flow_check_photometric": 0.0},
+                  "the forward-backward flow check, default until session 12"),
+        # session 12 (issue 21: one optical flow less per frame): the flow check by grey
+        # levels; 10, 20 and 35 were probed on all ten sequences before this set was fixed
+        *[Candidate(f"photo-{t}", {"flow_check_photometric": float(t)},
+                    f"session 12: photometric flow check, {t} grey levels")
+          for t in (6, 10, 14, 20, 35)],
+        # ... round 2, added after those were scored: photo-10, and where more than a share
+        # of the frame fails it the forward-backward check decides (low-contrast cuts)
+        *[Candidate(f"photo-10-confirm-{f}", {"flow_check_photometric": 10.0,
+                                              "flow_check_confirm": f},
+                    f"session 12: photo-10, forward-backward check above {f} failing")
+          for f in (0.3, 0.45)],
     ],
     # docs/experiments/classic-flow.md, the `flow` table (all rows with a config); the default
     # was chosen for >= 25 frames/s (FlowConfig), so stride 3 was rejected for its DIS time
@@ -221,7 +234,10 @@ BASES: dict[str, dict[str, dict]] = {
     # session 11 (issue 23, branch acc-classic): reacquire_model tracking ->
     # anchor-after-collapse and reacquire_restart false -> true (libby 0.391 -> 0.551)
     # session 11: band_motion_gain 2 -> 3 (the CV's choice around s11-skip-reacquire, 10 folds)
-    "classic": {"s11-gain3": {},
+    # session 12 (issue 21): flow_check_photometric 0 -> 10 and flow_check_confirm 1 -> 0.3
+    # (the CV's choice around s11-gain3, photo-10 in 7 of 10 folds; confirm: same cells)
+    "classic": {"s12-photo": {},
+                "s11-gain3": {},
                 "s11-skip-reacquire": {"band_motion_gain": 2.0},
                 "skip-0.97-2": _OLD_REACQUIRE,
                 "s11-reacquire": {"skip_agreement": 0.0, "band_motion_gain": 2.0},
@@ -243,6 +259,13 @@ BASES: dict[str, dict[str, dict]] = {
     "flow": {"shipped": {}}, "mast": {"shipped": {}}, "copy": {"shipped": {}},
     "fusion": {"shipped": {}},
 }
+#: the forward-backward flow check of classic's defaults before session 12: every older
+#: base has it
+_CONSISTENCY = {"flow_check_photometric": 0.0, "flow_check_confirm": 1.0}
+for _label, _over in BASES["classic"].items():
+    if _label != "s12-photo":
+        _over.update({**_CONSISTENCY, **_over})
+
 #: the base of cells written before bases were recorded (all run before commit 19733f2)
 LEGACY_BASE = {"classic": "2026-11-25"}
 

@@ -70,8 +70,9 @@ class FusionConfig:
             results; the second core works on ``classic`` while ``mast`` runs).
         classic: settings of the ``classic`` sub-tracker; by default ``classic``'s own
             defaults except ``band_stride: 1``, ``fit_defer: 0``, ``skip_agreement: 0``,
-            ``reacquire_model: tracking`` and ``reacquire_restart: false``, the settings
-            the fusion was cross-validated with (``classic``'s defaults changed after).
+            ``reacquire_model: tracking``, ``reacquire_restart: false``,
+            ``band_motion_gain: 2`` and ``flow_check_photometric: 0``, the settings the
+            fusion was cross-validated with (``classic``'s defaults changed after).
         mast: settings of the ``mast`` sub-tracker (its weights: the tracker's checkpoint).
     """
 
@@ -83,7 +84,8 @@ class FusionConfig:
     parallel: bool = True
     classic: ClassicConfig = ClassicConfig(band_stride=1, fit_defer=0, skip_agreement=0.0,
                                            reacquire_model="tracking",
-                                           reacquire_restart=False, band_motion_gain=2.0)
+                                           reacquire_restart=False, band_motion_gain=2.0,
+                                           flow_check_photometric=0.0)
     mast: MastTrackerConfig = MastTrackerConfig()
 
 

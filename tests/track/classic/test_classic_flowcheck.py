@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gazevos.track.classic.flowcheck import inconsistent, warp_error
+from gazevos.track.classic.flowcheck import inconsistent, photometric_inconsistent, warp_error
 
 H, W = 20, 30
 
@@ -49,3 +49,17 @@ def test_forward_backward_check():
     fwd[:] = 0.0                                  # does not: |0 - 2|^2 = 4 > 0.01 * 4 + 0.5
     assert inconsistent(fwd, back, mx, my, 0.01, 0.5).all()
     assert not inconsistent(fwd, back, mx, my, 0.01, 4.5).any()   # within the tolerance
+
+
+def test_photometric_check_by_hand():
+    rng = np.random.default_rng(1)
+    prev = rng.integers(0, 200, (H, W), dtype=np.uint8)
+    gray = np.roll(prev, 2, axis=1)               # moved 2 px right, edge replicated in
+    gray[:, :2] = prev[:, :1]
+    gray[4:8, 20:25] += 30                        # 20 pixels brightened by 30 (uncovered)
+    gray[12, 5] += 10                             # one pixel by 10
+    bad = photometric_inconsistent(gray, prev, *_maps(-2.0), 20.0)   # following the flow
+    assert bad.sum() == 20 and bad[4:8, 20:25].all()
+    assert photometric_inconsistent(gray, prev, *_maps(-2.0), 5.0).sum() == 21
+    assert photometric_inconsistent(gray, prev, *_maps(-2.0), 30.0).sum() == 0   # > not >=
+    assert photometric_inconsistent(gray, prev, *_maps(), 20.0).sum() > 100   # wrong flow

@@ -387,6 +387,39 @@ def test_carrying_classifies_the_frame_an_object_vanishes_on(monkeypatch):
     res = _run(centres, cfg=CARRY)
     assert all(res[k][2] < 0.5 for k in range(8, 13))     # absent from its first frame gone
     assert min(iou(res[k][0], res[k][1]) for k in range(14, 21)) > 0.85
-    # without the warp-error test the vanished disc is carried on the frame it vanished
-    res = _run(centres, cfg=ClassicConfig(work_scale=1.0, skip_error_ratio=0.0))
+    # without the warp-error test (and with the forward-backward check, whose masks let
+    # frame 8 be carried) the vanished disc is carried on the frame it vanished
+    res = _run(centres, cfg=ClassicConfig(work_scale=1.0, skip_error_ratio=0.0,
+                                          flow_check_photometric=0.0))
     assert res[8][2] > 0.5
+
+
+@pytest.mark.parametrize(("threshold", "confirm", "flows"),
+                         [(0.0, 1.0, 46), (10.0, 0.3, 25), (10.0, 1.0, 23)])
+def test_photometric_check_spares_a_flow(monkeypatch, threshold, confirm, flows):
+    """``flow_check_photometric``: the check compares grey levels instead of running a
+    second optical flow: 23 flows for 24 frames instead of 46, plus one forward flow at
+    each of the two cuts, where more than ``flow_check_confirm`` of the frame fails the
+    grey-level test and the forward-backward check decides.  The cut is searched at
+    once and the disc found again after the return either way."""
+    from gazevos.track.classic.tracker import ClassicTracker as Trk
+
+    calls = []
+    make = Trk._make_dis
+
+    class Counting:
+        def __init__(self, dis):
+            self.dis = dis
+
+        def calc(self, *args):
+            calls.append(1)
+            return self.dis.calc(*args)
+
+    monkeypatch.setattr(Trk, "_make_dis", lambda self, *a: Counting(make(self, *a)))
+    cfg = ClassicConfig(work_scale=1.0, skip_agreement=0.0, flow_check_photometric=threshold,
+                        flow_check_confirm=confirm)
+    out, seen, searched = _look_away(cfg, monkeypatch)
+    assert len(calls) == flows
+    assert seen[7] > 0.6 and searched[0] == 8
+    assert not any(out[k][0].any() for k in range(8, 14))
+    assert min(iou(out[k][1], out[k][0]) for k in range(16, 24)) > 0.85

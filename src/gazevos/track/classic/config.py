@@ -37,6 +37,12 @@ class ClassicConfig:
         flow_check_relative: a pixel fails the check when the round-trip error exceeds
             this fraction of the squared flow magnitudes ...
         flow_check_absolute: ... plus this many squared pixels.
+        flow_check_photometric: when > 0 the check is photometric instead (one optical
+            flow less per frame; 0: forward-backward): a pixel fails it when its grey level differs from the
+            previous frame's, warped by the flow, by more than this many grey levels.
+        flow_check_confirm: ... and when more than this fraction of the frame fails it
+            (a cut, a fast head turn: grey levels can match by chance there), the
+            forward-backward check runs as well and decides (1: never).
         unreliable_prior: the prior of pixels that fail the check is capped at this.
         view_change_fraction: when more than this fraction of the frame fails the check,
             the view changed (a cut, a fast head turn away): the flow cannot carry the
@@ -172,6 +178,8 @@ class ClassicConfig:
     flow_check_preset: str = setting("same", choices=("same", "ultrafast", "fast", "medium"))
     flow_check_relative: float = setting(0.01, ge=0.0)
     flow_check_absolute: float = setting(0.5, ge=0.0)
+    flow_check_photometric: float = setting(10.0, ge=0.0, le=255.0)
+    flow_check_confirm: float = setting(0.3, ge=0.0, le=1.0)
     unreliable_prior: float = setting(0.5, ge=0.0, le=1.0)
     view_change_fraction: float = setting(0.6, ge=0.0, le=1.0)
     mean_radii: tuple[int, ...] = setting((2, 6), ge=1, le=1000)

@@ -44,7 +44,7 @@ from gazevos.track.classic.features import (
     pixel_features,
     position_features,
 )
-from gazevos.track.classic.flowcheck import inconsistent, warp_error
+from gazevos.track.classic.flowcheck import inconsistent, photometric_inconsistent, warp_error
 from gazevos.track.classic.masks import clean_mask, fuse
 from gazevos.track.classic.reacquire import anchor_predict, pick_region
 
@@ -334,6 +334,11 @@ class ClassicTracker(Tracker):
                       gray: np.ndarray) -> np.ndarray:
         """``(h, w)`` bool: pixels failing the forward-backward check (:func:`inconsistent`)."""
         c = self.config
+        if c.flow_check_photometric > 0:
+            bad = photometric_inconsistent(gray, self._prev_gray, mx, my,
+                                           c.flow_check_photometric)
+            if c.flow_check_confirm >= 1.0 or float(bad.mean()) <= c.flow_check_confirm:
+                return bad
         fwd = self._check_dis.calc(self._prev_gray, gray, None)
         return inconsistent(fwd, back, mx, my, c.flow_check_relative, c.flow_check_absolute)
 
