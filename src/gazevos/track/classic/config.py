@@ -38,8 +38,9 @@ class ClassicConfig:
             this fraction of the squared flow magnitudes ...
         flow_check_absolute: ... plus this many squared pixels.
         flow_check_photometric: when > 0 the check is photometric instead (one optical
-            flow less per frame; 0: forward-backward): a pixel fails it when its grey level differs from the
-            previous frame's, warped by the flow, by more than this many grey levels.
+            flow less per frame; 0: forward-backward): a pixel fails it when its grey
+            level differs from the previous frame's, warped by the flow, by more than this
+            many grey levels.
         flow_check_confirm: ... and when more than this fraction of the frame fails it
             (a cut, a fast head turn: grey levels can match by chance there), the
             forward-backward check runs as well and decides (1: never).
