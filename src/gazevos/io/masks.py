@@ -7,6 +7,7 @@ grey-scale 0/255 images (DAVIS-2016 style) are read as object 1.
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -16,9 +17,14 @@ from PIL import Image, UnidentifiedImageError
 from gazevos.errors import GazevosError
 from gazevos.io.atomic import atomic_write
 from gazevos.io.frames import MAX_PIXELS, check_image_size
+from gazevos.io.png import palette_indices
 from gazevos.io.video import path_kind
 
 VOID = 255
+
+#: mask files up to this size are read into memory once (the fast palette path, else Pillow
+#: from the bytes); larger ones go to Pillow from the file
+_FAST_MAX_BYTES = 64 << 20
 
 
 def _make_palette() -> np.ndarray:
@@ -53,7 +59,14 @@ def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
     if path_kind(path) != "file":
         raise GazevosError("mask file not found", path)
     try:
-        with Image.open(path) as im:
+        source: Path | io.BytesIO = path
+        if path.stat().st_size <= _FAST_MAX_BYTES:
+            data = path.read_bytes()
+            fast = palette_indices(data, MAX_PIXELS)    # the plain palette PNG, fast
+            if fast is not None:
+                return fast
+            source = io.BytesIO(data)
+        with Image.open(source) as im:
             check_image_size(im, path)
             im.load()
             mode = im.mode
