@@ -176,6 +176,9 @@ CANDIDATES: dict[str, list[Candidate]] = {
                                               "flow_check_confirm": f},
                     f"session 12: photo-10, forward-backward check above {f} failing")
           for f in (0.3, 0.45)],
+        # session 12 (issue 21: the re-training is the largest CPU cost left at 1080p)
+        Candidate("retrain-15", {"retrain_every": 15}, "session 12: fewer re-trainings"),
+        Candidate("retrain-20", {"retrain_every": 20}, "session 12: fewer re-trainings"),
     ],
     # docs/experiments/classic-flow.md, the `flow` table (all rows with a config); the default
     # was chosen for >= 25 frames/s (FlowConfig), so stride 3 was rejected for its DIS time

@@ -185,3 +185,18 @@ def test_merge_visits_invariants(raw: list[tuple[int, float, float]], min_gap: f
         for a, b in zip(g["start"], g["end"], strict=True):  # inside one kept visit or dropped
             inside = ((kept["start"] <= a) & (kept["end"] >= b)).sum()
             assert inside <= 1
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32])
+def test_mask_stats_by_hand(dtype):
+    from gazevos.gaze.aoi import mask_stats
+
+    lm = np.zeros((6, 8), dtype=dtype)
+    lm[1:3, 2:5] = 1                  # 6 pixels, inside
+    lm[4:6, 0:2] = 2                  # 4 pixels, on the left and bottom edges
+    lm[0, 7] = 255                    # void, in a corner
+    area, touches = mask_stats(lm, [1, 2, 3, 255])
+    assert area.tolist() == [6, 4, 0, 1] and area.dtype == np.int64
+    assert touches.tolist() == [False, True, False, True]
+    area, touches = mask_stats(lm, [1], border_px=2)    # rows/columns 0-1 and 4-5 / 6-7
+    assert area.tolist() == [6] and touches.tolist() == [True]

@@ -67,6 +67,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import pandas as pd
 
@@ -130,8 +131,15 @@ def mask_stats(label_map: np.ndarray, object_ids: Sequence[int],
     if lm.ndim != 2:
         raise GazevosError(f"label map must be (H, W), got shape {lm.shape}")
     ids = np.asarray(object_ids, dtype=np.int64)
-    top = max(int(ids.max()) if len(ids) else 0, int(lm.max()) if lm.size else 0) + 1
-    area = np.bincount(lm.ravel().astype(np.int64), minlength=top)[ids]
+    if lm.dtype == np.uint8 and 0 < lm.size < 1 << 24 and (len(ids) == 0 or ids.max() < 256):
+        # a label map as read: OpenCV's histogram (counts exact below 2^24 pixels) is
+        # about 10x faster than bincount, which first widens every pixel to int64
+        top = 256
+        counts = cv2.calcHist([np.ascontiguousarray(lm)], [0], None, [256], [0, 256])
+        area = counts.ravel().astype(np.int64)[ids]
+    else:
+        top = max(int(ids.max()) if len(ids) else 0, int(lm.max()) if lm.size else 0) + 1
+        area = np.bincount(lm.ravel().astype(np.int64), minlength=top)[ids]
     b = max(int(border_px), 1)
     edge = np.concatenate([lm[:b].ravel(), lm[-b:].ravel(), lm[:, :b].ravel(),
                            lm[:, -b:].ravel()]).astype(np.int64)

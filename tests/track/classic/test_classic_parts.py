@@ -126,6 +126,26 @@ def test_clean_mask_drops_components_off_the_prior_and_fills_holes():
     assert (out[14:16, 14:16] < 0.5).all()
 
 
+def test_clean_mask_holes_at_the_frame_edge_and_bays_are_not_filled():
+    """Only background enclosed by the object is a hole: not a notch open to the frame's
+    edge, nor a bay open to the outside, however small (the labelling works inside the
+    object's bounding box plus a one-pixel ring)."""
+    prob = np.zeros((30, 40), np.float32)
+    prob[0:12, 0:20] = 0.9            # an object in the top-left corner
+    prob[0:2, 8:10] = 0.1             # a notch open to the top edge of the frame
+    prob[5:7, 18:20] = 0.1            # a bay open to the right, inside the bounding box
+    prob[5:7, 3:5] = 0.1              # an enclosed hole
+    out = clean_mask(prob, prob, keep_min_prior=0.2, hole_fraction=0.05)
+    assert (out[5:7, 3:5] > 0.5).all()
+    assert (out[0:2, 8:10] < 0.5).all() and (out[5:7, 18:20] < 0.5).all()
+    # the whole frame an object with a hole: no ring fits, the hole is still found
+    full = np.full((10, 10), 0.9, np.float32)
+    full[4:6, 4:6] = 0.2
+    assert (clean_mask(full, full, 0.2, 0.05)[4:6, 4:6] > 0.5).all()
+    assert not clean_mask(np.zeros((8, 8), np.float32), np.zeros((8, 8), np.float32),
+                          0.2, 0.05).any()
+
+
 def test_preset_is_the_defaults():
     assert load_config(ClassicConfig, "classic") == ClassicConfig()
 

@@ -62,10 +62,18 @@ def clean_mask(prob: np.ndarray, prior: np.ndarray, keep_min_prior: float,
         filled holes at least 0.5 + half their distance to one).
     """
     out = prob.astype(np.float32, copy=True)
-    fg = (prob > 0.5).astype(np.uint8)
+    fg_full = (prob > 0.5).astype(np.uint8)
+    h, w = fg_full.shape
+    # every component lies in the bounding box of the mask, and so does every hole: the
+    # labelling works there (with a one-pixel background ring, which joins the outside)
+    bx, by, bw, bh = cv2.boundingRect(fg_full)
+    y0, y1 = max(by - 1, 0), min(by + bh + 1, h)
+    x0, x1 = max(bx - 1, 0), min(bx + bw + 1, w)
+    box = (slice(y0, y1), slice(x0, x1))
+    fg, sub, pri = fg_full[box], out[box], prior[box]
     n, lab, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
     if n > 1:
-        mass = np.bincount(lab.ravel(), weights=prior.ravel(), minlength=n)
+        mass = np.bincount(lab.ravel(), weights=pri.ravel(), minlength=n)
         mean_prior = mass / np.maximum(stats[:, cv2.CC_STAT_AREA], 1)
         areas = stats[:, cv2.CC_STAT_AREA]
         drop = mean_prior < keep_min_prior
@@ -73,24 +81,25 @@ def clean_mask(prob: np.ndarray, prior: np.ndarray, keep_min_prior: float,
         drop[0] = False
         if drop.any():
             dm = drop[lab]
-            out[dm] = np.minimum(out[dm], prior[dm])
+            sub[dm] = np.minimum(sub[dm], pri[dm])
             fg[dm] = 0
         if max_gap > 0 and (~drop[1:]).sum() > 1:
             far = _far_components(lab, np.where(drop, -1, areas), max_gap)
             if far.any():
                 fm = far[lab]
-                out[fm] = 0.0
+                sub[fm] = 0.0
                 fg[fm] = 0
     area = int(fg.sum())
     if area and hole_fraction > 0:
         n, lab, stats, _ = cv2.connectedComponentsWithStats(1 - fg, connectivity=4)
-        h, w = fg.shape
-        x0, y0 = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
-        x1, y1 = x0 + stats[:, cv2.CC_STAT_WIDTH], y0 + stats[:, cv2.CC_STAT_HEIGHT]
-        inner = (x0 > 0) & (y0 > 0) & (x1 < w) & (y1 < h)
+        sh, sw = fg.shape
+        cx0, cy0 = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
+        cx1, cy1 = cx0 + stats[:, cv2.CC_STAT_WIDTH], cy0 + stats[:, cv2.CC_STAT_HEIGHT]
+        # a hole touches neither the frame's edge nor the ring (the outside)
+        inner = (cx0 > 0) & (cy0 > 0) & (cx1 < sw) & (cy1 < sh)
         small = stats[:, cv2.CC_STAT_AREA] < hole_fraction * area
         fill = inner & small
         if fill.any():
             hm = fill[lab]
-            out[hm] = 0.5 + 0.5 * np.maximum(out[hm], 0.5)
+            sub[hm] = 0.5 + 0.5 * np.maximum(sub[hm], 0.5)
     return out
