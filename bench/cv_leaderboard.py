@@ -179,6 +179,9 @@ CANDIDATES: dict[str, list[Candidate]] = {
         # session 12 (issue 21: the re-training is the largest CPU cost left at 1080p)
         Candidate("retrain-15", {"retrain_every": 15}, "session 12: fewer re-trainings"),
         Candidate("retrain-20", {"retrain_every": 20}, "session 12: fewer re-trainings"),
+        Candidate("defer-2", {"fit_defer": 2},
+                  "session 12: the re-training overlaps two frames (it is waited for)"),
+        Candidate("defer-3", {"fit_defer": 3}, "session 12: ... three frames"),
     ],
     # docs/experiments/classic-flow.md, the `flow` table (all rows with a config); the default
     # was chosen for >= 25 frames/s (FlowConfig), so stride 3 was rejected for its DIS time

@@ -128,10 +128,30 @@ def mean_iou(a: list[np.ndarray], b: list[np.ndarray], n_objects: int) -> float:
     return float(np.mean(ious))
 
 
-def real(args: argparse.Namespace) -> None:
+def load_real(folder: str, pattern: str, boxes: list[tuple[int, int, int, int]],
+              n_frames: int) -> tuple[list[np.ndarray], np.ndarray] | None:
+    """The first ``n_frames`` RGB frames of a shared real recording and the label map of
+    its boxes on frame 0 (GrabCut, as ``annotate`` makes it); None when it is absent."""
     import av
 
     from gazevos.gaze.prompts import box_to_mask
+
+    paths = sorted((SHARED / "recordings" / folder).glob(pattern))
+    if not paths:
+        return None
+    frames: list[np.ndarray] = []
+    with av.open(str(paths[0])) as c:
+        for f in c.decode(video=0):
+            frames.append(f.to_ndarray(format="rgb24"))
+            if len(frames) >= n_frames:
+                break
+    first = np.zeros(frames[0].shape[:2], np.uint8)
+    for k, b in enumerate(boxes):
+        first[box_to_mask(frames[0], b) > 0] = k + 1
+    return frames, first
+
+
+def real(args: argparse.Namespace) -> None:
     from gazevos.track import build_tracker
 
     def track(frames: list[np.ndarray], first: np.ndarray, **settings: object
@@ -142,19 +162,11 @@ def real(args: argparse.Namespace) -> None:
         return out, int(getattr(trk, "carried", 0))
 
     for folder, pattern, boxes in REAL:
-        paths = sorted((SHARED / "recordings" / folder).glob(pattern))
-        if not paths:
+        loaded = load_real(folder, pattern, boxes, args.frames)
+        if loaded is None:
             print(f"{folder}: not found, skipped")
             continue
-        frames: list[np.ndarray] = []
-        with av.open(str(paths[0])) as c:
-            for f in c.decode(video=0):
-                frames.append(f.to_ndarray(format="rgb24"))
-                if len(frames) >= args.frames:
-                    break
-        first = np.zeros(frames[0].shape[:2], np.uint8)
-        for k, b in enumerate(boxes):
-            first[box_to_mask(frames[0], b) > 0] = k + 1
+        frames, first = loaded
         base, _ = track(frames, first, skip_agreement=0.0)
 
         seed1, _ = track(frames, first, skip_agreement=0.0, seed=1)
