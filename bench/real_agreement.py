@@ -21,7 +21,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from skip_cv import REAL, load_real, mean_iou  # noqa: E402
+from skip_cv import mean_iou, real_recordings  # noqa: E402
 
 
 def track(frames: list[np.ndarray], first: np.ndarray, **settings: object
@@ -46,16 +46,10 @@ def main() -> None:
     for item in args.set:
         key, _, value = item.partition("=")
         settings[key] = yaml.safe_load(value)
-    for folder, pattern, boxes in REAL:
-        loaded = load_real(folder, pattern, boxes, args.frames)
-        if loaded is None:
-            print(f"{folder}: not found, skipped")
-            continue
-        frames, first = loaded
+    for folder, n, frames, first in real_recordings(args.frames):
         base, ms0 = track(frames, first)
         seed1, _ = track(frames, first, seed=1)
         other, ms1 = track(frames, first, **settings)
-        n = len(boxes)
         print(f"{folder} ({frames[0].shape[1]}x{frames[0].shape[0]}, {len(frames)} frames, "
               f"{n} objects): {settings} against the defaults, mean IoU "
               f"{mean_iou(base, other, n):.3f} (seed 1 against seed 0: "

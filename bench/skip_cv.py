@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -128,27 +129,30 @@ def mean_iou(a: list[np.ndarray], b: list[np.ndarray], n_objects: int) -> float:
     return float(np.mean(ious))
 
 
-def load_real(folder: str, pattern: str, boxes: list[tuple[int, int, int, int]],
-              n_frames: int) -> tuple[list[np.ndarray], np.ndarray] | None:
-    """The first ``n_frames`` RGB frames of a shared real recording and the label map of
-    its boxes on frame 0 (GrabCut, as ``annotate`` makes it); None when it is absent."""
+def real_recordings(n_frames: int
+                    ) -> Iterator[tuple[str, int, list[np.ndarray], np.ndarray]]:
+    """``(name, objects, frames, first)`` of each shared real recording in :data:`REAL`:
+    its first ``n_frames`` RGB frames and the label map of its boxes on frame 0 (GrabCut,
+    as ``annotate`` makes it); a recording that is absent is named and skipped."""
     import av
 
     from gazevos.gaze.prompts import box_to_mask
 
-    paths = sorted((SHARED / "recordings" / folder).glob(pattern))
-    if not paths:
-        return None
-    frames: list[np.ndarray] = []
-    with av.open(str(paths[0])) as c:
-        for f in c.decode(video=0):
-            frames.append(f.to_ndarray(format="rgb24"))
-            if len(frames) >= n_frames:
-                break
-    first = np.zeros(frames[0].shape[:2], np.uint8)
-    for k, b in enumerate(boxes):
-        first[box_to_mask(frames[0], b) > 0] = k + 1
-    return frames, first
+    for folder, pattern, boxes in REAL:
+        paths = sorted((SHARED / "recordings" / folder).glob(pattern))
+        if not paths:
+            print(f"{folder}: not found, skipped")
+            continue
+        frames: list[np.ndarray] = []
+        with av.open(str(paths[0])) as c:
+            for f in c.decode(video=0):
+                frames.append(f.to_ndarray(format="rgb24"))
+                if len(frames) >= n_frames:
+                    break
+        first = np.zeros(frames[0].shape[:2], np.uint8)
+        for k, b in enumerate(boxes):
+            first[box_to_mask(frames[0], b) > 0] = k + 1
+        yield folder, len(boxes), frames, first
 
 
 def real(args: argparse.Namespace) -> None:
@@ -161,22 +165,17 @@ def real(args: argparse.Namespace) -> None:
                for i, img in enumerate(frames)]
         return out, int(getattr(trk, "carried", 0))
 
-    for folder, pattern, boxes in REAL:
-        loaded = load_real(folder, pattern, boxes, args.frames)
-        if loaded is None:
-            print(f"{folder}: not found, skipped")
-            continue
-        frames, first = loaded
+    for folder, n, frames, first in real_recordings(args.frames):
         base, _ = track(frames, first, skip_agreement=0.0)
 
         seed1, _ = track(frames, first, skip_agreement=0.0, seed=1)
-        noise = mean_iou(base, seed1, len(boxes))
+        noise = mean_iou(base, seed1, n)
         print(f"{folder} ({frames[0].shape[1]}x{frames[0].shape[0]}, {len(frames)} frames, "
-              f"{len(boxes)} objects): seed 1 against seed 0, mean IoU {noise:.3f}", flush=True)
+              f"{n} objects): seed 1 against seed 0, mean IoU {noise:.3f}", flush=True)
         for name, settings in CANDIDATES[:-1]:
             masks, carried = track(frames, first, **settings)
             print(f"  {name:12s} carried {carried / len(frames):.2f}, mean IoU against no "
-                  f"carrying {mean_iou(base, masks, len(boxes)):.3f}", flush=True)
+                  f"carrying {mean_iou(base, masks, n):.3f}", flush=True)
 
 
 def main() -> None:
