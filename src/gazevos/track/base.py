@@ -305,7 +305,8 @@ class Tracker(ABC):
                 fg[i] = out[i]
             small = {fg[i].shape for i in tracked}
             if not given and len(small) == 1 and small != {(h, w)}:
-                # the tracker answered on its work grid: aggregate there, upsample once
+                # the tracker answered on its work grid: aggregate there; labels and the
+                # frame-size probabilities come from the grid when asked (GridPrediction)
                 coarse = aggregate(np.stack([fg[i] for i in self.object_ids]))
                 grid = coarse.shape[1:]
                 rs = getattr(self, "_resampler", None)
