@@ -182,6 +182,15 @@ CANDIDATES: dict[str, list[Candidate]] = {
         Candidate("defer-2", {"fit_defer": 2},
                   "session 12: the re-training overlaps two frames (it is waited for)"),
         Candidate("defer-3", {"fit_defer": 3}, "session 12: ... three frames"),
+        # session 12 (issue 21): fewer, larger boosting trees (a fit's cost is per iteration)
+        Candidate("boost-20-lr0.35", {"boost_rounds": 20, "boost_learning_rate": 0.35},
+                  "session 12: half the boosting iterations"),
+        Candidate("boost-20-l31", {"boost_rounds": 20, "boost_leaves": 31,
+                                   "boost_learning_rate": 0.35},
+                  "session 12: half the iterations, trees of 31 leaves"),
+        Candidate("boost-25-l23", {"boost_rounds": 25, "boost_leaves": 23,
+                                   "boost_learning_rate": 0.3},
+                  "session 12: 25 iterations, trees of 23 leaves"),
     ],
     # docs/experiments/classic-flow.md, the `flow` table (all rows with a config); the default
     # was chosen for >= 25 frames/s (FlowConfig), so stride 3 was rejected for its DIS time
