@@ -63,7 +63,7 @@ def test_hand_made_unfiltered_palette_png() -> None:
 
 
 @pytest.mark.parametrize("case", ["filtered", "grey", "16-bit", "interlaced", "bad crc",
-                                  "short", "no png", "truncated zlib", "no iend"])
+                                  "short", "long", "no png", "truncated zlib", "no iend"])
 def test_everything_else_is_left_to_pillow(case: str) -> None:
     lab = _labels(4, 6)
     rows = np.concatenate([np.zeros((4, 1), np.uint8), lab], axis=1)
@@ -76,6 +76,8 @@ def test_everything_else_is_left_to_pillow(case: str) -> None:
         data = data[:i] + bytes([data[i] ^ 1]) + data[i + 1:]
     elif case == "short":
         data = _png(rows[:3], 6, 4)                  # one row fewer than the header says
+    elif case == "long":                             # far more data than the header says
+        data = _png(np.zeros((4000, 7), np.uint8), 6, 4)
     elif case == "no png":
         data = b"GIF89a" + data[8:]
     elif case == "truncated zlib":

@@ -67,3 +67,20 @@ def test_shrink_equals_area_resizing_on_whole_ratios_and_is_close_otherwise() ->
     prob[300:900, 400:1200] = 1.0       # a quarter of the frame
     small = shrink(prob, (383, 287))
     assert small.shape == (287, 383) and abs(small.mean() - 0.25) < 0.01
+
+
+def test_a_work_grid_taller_than_the_frame_is_resized_per_object() -> None:
+    """A grid that does not fit in the frame (a tracker's minimum grid on a frame a few
+    pixels tall) is not a GridPrediction: each object is resized to the frame instead."""
+    from gazevos.track.base import GridPrediction
+
+    h, w = 6, 40
+    a = np.zeros((8, 20), np.float32)
+    a[:, :10] = 0.9
+    trk = _Coarse({1: a})
+    first = np.zeros((h, w), np.uint8)
+    first[:, :20] = 1
+    trk.step(np.zeros((h, w, 3), np.uint8), mask=first)
+    pred = trk.step(np.zeros((h, w, 3), np.uint8))
+    assert not isinstance(pred, GridPrediction) and pred.labels.shape == (h, w)
+    assert (pred.labels[:, :18] == 1).all() and not pred.labels[:, 22:].any()

@@ -66,11 +66,13 @@ def palette_indices(data: bytes, max_pixels: int) -> np.ndarray | None:
         return None
     if w == 0 or h == 0 or w * h > max_pixels:
         return None
-    try:
-        raw = zlib.decompress(b"".join(idat))
+    size = h * (w + 1)
+    inflater = zlib.decompressobj()
+    try:        # at most one byte more than the header promises (no zip bomb)
+        raw = inflater.decompress(b"".join(idat), size + 1)
     except zlib.error:
         return None
-    if len(raw) != h * (w + 1):
+    if len(raw) != size or not inflater.eof:
         return None
     rows = np.frombuffer(raw, dtype=np.uint8).reshape(h, w + 1)
     if rows[:, 0].any():       # a filtered row: leave the arithmetic to the full decoder

@@ -304,11 +304,12 @@ class Tracker(ABC):
             for i in tracked:
                 fg[i] = out[i]
             small = {fg[i].shape for i in tracked}
-            if not given and len(small) == 1 and small != {(h, w)}:
+            grid = next(iter(small))
+            if not given and len(small) == 1 and grid != (h, w) and grid[0] <= h \
+                    and grid[1] <= w:
                 # the tracker answered on its work grid: aggregate there; labels and the
                 # frame-size probabilities come from the grid when asked (GridPrediction)
                 coarse = aggregate(np.stack([fg[i] for i in self.object_ids]))
-                grid = coarse.shape[1:]
                 rs = getattr(self, "_resampler", None)
                 if rs is None or rs.grid != grid or rs.frame != (h, w):
                     rs = self._resampler = GridResampler(grid, (h, w))
