@@ -332,7 +332,10 @@ class ClassicTracker(Tracker):
 
     def _inconsistent(self, back: np.ndarray, mx: np.ndarray, my: np.ndarray,
                       gray: np.ndarray) -> np.ndarray:
-        """``(h, w)`` bool: pixels failing the forward-backward check (:func:`inconsistent`)."""
+        """``(h, w)`` bool: pixels failing the flow check: the grey-level one
+        (:func:`photometric_inconsistent`, ``flow_check_photometric`` > 0) unless more than
+        ``flow_check_confirm`` of the frame fails it, else the forward-backward one
+        (:func:`inconsistent`)."""
         c = self.config
         if c.flow_check_photometric > 0:
             bad = photometric_inconsistent(gray, self._prev_gray, mx, my,
