@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gazevos.track.classic.flowcheck import inconsistent, photometric_inconsistent, warp_error
+from gazevos.track.classic.flowcheck import (
+    inconsistent,
+    photometric_inconsistent,
+    warp_error,
+    warped_difference,
+)
 
 H, W = 20, 30
 
@@ -23,11 +28,12 @@ def test_warp_error_with_no_motion_is_the_frame_difference():
     inside[5:10, 10:20] = 0.9
     elsewhere = np.zeros((H, W), np.float32)
     elsewhere[12:15, 0:5] = 1.0
-    whole, worst = warp_error(gray, prev, *_maps(), [elsewhere, inside])
+    diff = warped_difference(gray, prev, *_maps())      # no motion: the frame difference
+    whole, worst = warp_error(diff, [elsewhere, inside])
     assert whole == pytest.approx(40 * 50 / (H * W))
     assert worst == pytest.approx(40.0)           # the changed object's, not the other's
-    assert warp_error(gray, prev, *_maps(), [elsewhere]) == (pytest.approx(whole), 0.0)
-    assert warp_error(gray, prev, *_maps(), [])[1] == 0.0
+    assert warp_error(diff, [elsewhere]) == (pytest.approx(whole), 0.0)
+    assert warp_error(diff, [])[1] == 0.0
 
 
 def test_warp_error_follows_the_flow():
@@ -35,8 +41,9 @@ def test_warp_error_follows_the_flow():
     prev = rng.integers(0, 256, (H, W), dtype=np.uint8)
     gray = np.roll(prev, 3, axis=1)               # everything moved 3 px right ...
     gray[:, :3] = prev[:, :1]                     # ... and the edge replicated in
-    assert warp_error(gray, prev, *_maps(-3.0), [])[0] == 0.0   # sampling 3 px left
-    assert warp_error(gray, prev, *_maps(), [])[0] > 30
+    following = warped_difference(gray, prev, *_maps(-3.0))    # sampling 3 px left
+    assert warp_error(following, [])[0] == 0.0
+    assert warp_error(warped_difference(gray, prev, *_maps()), [])[0] > 30
 
 
 def test_forward_backward_check():
@@ -58,8 +65,10 @@ def test_photometric_check_by_hand():
     gray[:, :2] = prev[:, :1]
     gray[4:8, 20:25] += 30                        # 20 pixels brightened by 30 (uncovered)
     gray[12, 5] += 10                             # one pixel by 10
-    bad = photometric_inconsistent(gray, prev, *_maps(-2.0), 20.0)   # following the flow
+    diff = warped_difference(gray, prev, *_maps(-2.0))      # following the flow
+    bad = photometric_inconsistent(diff, 20.0)
     assert bad.sum() == 20 and bad[4:8, 20:25].all()
-    assert photometric_inconsistent(gray, prev, *_maps(-2.0), 5.0).sum() == 21
-    assert photometric_inconsistent(gray, prev, *_maps(-2.0), 30.0).sum() == 0   # > not >=
-    assert photometric_inconsistent(gray, prev, *_maps(), 20.0).sum() > 100   # wrong flow
+    assert photometric_inconsistent(diff, 5.0).sum() == 21
+    assert photometric_inconsistent(diff, 30.0).sum() == 0   # > not >=
+    wrong = warped_difference(gray, prev, *_maps())          # a wrong flow
+    assert photometric_inconsistent(wrong, 20.0).sum() > 100

@@ -1,6 +1,7 @@
 """How far the optical flow can be trusted: I/O-free checks of the ``classic`` tracker.
 
 * :func:`inconsistent`: the forward-backward check, per pixel;
+* :func:`photometric_inconsistent`: the grey-level check, per pixel;
 * :func:`warp_error`: how well the flow explains the frame, over the whole frame and
   inside the objects (adaptive carrying, ``skip_error_ratio``).
 """
@@ -35,28 +36,30 @@ def inconsistent(fwd: np.ndarray, back: np.ndarray, mx: np.ndarray, my: np.ndarr
     return err > relative * mag + absolute
 
 
-def photometric_inconsistent(gray: np.ndarray, prev_gray: np.ndarray, mx: np.ndarray,
-                             my: np.ndarray, threshold: float) -> np.ndarray:
-    """``(h, w)`` bool: pixels whose grey level the flow does not bring from the previous
-    frame: ``|gray - prev_gray warped by (mx, my)| > threshold`` (grey levels), a cheaper
-    stand-in for :func:`inconsistent` (no second optical flow)."""
+def warped_difference(gray: np.ndarray, prev_gray: np.ndarray, mx: np.ndarray,
+                      my: np.ndarray) -> np.ndarray:
+    """``(h, w)`` uint8 ``|gray - prev_gray warped by the flow|``: how far the flow (sampling
+    maps ``mx``, ``my``) fails to bring each pixel's grey level from the previous frame; the
+    input of :func:`photometric_inconsistent` and :func:`warp_error`."""
     back = cv2.remap(prev_gray, mx, my, interpolation=cv2.INTER_LINEAR,
                      borderMode=cv2.BORDER_REPLICATE)
-    return cv2.absdiff(gray, back) > threshold
+    return cv2.absdiff(gray, back)
 
 
-def warp_error(gray: np.ndarray, prev_gray: np.ndarray, mx: np.ndarray, my: np.ndarray,
-               masks: Iterable[np.ndarray]) -> tuple[float, float]:
+def photometric_inconsistent(diff: np.ndarray, threshold: float) -> np.ndarray:
+    """``(h, w)`` bool: pixels whose grey level the flow does not bring from the previous
+    frame, ``diff > threshold`` (``diff``: :func:`warped_difference`, grey levels); a
+    cheaper stand-in for :func:`inconsistent` (no second optical flow)."""
+    return diff > threshold
+
+
+def warp_error(diff: np.ndarray, masks: Iterable[np.ndarray]) -> tuple[float, float]:
     """How badly the flow explains a frame: ``(whole frame, worst object)``.
 
-    The mean absolute grey-level difference between ``gray`` ``(h, w)`` uint8 and
-    ``prev_gray`` warped by the flow (sampling maps ``mx``, ``my``), over the whole frame,
-    and inside each of ``masks`` (``(h, w)`` probabilities, > 0.5 inside; the largest of
-    their means, 0 when none has a pixel).
+    The mean of ``diff`` (:func:`warped_difference`) over the whole frame, and inside each
+    of ``masks`` (``(h, w)`` probabilities, > 0.5 inside; the largest of their means, 0 when
+    none has a pixel).
     """
-    back = cv2.remap(prev_gray, mx, my, interpolation=cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REPLICATE)
-    diff = cv2.absdiff(gray, back)
     worst = 0.0
     for p in masks:
         inside = p > 0.5

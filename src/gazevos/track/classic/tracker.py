@@ -44,7 +44,12 @@ from gazevos.track.classic.features import (
     pixel_features,
     position_features,
 )
-from gazevos.track.classic.flowcheck import inconsistent, photometric_inconsistent, warp_error
+from gazevos.track.classic.flowcheck import (
+    inconsistent,
+    photometric_inconsistent,
+    warp_error,
+    warped_difference,
+)
 from gazevos.track.classic.masks import clean_mask, fuse
 from gazevos.track.classic.reacquire import anchor_predict, pick_region
 
@@ -251,8 +256,10 @@ class ClassicTracker(Tracker):
         priors = {i: cv2.remap(self._objects[i].prob, mx, my, interpolation=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
                   for i in self.object_ids}
+        diff = None     # the warped grey-level difference, made once for both its uses
         if c.skip_agreement > 0 and c.skip_error_ratio > 0 and not every:
-            err = warp_error(gray, self._prev_gray, mx, my, priors.values())
+            diff = warped_difference(gray, self._prev_gray, mx, my)
+            err = warp_error(diff, priors.values())
             if skip:    # unexplained by the flow, more than on the last classified frame
                 skip = all(e <= c.skip_error_ratio * max(1.0, r)
                            for e, r in zip(err, self._warp_ref, strict=True))
@@ -268,7 +275,7 @@ class ClassicTracker(Tracker):
         mag = np.hypot(flow[..., 0], flow[..., 1]) if c.band_motion_gain > 0 else None
         unreliable = None
         if c.flow_check and not self._light:
-            unreliable = self._inconsistent(flow, mx, my, gray)
+            unreliable = self._inconsistent(flow, mx, my, gray, diff)
         # most of the frame fails the check: the view changed, search for every object
         view_changed = (unreliable is not None and c.view_change_fraction < 1.0
                         and float(unreliable.mean()) > c.view_change_fraction)
@@ -331,15 +338,16 @@ class ClassicTracker(Tracker):
         return final
 
     def _inconsistent(self, back: np.ndarray, mx: np.ndarray, my: np.ndarray,
-                      gray: np.ndarray) -> np.ndarray:
+                      gray: np.ndarray, diff: np.ndarray | None = None) -> np.ndarray:
         """``(h, w)`` bool: pixels failing the flow check: the grey-level one
         (:func:`photometric_inconsistent`, ``flow_check_photometric`` > 0) unless more than
         ``flow_check_confirm`` of the frame fails it, else the forward-backward one
-        (:func:`inconsistent`)."""
+        (:func:`inconsistent`); ``diff``: :func:`warped_difference`, when already made."""
         c = self.config
         if c.flow_check_photometric > 0:
-            bad = photometric_inconsistent(gray, self._prev_gray, mx, my,
-                                           c.flow_check_photometric)
+            if diff is None:
+                diff = warped_difference(gray, self._prev_gray, mx, my)
+            bad = photometric_inconsistent(diff, c.flow_check_photometric)
             if c.flow_check_confirm >= 1.0 or float(bad.mean()) <= c.flow_check_confirm:
                 return bad
         fwd = self._check_dis.calc(self._prev_gray, gray, None)
