@@ -101,6 +101,9 @@ FUSION_CANDIDATES: list[Candidate] = [
       for w in (0.4, 0.5)],
 ]
 
+#: scikit-learn's boosting (classic's default until session 13)
+_SKLEARN_BOOST = {"boost_library": "sklearn", "boost_min_leaf": 20}
+
 #: Candidate sets: the settings compared when each tracker's defaults were chosen on the dev
 #: split, one switch at a time from today's default (listed first: it wins ties).
 CANDIDATES: dict[str, list[Candidate]] = {
@@ -191,6 +194,17 @@ CANDIDATES: dict[str, list[Candidate]] = {
         Candidate("boost-25-l23", {"boost_rounds": 25, "boost_leaves": 23,
                                    "boost_learning_rate": 0.3},
                   "session 12: 25 iterations, trees of 23 leaves"),
+        # session 13 (issues 21, 23): XGBoost's boosted trees (fit releases the GIL,
+        # predictions 3x faster); its leaf bound is a hessian, boost_min_leaf / 4
+        *[Candidate(f"xgb-leaf{n}", {"boost_library": "xgboost", "boost_min_leaf": n},
+                    f"session 13: XGBoost, min_child_weight {n / 4:g}") for n in (1, 4, 20, 80)],
+        Candidate("xgb-leaf4-retrain5", {"boost_library": "xgboost", "boost_min_leaf": 4,
+                                         "retrain_every": 5},
+                  "session 13: XGBoost, re-trained twice as often"),
+        Candidate("sklearn", _SKLEARN_BOOST, "default until session 13"),
+        Candidate("xgb-leaf4-60", {"boost_library": "xgboost", "boost_min_leaf": 4,
+                                   "boost_rounds": 60},
+                  "session 13: XGBoost, 60 iterations"),
     ],
     # docs/experiments/classic-flow.md, the `flow` table (all rows with a config); the default
     # was chosen for >= 25 frames/s (FlowConfig), so stride 3 was rejected for its DIS time
@@ -251,7 +265,10 @@ BASES: dict[str, dict[str, dict]] = {
     # session 11: band_motion_gain 2 -> 3 (the CV's choice around s11-skip-reacquire, 10 folds)
     # session 12 (issue 21): flow_check_photometric 0 -> 10 and flow_check_confirm 1 -> 0.3
     # (the CV's choice around s11-gain3, photo-10 in 7 of 10 folds; confirm: same cells)
-    "classic": {"s12-photo": {},
+    # session 13 (issues 21, 23): boost_library sklearn -> xgboost, boost_min_leaf 20 -> 1
+    # (the CV's choice around s12-photo, xgb-leaf1 in 6 of 10 folds)
+    "classic": {"s13-xgb": {},
+                "s12-photo": {},
                 "s11-gain3": {},
                 "s11-skip-reacquire": {"band_motion_gain": 2.0},
                 "skip-0.97-2": _OLD_REACQUIRE,
@@ -277,9 +294,13 @@ BASES: dict[str, dict[str, dict]] = {
 #: the forward-backward flow check of classic's defaults before session 12: every older
 #: base has it
 _CONSISTENCY = {"flow_check_photometric": 0.0, "flow_check_confirm": 1.0}
+#: scikit-learn's boosting of classic's defaults before session 13: every older base has it
+_SKLEARN = _SKLEARN_BOOST
 for _label, _over in BASES["classic"].items():
-    if _label != "s12-photo":
+    if _label not in ("s13-xgb", "s12-photo"):
         _over.update({**_CONSISTENCY, **_over})
+    if _label != "s13-xgb":
+        _over.update({**_SKLEARN, **_over})
 
 #: the base of cells written before bases were recorded (all run before commit 19733f2)
 LEGACY_BASE = {"classic": "2026-11-25"}

@@ -88,8 +88,8 @@ def test_anchor_classifier_ignores_the_position_columns():
     x, y = _separable()
     model.set_anchor(x, y)
     clf = fit_anchor_classifier(model, 1)
-    assert clf is not None and clf.n_features_in_ == 1
-    p = clf.predict_proba(np.array([[0.1], [0.9]], np.float32))[:, 1]
+    assert clf is not None and clf.n_features == 1
+    p = clf.predict(np.array([[0.1], [0.9]], np.float32))
     assert p[0] < 0.2 and p[1] > 0.8
     empty = AppearanceModel(20, 7, 0.3, 5, recent_frames=4)
     assert fit_anchor_classifier(empty, 1) is None

@@ -1,8 +1,9 @@
 """The per-video, per-object pixel classifier of the ``classic`` tracker.
 
-A scikit-learn :class:`~sklearn.ensemble.HistGradientBoostingClassifier` trained on
-samples of the given mask(s) ("anchor" samples, kept for the whole video) and on
-confident pixels of recent frames (a fixed-length ring, so memory stays constant).
+Gradient-boosted trees (XGBoost's histogram method, or scikit-learn's
+:class:`~sklearn.ensemble.HistGradientBoostingClassifier`) trained on samples of the
+given mask(s) ("anchor" samples, kept for the whole video) and on confident pixels of
+recent frames (a fixed-length ring, so memory stays constant).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from contextlib import AbstractContextManager, nullcontext
 from functools import lru_cache
 
 import numpy as np
-from sklearn.ensemble import HistGradientBoostingClassifier
 from threadpoolctl import ThreadpoolController
 
 from gazevos.io.pipeline import Background
@@ -33,6 +33,85 @@ def openmp_threads(n: int) -> AbstractContextManager[object]:
     if n <= 0:
         return nullcontext()
     return _controller().limit(limits=n, user_api="openmp")
+
+
+LIBRARIES = ("xgboost", "sklearn")
+
+
+class Booster:
+    """A fitted boosted-trees pixel classifier of either library.
+
+    Args:
+        model: an ``xgboost.Booster`` or a fitted scikit-learn
+            ``HistGradientBoostingClassifier``.
+        threads: threads of its predictions (0: the library's default).
+    """
+
+    def __init__(self, model: object, threads: int = 1) -> None:
+        self.model = model
+        self.threads = threads
+
+    @property
+    def n_features(self) -> int:
+        """F, the number of feature columns it was fitted on."""
+        m = self.model
+        return int(m.num_features() if hasattr(m, "num_features")
+                   else m.n_features_in_)  # type: ignore[attr-defined]
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """``(n,)`` float32 object probability of samples ``x (n, F)``."""
+        return probability(self.model, x, self.threads)
+
+
+def probability(model: object, x: np.ndarray, threads: int = 1) -> np.ndarray:
+    """``(n,)`` float32 object probability of ``x (n, F)`` from ``model``: a
+    :class:`Booster`, an ``xgboost.Booster`` or a scikit-learn classifier (states saved
+    before the XGBoost option hold the latter)."""
+    if x.shape[0] == 0:
+        return np.zeros(0, dtype=np.float32)
+    if isinstance(model, Booster):
+        return model.predict(x)
+    if hasattr(model, "inplace_predict"):     # xgboost.Booster
+        return np.asarray(model.inplace_predict(np.ascontiguousarray(x, dtype=np.float32)),
+                          dtype=np.float32)
+    with openmp_threads(threads):
+        return model.predict_proba(x)[:, 1].astype(np.float32)  # type: ignore[attr-defined]
+
+
+def fit_booster(x: np.ndarray, y: np.ndarray, library: str, rounds: int, max_leaf_nodes: int,
+                learning_rate: float, min_samples_leaf: int, threads: int = 1,
+                seed: int = 0) -> Booster:
+    """Boosted trees fitted on ``x (n, F)`` float32 and ``y (n,)`` 0/1 labels.
+
+    Both libraries grow ``rounds`` trees of at most ``max_leaf_nodes`` leaves best-first
+    on 256-bin histograms, with shrinkage ``learning_rate`` and no L2 penalty.
+    scikit-learn's ``min_samples_leaf`` counts samples; XGBoost bounds a leaf's hessian
+    instead, ``min_samples_leaf / 4`` (the hessian of a sample at probability 0.5 is 1/4).
+    XGBoost's fit releases the interpreter lock for its whole length and its predictions
+    are about 3x faster (``docs/experiments/speed.md``, session 13).
+    """
+    if library == "xgboost":
+        import xgboost
+
+        params = {"tree_method": "hist", "objective": "binary:logistic",
+                  "grow_policy": "lossguide", "max_depth": 0, "max_leaves": max_leaf_nodes,
+                  "eta": learning_rate, "reg_lambda": 0.0,
+                  "min_child_weight": min_samples_leaf / 4.0, "max_bin": 256,
+                  "nthread": threads if threads > 0 else 0, "seed": seed, "verbosity": 0}
+        data = xgboost.QuantileDMatrix(np.ascontiguousarray(x, dtype=np.float32), label=y,
+                                       nthread=params["nthread"], max_bin=256)
+        return Booster(xgboost.train(params, data, num_boost_round=rounds), threads)
+    if library != "sklearn":
+        raise ValueError(f"unknown boosting library {library!r} (one of {', '.join(LIBRARIES)})")
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    clf = HistGradientBoostingClassifier(max_iter=rounds, max_leaf_nodes=max_leaf_nodes,
+                                         learning_rate=learning_rate,
+                                         min_samples_leaf=min_samples_leaf,
+                                         early_stopping=False, random_state=seed)
+    with openmp_threads(threads):
+        clf.fit(x, y)
+    return Booster(clf, threads)
 
 
 def draw(rng: np.random.Generator, mask: np.ndarray, n: int, fill: bool = False) -> np.ndarray:
@@ -78,22 +157,27 @@ class AppearanceModel:
         seed: random seed of the booster.
         anchor_weight: the anchors enter every fit this many times (1: as often as one
             recent frame's samples).
+        library: ``xgboost`` or ``sklearn`` (:func:`fit_booster`).
     """
 
     def __init__(self, rounds: int, max_leaf_nodes: int, learning_rate: float,
                  min_samples_leaf: int, recent_frames: int, threads: int = 1,
-                 seed: int = 0, anchor_weight: int = 1) -> None:
+                 seed: int = 0, anchor_weight: int = 1, library: str = "xgboost") -> None:
+        if library not in LIBRARIES:
+            raise ValueError(f"unknown boosting library {library!r} "
+                             f"(one of {', '.join(LIBRARIES)})")
         self._threads = threads
         self._anchor_weight = max(1, anchor_weight)
-        self._params = dict(max_iter=rounds, max_leaf_nodes=max_leaf_nodes,
+        self._library = library
+        self._params = dict(rounds=rounds, max_leaf_nodes=max_leaf_nodes,
                             learning_rate=learning_rate, min_samples_leaf=min_samples_leaf,
-                            early_stopping=False, random_state=seed)
+                            seed=seed)
         self._anchor: tuple[np.ndarray, np.ndarray] | None = None
         self._recent: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=recent_frames)
-        self._clf: HistGradientBoostingClassifier | None = None
+        self._clf: object | None = None
         # the next classifier: a fit running in the background, or its finished result
-        self._pending: Background[HistGradientBoostingClassifier] | None = None
-        self._next: HistGradientBoostingClassifier | None = None
+        self._pending: Background[Booster] | None = None
+        self._next: object | None = None
         self._defer = 0     # predictions the current classifier still answers
 
     def __getstate__(self) -> dict[str, object]:
@@ -130,13 +214,17 @@ class AppearanceModel:
         if y.size:
             self._recent.append((x, y))
 
-    def train(self, x: np.ndarray, y: np.ndarray) -> HistGradientBoostingClassifier:
+    def train(self, x: np.ndarray, y: np.ndarray) -> Booster:
         """A new classifier fitted on ``x (n, F)``, ``y (n,)`` with this model's settings
         and threads (the model itself is unchanged)."""
-        clf = HistGradientBoostingClassifier(**self._params)
-        with openmp_threads(self._threads):
-            clf.fit(x, y)
-        return clf
+        params = dict(self._params)
+        if "max_iter" in params:    # a model saved before the XGBoost option
+            params = dict(rounds=params["max_iter"], max_leaf_nodes=params["max_leaf_nodes"],
+                          learning_rate=params["learning_rate"],
+                          min_samples_leaf=params["min_samples_leaf"],
+                          seed=params["random_state"])
+        return fit_booster(x, y, getattr(self, "_library", "sklearn"), threads=self._threads,
+                           **params)
 
     def _join(self) -> None:
         """Take the next classifier, waiting for its background fit (raises its error)."""
@@ -180,7 +268,4 @@ class AppearanceModel:
             self._join()
         if self._clf is None:
             raise RuntimeError("appearance model used before fit")
-        if x.shape[0] == 0:
-            return np.zeros(0, dtype=np.float32)
-        with openmp_threads(self._threads):
-            return self._clf.predict_proba(x)[:, 1].astype(np.float32)
+        return probability(self._clf, x, self._threads)

@@ -57,10 +57,14 @@ class ClassicConfig:
         boost_rounds: boosting iterations of the pixel classifier.
         boost_leaves: leaves per boosting tree.
         boost_learning_rate: shrinkage per boosting tree.
-        boost_min_leaf: minimum samples in a leaf.
+        boost_min_leaf: minimum samples in a leaf (XGBoost: a hessian of a quarter of it,
+            as many samples at probability 0.5).
         balance_classes: draw as many object as background samples from each frame
             (repeating pixels of a small object), so that the classes weigh the same.
         boost_threads: OpenMP threads of the classifier (0: all; 1 is robust on a busy machine).
+        boost_library: the boosted trees' library: ``xgboost`` (its fit releases the
+            interpreter lock, its predictions are about 3x faster) or ``sklearn``
+            (scikit-learn's ``HistGradientBoostingClassifier``).
         samples_per_class: object / background samples drawn from one frame.
         far_background_fraction: share of background samples drawn outside the sampling band.
         recent_object_needs_prior: object samples of tracked frames must also lie in the
@@ -190,8 +194,9 @@ class ClassicConfig:
     boost_rounds: int = setting(40, ge=1, le=10_000)
     boost_leaves: int = setting(15, ge=2, le=4096)
     boost_learning_rate: float = setting(0.2, gt=0.0)
-    boost_min_leaf: int = setting(20, ge=1)
+    boost_min_leaf: int = setting(1, ge=1)
     boost_threads: int = setting(1, ge=0, le=1024)
+    boost_library: str = setting("xgboost", choices=("xgboost", "sklearn"))
     balance_classes: bool = True
     samples_per_class: int = setting(1500, ge=1, le=1_000_000)
     far_background_fraction: float = setting(0.33, ge=0.0, le=1.0)

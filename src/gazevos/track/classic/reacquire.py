@@ -21,15 +21,14 @@ from typing import Any
 
 import cv2
 import numpy as np
-from sklearn.ensemble import HistGradientBoostingClassifier
 
-from gazevos.track.classic.classifier import AppearanceModel, openmp_threads
+from gazevos.track.classic.classifier import AppearanceModel, Booster, probability
 from gazevos.track.classic.config import ClassicConfig
 from gazevos.track.classic.features import colour_histogram, histogram_similarity
 
 
 def fit_anchor_classifier(model: AppearanceModel, n_features: int
-                          ) -> HistGradientBoostingClassifier | None:
+                          ) -> Booster | None:
     """A classifier of the given mask's samples (``model``'s anchors) on their first
     ``n_features`` columns (the position columns dropped); None without both classes."""
     anchor = model.anchor
@@ -52,10 +51,7 @@ def anchor_predict(state: Any, cfg: ClassicConfig, x: np.ndarray) -> np.ndarray 
         state.anchor_clf = fit_anchor_classifier(state.model, x.shape[1]) or False
     if state.anchor_clf is False:
         return None
-    if x.shape[0] == 0:
-        return np.zeros(0, dtype=np.float32)
-    with openmp_threads(cfg.boost_threads):
-        return state.anchor_clf.predict_proba(x)[:, 1].astype(np.float32)
+    return probability(state.anchor_clf, x, cfg.boost_threads)
 
 
 def pick_region(pc: np.ndarray, lab_img: np.ndarray, hist: np.ndarray,
