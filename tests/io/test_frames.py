@@ -6,6 +6,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -152,3 +153,28 @@ def test_video_writer_abort_leaves_nothing(tmp_path: Path) -> None:
         w.write(_grey(5))
         raise RuntimeError("stop")
     assert not list(tmp_path.iterdir())
+
+
+def test_frames_scaled_in_decoding_match_resizing_after(tmp_path: Path) -> None:
+    # left half dark, right half bright, a vertical ramp of red: scaled to half size while
+    # decoding (video) or after reading (folder), the picture is the area average
+    img = np.zeros((48, 64, 3), np.uint8)
+    img[:, 32:] = 200
+    img[..., 0] = np.linspace(0, 240, 48, dtype=np.uint8)[:, None]
+    path = tmp_path / "v.mp4"
+    with VideoWriter(path, fps=10, crf=0) as w:
+        for _ in range(3):
+            w.write(img)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    Image.fromarray(img).save(folder / "0.png")
+    want = cv2.resize(img, (32, 24), interpolation=cv2.INTER_AREA).astype(int)
+    for src, n in ((open_frames(path), 3), (open_frames(folder), 1)):
+        frames = list(src.frames((32, 24)))
+        assert len(frames) == n and [f.index for f in frames] == list(range(n))
+        for f in frames:
+            assert f.image.shape == (24, 32, 3) and f.image.dtype == np.uint8
+            # the video's chroma is subsampled: within a few grey levels, edge included
+            assert np.abs(f.image.astype(int) - want).mean() < 4
+        # the frame's own size is no scaling at all
+        assert np.array_equal(next(iter(src.frames((64, 48)))).image, next(iter(src)).image)

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
@@ -121,6 +122,14 @@ class FrameSource:
         return [f"{i:05d}" for i in range(self._count)]
 
     def __iter__(self) -> Iterator[Frame]:
+        return self.frames()
+
+    def frames(self, size: tuple[int, int] | None = None) -> Iterator[Frame]:
+        """The frames in order, each scaled to ``size`` ``(width, height)`` by area
+        averaging when given (a video's in its colour conversion, cheaper than resizing
+        the full frame after it)."""
+        if size == (self.width, self.height):
+            size = None
         if self._files is not None:
             for i, p in enumerate(self._files):
                 img = read_image(p)
@@ -128,9 +137,11 @@ class FrameSource:
                     raise GazevosError(
                         f"frame size {img.shape[1]}x{img.shape[0]} differs from the first "
                         f"frame's {self.width}x{self.height}", p)
+                if size is not None:
+                    img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
                 yield Frame(i, img, i / self.fps, p.stem)
         else:
-            for i, (img, t) in enumerate(iter_video(self.path)):
+            for i, (img, t) in enumerate(iter_video(self.path, size)):
                 yield Frame(i, img, t, f"{i:05d}")
 
 

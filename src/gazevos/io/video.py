@@ -59,11 +59,14 @@ def probe_video(path: str | os.PathLike[str]) -> dict[str, float | int]:
                 "fps": float(rate), "frames": int(stream.frames or 0)}
 
 
-def iter_video(path: str | os.PathLike[str]) -> Iterator[tuple[np.ndarray, float]]:
+def iter_video(path: str | os.PathLike[str], size: tuple[int, int] | None = None
+               ) -> Iterator[tuple[np.ndarray, float]]:
     """Decode a video frame by frame: yields ``(rgb (H, W, 3) uint8, pts seconds)``.
 
     Timestamps are the presentation timestamps of the stream (relative to the stream start
     as stored in the file), not index / fps.  Memory stays constant: one frame at a time.
+    ``size``: ``(width, height)`` the frames are scaled to (area averaging) in the same
+    pass as the colour conversion, cheaper than converting the full frame and resizing it.
 
     Raises:
         GazevosError: missing, not a video, corrupt before any frame decodes, or a frame's
@@ -88,7 +91,11 @@ def iter_video(path: str | os.PathLike[str]) -> Iterator[tuple[np.ndarray, float
                     raise GazevosError(f"video frame {n} is at {t:.6f} s, before frame "
                                        f"{n - 1} ({last:.6f} s): damaged timestamps", path)
                 last = t
-                yield frame.to_ndarray(format="rgb24"), t
+                if size is None:
+                    yield frame.to_ndarray(format="rgb24"), t
+                else:
+                    yield frame.to_ndarray(width=size[0], height=size[1], format="rgb24",
+                                           interpolation="AREA"), t
                 n += 1
         except av.error.FFmpegError as exc:
             raise GazevosError(f"video is corrupt after frame {n} ({exc.__class__.__name__})",

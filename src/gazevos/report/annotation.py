@@ -107,25 +107,26 @@ def render_overlays(result: AnnotateResult, rec: Recording, names: dict[int, str
               if write_video else None)
     last_needed = max(wanted, default=-1)
 
+    scale, size = 1.0, None
+    if 0 < width < source.width:
+        scale = width / source.width
+        size = (width, max(2, round(source.height * scale)))
+
     def frames_with_masks() -> Iterator[tuple[Frame, np.ndarray, np.ndarray | None, float]]:
-        """``(frame, image, labels, scale)``: decoded frames and their masks, read and
-        resized to the overlay's width in the prefetching thread (off the drawing one)."""
-        for frame in source:
+        """``(frame, image, labels, scale)``: frames decoded at the overlay's width and
+        their masks read and resized to it, in the prefetching thread (off the drawing
+        one)."""
+        for frame in source.frames(size):
             i = frame.index
             if writer is None and i > last_needed:
                 return
             if writer is None and i not in wanted:
                 yield frame, frame.image, None, 1.0
                 continue
-            image = frame.image
             labels = read_mask(out / "masks" / f"{i:05d}.png")
-            scale = 1.0
-            if 0 < width < image.shape[1]:
-                scale = width / image.shape[1]
-                size = (width, max(2, round(image.shape[0] * scale)))
-                image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+            if size is not None:
                 labels = cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST)
-            yield frame, image, labels, scale
+            yield frame, frame.image, labels, scale
 
     # decoding and mask reading ahead, encoding behind, drawing here
     ahead = Prefetch(frames_with_masks(), 4)

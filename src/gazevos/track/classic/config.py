@@ -202,7 +202,7 @@ class ClassicConfig:
     far_background_fraction: float = setting(0.33, ge=0.0, le=1.0)
     recent_object_needs_prior: bool = True
     recent_background_margin: float = setting(0.0, ge=0.0)
-    recent_frames: int = setting(4, ge=0, le=1000)
+    recent_frames: int = setting(2, ge=0, le=1000)
     anchor_weight: int = setting(1, ge=1, le=100)
     recent_anchor_check: float = setting(0.0, ge=0.0, le=1.0)
     sample_every: int = setting(5, ge=1)
