@@ -99,3 +99,20 @@ def test_a_model_saved_before_the_library_option_still_fits_and_answers():
     assert old.fit()
     assert isinstance(old._clf.model, HistGradientBoostingClassifier)
     assert old.predict(np.array([[1.5, 0, 0]], np.float32))[0] < 0.1
+
+
+def test_a_missing_xgboost_is_a_one_line_error(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_xgboost(name, *args, **kwargs):  # noqa: ANN001, ANN202
+        if name == "xgboost":
+            raise ImportError("No module named 'xgboost'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_xgboost)
+    x, y = _two_blobs()
+    with pytest.raises(GazevosError, match="boost_library: sklearn"):
+        fit_booster(x, y, "xgboost", 5, 3, 0.3, 5)
+    assert fit_booster(x, y, "sklearn", 5, 3, 0.3, 5).n_features == 3

@@ -15,6 +15,7 @@ from functools import lru_cache
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
+from gazevos.errors import GazevosError
 from gazevos.io.pipeline import Background
 
 
@@ -91,7 +92,12 @@ def fit_booster(x: np.ndarray, y: np.ndarray, library: str, rounds: int, max_lea
     are about 3x faster (``docs/experiments/speed.md``, session 13).
     """
     if library == "xgboost":
-        import xgboost
+        try:
+            import xgboost
+        except ImportError as exc:   # a dependency, but an environment may lack it
+            raise GazevosError("the classic tracker's boost_library 'xgboost' is not "
+                               "installed: pip install xgboost-cpu==3.2.0, or set "
+                               "boost_library: sklearn in a --config YAML") from exc
 
         params = {"tree_method": "hist", "objective": "binary:logistic",
                   "grow_policy": "lossguide", "max_depth": 0, "max_leaves": max_leaf_nodes,
