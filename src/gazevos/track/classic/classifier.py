@@ -81,7 +81,7 @@ def probability(model: object, x: np.ndarray, threads: int = 1) -> np.ndarray:
 
 def fit_booster(x: np.ndarray, y: np.ndarray, library: str, rounds: int, max_leaf_nodes: int,
                 learning_rate: float, min_samples_leaf: int, threads: int = 1,
-                seed: int = 0) -> Booster:
+                seed: int = 0, l2: float = 0.0) -> Booster:
     """Boosted trees fitted on ``x (n, F)`` float32 and ``y (n,)`` 0/1 labels.
 
     Both libraries grow ``rounds`` trees of at most ``max_leaf_nodes`` leaves best-first
@@ -101,7 +101,7 @@ def fit_booster(x: np.ndarray, y: np.ndarray, library: str, rounds: int, max_lea
 
         params = {"tree_method": "hist", "objective": "binary:logistic",
                   "grow_policy": "lossguide", "max_depth": 0, "max_leaves": max_leaf_nodes,
-                  "eta": learning_rate, "reg_lambda": 0.0,
+                  "eta": learning_rate, "reg_lambda": l2,
                   "min_child_weight": min_samples_leaf / 4.0, "max_bin": 256,
                   "nthread": threads if threads > 0 else 0, "seed": seed, "verbosity": 0}
         data = xgboost.QuantileDMatrix(np.ascontiguousarray(x, dtype=np.float32), label=y,
@@ -114,6 +114,7 @@ def fit_booster(x: np.ndarray, y: np.ndarray, library: str, rounds: int, max_lea
     clf = HistGradientBoostingClassifier(max_iter=rounds, max_leaf_nodes=max_leaf_nodes,
                                          learning_rate=learning_rate,
                                          min_samples_leaf=min_samples_leaf,
+                                         l2_regularization=l2,
                                          early_stopping=False, random_state=seed)
     with openmp_threads(threads):
         clf.fit(x, y)
@@ -168,7 +169,8 @@ class AppearanceModel:
 
     def __init__(self, rounds: int, max_leaf_nodes: int, learning_rate: float,
                  min_samples_leaf: int, recent_frames: int, threads: int = 1,
-                 seed: int = 0, anchor_weight: int = 1, library: str = "xgboost") -> None:
+                 seed: int = 0, anchor_weight: int = 1, library: str = "xgboost",
+                 l2: float = 0.0) -> None:
         if library not in LIBRARIES:
             raise ValueError(f"unknown boosting library {library!r} "
                              f"(one of {', '.join(LIBRARIES)})")
@@ -177,7 +179,7 @@ class AppearanceModel:
         self._library = library
         self._params = dict(rounds=rounds, max_leaf_nodes=max_leaf_nodes,
                             learning_rate=learning_rate, min_samples_leaf=min_samples_leaf,
-                            seed=seed)
+                            seed=seed, l2=l2)
         self._anchor: tuple[np.ndarray, np.ndarray] | None = None
         self._recent: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=recent_frames)
         self._clf: object | None = None

@@ -65,6 +65,8 @@ class ClassicConfig:
         boost_library: the boosted trees' library: ``xgboost`` (its fit releases the
             interpreter lock, its predictions are about 3x faster) or ``sklearn``
             (scikit-learn's ``HistGradientBoostingClassifier``).
+        boost_l2: L2 penalty on the trees' leaf values (XGBoost's ``reg_lambda``,
+            scikit-learn's ``l2_regularization``).
         samples_per_class: object / background samples drawn from one frame.
         far_background_fraction: share of background samples drawn outside the sampling band.
         recent_object_needs_prior: object samples of tracked frames must also lie in the
@@ -137,7 +139,8 @@ class ClassicConfig:
         reference_frames: recent tracked areas whose median is the reference area.
         reacquire_near_probability: mean classifier probability a candidate region near
             the last position needs to be taken as the re-appeared object.
-        reacquire_far_probability: same for a candidate anywhere in the frame.
+        reacquire_far_probability: same for a candidate anywhere in the frame (and for
+            every candidate after a view change).
         reacquire_near_radius: "near" means within this many object sizes of the last centroid.
         reacquire_min_area: candidate area, as a fraction of the reference area, at least.
         reacquire_max_area: candidate area, as a fraction of the reference area, at most.
@@ -197,6 +200,7 @@ class ClassicConfig:
     boost_min_leaf: int = setting(1, ge=1)
     boost_threads: int = setting(1, ge=0, le=1024)
     boost_library: str = setting("xgboost", choices=("xgboost", "sklearn"))
+    boost_l2: float = setting(0.0, ge=0.0)
     balance_classes: bool = True
     samples_per_class: int = setting(1500, ge=1, le=1_000_000)
     far_background_fraction: float = setting(0.33, ge=0.0, le=1.0)
@@ -236,7 +240,7 @@ class ClassicConfig:
     lost_area_fraction: float = setting(0.1, ge=0.0, le=1.0)
     reference_frames: int = setting(10, ge=1, le=1000)
     reacquire_near_probability: float = setting(0.6, ge=0.0, le=1.0)
-    reacquire_far_probability: float = setting(0.85, ge=0.0, le=1.0)
+    reacquire_far_probability: float = setting(0.9, ge=0.0, le=1.0)
     reacquire_near_radius: float = setting(2.0, ge=0.0)
     reacquire_min_area: float = setting(0.3, ge=0.0)
     reacquire_max_area: float = setting(3.0, ge=0.0)
