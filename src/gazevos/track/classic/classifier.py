@@ -85,7 +85,8 @@ def fit_booster(x: np.ndarray, y: np.ndarray, library: str, rounds: int, max_lea
     """Boosted trees fitted on ``x (n, F)`` float32 and ``y (n,)`` 0/1 labels.
 
     Both libraries grow ``rounds`` trees of at most ``max_leaf_nodes`` leaves best-first
-    on 256-bin histograms, with shrinkage ``learning_rate`` and no L2 penalty.
+    on 256-bin histograms, with shrinkage ``learning_rate`` and the L2 penalty ``l2`` on
+    leaf values (0: none).
     scikit-learn's ``min_samples_leaf`` counts samples; XGBoost bounds a leaf's hessian
     instead, ``min_samples_leaf / 4`` (the hessian of a sample at probability 0.5 is 1/4).
     XGBoost's fit releases the interpreter lock for its whole length and its predictions
