@@ -247,6 +247,13 @@ class Tracker(ABC):
         self._size = None
         self.seconds = {}
 
+    def prepare(self, image: np.ndarray) -> None:
+        """Optional work on a frame before its :meth:`step`, called from another thread
+        with the frames in order while the tracker steps earlier ones (a pass that decodes
+        ahead does this).  What a step makes of it must equal what it would compute itself;
+        the default does nothing."""
+        return None
+
     def _lap(self, stage: str, t0: float) -> float:
         """Add the time since ``t0`` (``time.perf_counter``) to ``stage``; returns now."""
         now = time.perf_counter()

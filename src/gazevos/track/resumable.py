@@ -199,7 +199,17 @@ def track_pass(frames: Iterable[Frame], tracker: Tracker, prompter: Prompter, wr
     depth = 4 if threads else 0
     bar = tqdm(total=n_frames, initial=start_index, desc=desc, unit="frame",
                disable=not progress)
-    source = Prefetch(frames, depth)
+    # every frame is stepped in order: the tracker may prepare the next ones meanwhile
+    # (in the decoding thread; classic: work-grid images and optical flow)
+    ahead = threads and stride == 1
+
+    def prepared(items: Iterable[Frame]) -> Iterator[Frame]:
+        for f in items:
+            if ahead and f.index >= start_index and (n_frames is None or f.index < n_frames):
+                tracker.prepare(f.image)
+            yield f
+
+    source = Prefetch(prepared(frames), depth)
     out = WriteBehind(lambda item: writer(*item), depth)
 
     def fill(upto: Frame | None, labels: np.ndarray | None) -> None:

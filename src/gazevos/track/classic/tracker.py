@@ -34,6 +34,7 @@ import numpy as np
 from gazevos.config import load_config
 from gazevos.errors import GazevosError
 from gazevos.track.base import GridPrediction, Prediction, Tracker, shrink
+from gazevos.track.classic.ahead import DIS_PRESETS, Lookahead, make_dis
 from gazevos.track.classic.classifier import AppearanceModel, draw, sample_indices
 from gazevos.track.classic.config import ClassicConfig
 from gazevos.track.classic.features import (
@@ -52,10 +53,6 @@ from gazevos.track.classic.flowcheck import (
 )
 from gazevos.track.classic.masks import clean_mask, fuse
 from gazevos.track.classic.reacquire import anchor_predict, pick_region
-
-_DIS_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
-                "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
-                "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
 
 
 @dataclass
@@ -87,29 +84,30 @@ class ClassicTracker(Tracker):
 
     name = "classic"
     config_cls = ClassicConfig
-    transient = ("_dis", "_check_dis")
+    transient = ("_dis", "_check_dis", "_ahead", "_pre_flow")
 
     def _rebuild_transient(self) -> None:
         # DIS keeps no state between calls: fresh objects with the settings are equal
         self._dis = self._make_dis()
         self._check_dis = self._make_dis(self.config.flow_check_preset)
+        self._ahead: Lookahead | None = None    # frames prepared by another thread
+        self._pre_flow: tuple[np.ndarray | None, np.ndarray | None] | None = None
 
     def __init__(self, config: ClassicConfig | None = None,
                  extractor: FeatureExtractor | None = None) -> None:
         super().__init__()
         self.config = config or ClassicConfig()
         c = self.config
-        if c.dis_preset not in _DIS_PRESETS:
-            raise GazevosError(f"dis_preset must be one of {', '.join(_DIS_PRESETS)}, "
+        if c.dis_preset not in DIS_PRESETS:
+            raise GazevosError(f"dis_preset must be one of {', '.join(DIS_PRESETS)}, "
                                f"got '{c.dis_preset}'")
-        if c.flow_check_preset != "same" and c.flow_check_preset not in _DIS_PRESETS:
+        if c.flow_check_preset != "same" and c.flow_check_preset not in DIS_PRESETS:
             raise GazevosError(f"flow_check_preset must be 'same' or one of "
-                               f"{', '.join(_DIS_PRESETS)}, got '{c.flow_check_preset}'")
+                               f"{', '.join(DIS_PRESETS)}, got '{c.flow_check_preset}'")
         if not 0.05 <= c.work_scale <= 1.0:
             raise GazevosError(f"work_scale must be in [0.05, 1], got {c.work_scale}")
         self.extractor = extractor
-        self._dis = self._make_dis()
-        self._check_dis = self._make_dis(c.flow_check_preset)
+        self._rebuild_transient()
         self._rng = np.random.default_rng(c.seed)
         self._objects: dict[int, _ObjectState] = {}
         self._prev_gray: np.ndarray | None = None
@@ -144,8 +142,7 @@ class ClassicTracker(Tracker):
 
     def reset(self) -> None:
         super().reset()
-        self._dis = self._make_dis()
-        self._check_dis = self._make_dis(self.config.flow_check_preset)
+        self._rebuild_transient()
         self._rng = np.random.default_rng(self.config.seed)
         self._objects = {}
         self._prev_gray = None
@@ -162,21 +159,14 @@ class ClassicTracker(Tracker):
 
     def _make_dis(self, preset: str = "same") -> cv2.DISOpticalFlow:
         """A DIS object with the configured settings (``preset``: another preset, as is)."""
-        c = self.config
-        if preset != "same":
-            dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[preset])
-            dis.setVariationalRefinementIterations(0)
-            return dis
-        dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[c.dis_preset])
-        if c.dis_finest_scale >= 0:
-            dis.setFinestScale(c.dis_finest_scale)
-        if c.dis_patch_stride > 0:
-            dis.setPatchStride(c.dis_patch_stride)
-        if c.dis_descent_iterations > 0:
-            dis.setGradientDescentIterations(c.dis_descent_iterations)
-        if c.dis_refine_iterations >= 0:
-            dis.setVariationalRefinementIterations(c.dis_refine_iterations)
-        return dis
+        return make_dis(self.config, preset)
+
+    def prepare(self, image: np.ndarray) -> None:
+        """Make the work-grid images and the optical flow of ``image`` before its step,
+        in another thread, frames in order (:mod:`gazevos.track.classic.ahead`)."""
+        if self._ahead is None:
+            self._ahead = Lookahead(self._make_dis(), self._work_size)
+        self._ahead.prepare(image)
 
     # ------------------------------------------------------------------ per-frame inputs
     def _work_size(self, frame: np.ndarray) -> tuple[int, int]:
@@ -197,8 +187,13 @@ class ClassicTracker(Tracker):
         cache = self._cache
         if cache is None or cache[0] != self.frame_index:
             h, w = self._work_size(frame)
-            small = frame if (h, w) == frame.shape[:2] else shrink(frame, (w, h))
-            cache = (self.frame_index, small, cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), None)
+            pre = self._ahead.take(frame) if self._ahead is not None else None
+            self._pre_flow = (pre.prev, pre.flow) if pre is not None else None
+            if pre is not None and pre.gray.shape == (h, w):
+                cache = (self.frame_index, pre.small, pre.gray, None)
+            else:
+                small = frame if (h, w) == frame.shape[:2] else shrink(frame, (w, h))
+                cache = (self.frame_index, small, cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), None)
         index, small, gray, feats = cache
         if features and feats is None:
             feats = pixel_features(small, self.config.mean_radii, self.config.texture_radius)
@@ -247,7 +242,9 @@ class ClassicTracker(Tracker):
         skip = not every and self._skip_next()
         gray, feats = self._prepare(frame, features=False)
         h, w = gray.shape
-        flow = self._dis.calc(gray, self._prev_gray, None)
+        pre = self._pre_flow    # made ahead against this very previous grey image, or not
+        flow = (pre[1] if pre is not None and pre[1] is not None and pre[0] is self._prev_gray
+                else self._dis.calc(gray, self._prev_gray, None))
         if self._grid is None or self._grid[0].shape != (h, w):
             gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
             self._grid = (gx, gy)
