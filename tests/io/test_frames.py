@@ -178,3 +178,23 @@ def test_frames_scaled_in_decoding_match_resizing_after(tmp_path: Path) -> None:
             assert np.abs(f.image.astype(int) - want).mean() < 4
         # the frame's own size is no scaling at all
         assert np.array_equal(next(iter(src.frames((64, 48)))).image, next(iter(src)).image)
+
+
+def test_frames_keep_only_the_wanted_indices(tmp_path: Path) -> None:
+    path = tmp_path / "cfr.mp4"
+    with VideoWriter(path, fps=25) as w:
+        for i in range(10):
+            w.write(_grey(20 * i))
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(10):
+        Image.fromarray(_grey(20 * i)).save(folder / f"{i}.png")
+    wanted = {2, 7}
+    for src in (open_frames(path), open_frames(folder)):
+        frames = list(src.frames(keep=wanted.__contains__))
+        assert [f.index for f in frames] == [2, 7]
+        # the right frames (grey level 20 per index), their own names and times
+        assert [round(float(f.image.mean()) / 20) for f in frames] == [2, 7]
+        every = list(src)
+        assert [(f.name, f.time) for f in frames] == [(every[k].name, every[k].time)
+                                                      for k in (2, 7)]

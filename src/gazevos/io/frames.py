@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,14 +124,18 @@ class FrameSource:
     def __iter__(self) -> Iterator[Frame]:
         return self.frames()
 
-    def frames(self, size: tuple[int, int] | None = None) -> Iterator[Frame]:
+    def frames(self, size: tuple[int, int] | None = None,
+               keep: Callable[[int], bool] | None = None) -> Iterator[Frame]:
         """The frames in order, each scaled to ``size`` ``(width, height)`` by area
         averaging when given (a video's in its colour conversion, cheaper than resizing
-        the full frame after it)."""
+        the full frame after it); with ``keep``, only the frames whose index it accepts
+        (a video's others are decoded but not converted)."""
         if size == (self.width, self.height):
             size = None
         if self._files is not None:
             for i, p in enumerate(self._files):
+                if keep is not None and not keep(i):
+                    continue
                 img = read_image(p)
                 if img.shape[:2] != (self.height, self.width):
                     raise GazevosError(
@@ -141,8 +145,9 @@ class FrameSource:
                     img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
                 yield Frame(i, img, i / self.fps, p.stem)
         else:
-            for i, (img, t) in enumerate(iter_video(self.path, size)):
-                yield Frame(i, img, t, f"{i:05d}")
+            for i, (img, t) in enumerate(iter_video(self.path, size, keep)):
+                if img is not None:
+                    yield Frame(i, img, t, f"{i:05d}")
 
 
 def open_frames(path: str | os.PathLike[str], fps: float = 30.0) -> FrameSource:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -59,14 +59,17 @@ def probe_video(path: str | os.PathLike[str]) -> dict[str, float | int]:
                 "fps": float(rate), "frames": int(stream.frames or 0)}
 
 
-def iter_video(path: str | os.PathLike[str], size: tuple[int, int] | None = None
-               ) -> Iterator[tuple[np.ndarray, float]]:
+def iter_video(path: str | os.PathLike[str], size: tuple[int, int] | None = None,
+               keep: Callable[[int], bool] | None = None
+               ) -> Iterator[tuple[np.ndarray | None, float]]:
     """Decode a video frame by frame: yields ``(rgb (H, W, 3) uint8, pts seconds)``.
 
     Timestamps are the presentation timestamps of the stream (relative to the stream start
     as stored in the file), not index / fps.  Memory stays constant: one frame at a time.
     ``size``: ``(width, height)`` the frames are scaled to (area averaging) in the same
     pass as the colour conversion, cheaper than converting the full frame and resizing it.
+    ``keep``: only the frames whose index it accepts are converted; the others are decoded,
+    as they must be, and yielded as ``(None, pts)`` (without ``keep`` never None).
 
     Raises:
         GazevosError: missing, not a video, corrupt before any frame decodes, or a frame's
@@ -91,7 +94,9 @@ def iter_video(path: str | os.PathLike[str], size: tuple[int, int] | None = None
                     raise GazevosError(f"video frame {n} is at {t:.6f} s, before frame "
                                        f"{n - 1} ({last:.6f} s): damaged timestamps", path)
                 last = t
-                if size is None:
+                if keep is not None and not keep(n):
+                    yield None, t
+                elif size is None:
                     yield frame.to_ndarray(format="rgb24"), t
                 else:
                     yield frame.to_ndarray(width=size[0], height=size[1], format="rgb24",

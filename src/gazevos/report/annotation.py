@@ -112,21 +112,23 @@ def render_overlays(result: AnnotateResult, rec: Recording, names: dict[int, str
         scale = width / source.width
         size = (width, max(2, round(source.height * scale)))
 
-    def frames_with_masks() -> Iterator[tuple[Frame, np.ndarray, np.ndarray | None, float]]:
+    def frames_with_masks() -> Iterator[tuple[Frame, np.ndarray, np.ndarray, float]]:
         """``(frame, image, labels, scale)``: frames decoded at the overlay's width and
         their masks read and resized to it, in the prefetching thread (off the drawing
         one)."""
-        for frame in source.frames(size):
+        # without the video only the report's frames are needed: the others are decoded
+        # but not converted, and decoding stops after the last one
+        keep = None if writer is not None else wanted.__contains__
+        if writer is None and not wanted:
+            return
+        for frame in source.frames(size, keep):
             i = frame.index
-            if writer is None and i > last_needed:
-                return
-            if writer is None and i not in wanted:
-                yield frame, frame.image, None, 1.0
-                continue
             labels = read_mask(out / "masks" / f"{i:05d}.png")
             if size is not None:
                 labels = cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST)
             yield frame, frame.image, labels, scale
+            if writer is None and i >= last_needed:
+                return
 
     # decoding and mask reading ahead, encoding behind, drawing here
     ahead = Prefetch(frames_with_masks(), 4)
@@ -136,8 +138,6 @@ def render_overlays(result: AnnotateResult, rec: Recording, names: dict[int, str
                    disable=not progress or not write_video)
         for frame, image, labels, scale in bar:
             i = frame.index
-            if labels is None:
-                continue
             a, b = (starts[i], starts[i + 1]) if i < result.n_frames else (0, 0)
             marks = [GazeMark(float(sx[j] * scale), float(sy[j] * scale), str(shit[j]))
                      for j in range(a, b)]
