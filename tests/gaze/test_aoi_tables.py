@@ -115,3 +115,28 @@ def test_mask_stats_reader_reading_ahead_gives_the_same_labels_and_stats(tmp_pat
     finally:
         reader.close()
     assert reader._ahead is None
+
+
+def test_mask_stats_reader_reads_ahead_in_order_past_its_window_and_a_gap(tmp_path):
+    """Two reading threads, at most eight frames ahead: 20 frames come back in order, each
+    its own, and a missing mask is None (its stats absent)."""
+    from gazevos.gaze.aoi_tables import MaskStatsReader
+    from gazevos.io import write_mask
+
+    maps = [np.full((4, 6), i % 3, np.uint8) for i in range(20)]
+    for i, lm in enumerate(maps):
+        lm[0, 0] = i            # each map tells its index
+        if i != 11:
+            write_mask(tmp_path / f"{i:05d}.png", lm)
+    reader = MaskStatsReader(tmp_path, [1, 2], n_frames=20)
+    try:
+        for i in range(20):
+            got = reader(i)
+            if i == 11:
+                assert got is None
+            else:
+                np.testing.assert_array_equal(got, maps[i])
+        with pytest.raises(GazevosError, match="missing"):
+            reader.stats(11)
+    finally:
+        reader.close()

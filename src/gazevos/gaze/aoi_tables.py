@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -131,9 +132,23 @@ class MaskStatsReader:
         labels = read_mask(path)
         return labels, mask_stats(labels, self.ids, self.border_px)
 
-    def _read_all(self, n: int) -> Iterator[tuple[int, np.ndarray | None, object]]:
-        for i in range(n):
-            yield (i, *self._read(i))
+    def _read_all(self, n: int, workers: int = 2, window: int = 8
+                  ) -> Iterator[tuple[int, np.ndarray | None, object]]:
+        """Frames ``0 .. n - 1`` in order, read by ``workers`` threads at most ``window``
+        frames ahead (inflating a PNG and counting pixels release the interpreter lock; the
+        gaze stage runs after tracking, when both cores are free)."""
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers, thread_name_prefix="gazevos-masks") as pool:
+            pending: deque[tuple[int, Future[tuple[np.ndarray | None, object]]]] = deque()
+            for i in range(n):
+                pending.append((i, pool.submit(self._read, i)))
+                if len(pending) >= window:
+                    j, done = pending.popleft()
+                    yield (j, *done.result())
+            while pending:
+                j, done = pending.popleft()
+                yield (j, *done.result())
 
     def __call__(self, index: int) -> np.ndarray | None:
         while self._it is not None and self._next <= index:
