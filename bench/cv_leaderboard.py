@@ -270,7 +270,9 @@ BASES: dict[str, dict[str, dict]] = {
     # (the CV's choice around s12-photo, xgb-leaf1 in 6 of 10 folds)
     # session 13: recent_frames 4 -> 2 (the CV's choice around s13-xgb, 7 of 10 folds);
     # then reacquire_far_probability 0.85 -> 0.9 (look-away benchmark; DAVIS dev identical)
-    "classic": {"s13-far0.9": {},
+    # and reacquire_min_similarity 0.5 -> 0.7 (look-away benchmark; DAVIS dev identical)
+    "classic": {"s13-sim0.7": {},
+                "s13-far0.9": {},
                 "s13-recent2": {},
                 "s13-xgb": {"recent_frames": 4},
                 "s12-photo": {},
@@ -302,14 +304,16 @@ _CONSISTENCY = {"flow_check_photometric": 0.0, "flow_check_confirm": 1.0}
 #: scikit-learn's boosting of classic's defaults before session 13: every older base has it
 _SKLEARN = _SKLEARN_BOOST
 for _label, _over in BASES["classic"].items():
-    if _label not in ("s13-far0.9", "s13-recent2", "s13-xgb", "s12-photo"):
+    if _label not in ("s13-sim0.7", "s13-far0.9", "s13-recent2", "s13-xgb", "s12-photo"):
         _over.update({**_CONSISTENCY, **_over})
-    if _label not in ("s13-far0.9", "s13-recent2", "s13-xgb"):
+    if _label not in ("s13-sim0.7", "s13-far0.9", "s13-recent2", "s13-xgb"):
         _over.update({**_SKLEARN, **_over})
-    if _label not in ("s13-far0.9", "s13-recent2"):
+    if _label not in ("s13-sim0.7", "s13-far0.9", "s13-recent2"):
         _over.update({"recent_frames": 4, **_over})
-    if _label != "s13-far0.9":
+    if _label not in ("s13-sim0.7", "s13-far0.9"):
         _over.update({"reacquire_far_probability": 0.85, **_over})
+    if _label != "s13-sim0.7":
+        _over.update({"reacquire_min_similarity": 0.5, **_over})
 
 #: the base of cells written before bases were recorded (all run before commit 19733f2)
 LEGACY_BASE = {"classic": "2026-11-25"}

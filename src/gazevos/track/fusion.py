@@ -72,8 +72,9 @@ class FusionConfig:
             defaults except ``band_stride: 1``, ``fit_defer: 0``, ``skip_agreement: 0``,
             ``reacquire_model: tracking``, ``reacquire_restart: false``,
             ``band_motion_gain: 2``, ``flow_check_photometric: 0``, ``boost_library: sklearn``,
-            ``boost_min_leaf: 20``, ``recent_frames: 4`` and
-            ``reacquire_far_probability: 0.85``, the settings the
+            ``boost_min_leaf: 20``, ``recent_frames: 4``,
+            ``reacquire_far_probability: 0.85`` and ``reacquire_min_similarity: 0.5``, the
+            settings the
             fusion was cross-validated with (``classic``'s defaults changed after).
         mast: settings of the ``mast`` sub-tracker (its weights: the tracker's checkpoint).
     """
@@ -89,7 +90,8 @@ class FusionConfig:
                                            reacquire_restart=False, band_motion_gain=2.0,
                                            flow_check_photometric=0.0,
                                            boost_library="sklearn", boost_min_leaf=20,
-                                           recent_frames=4, reacquire_far_probability=0.85)
+                                           recent_frames=4, reacquire_far_probability=0.85,
+                                           reacquire_min_similarity=0.5)
     mast: MastTrackerConfig = MastTrackerConfig()
 
 

@@ -244,7 +244,7 @@ class ClassicConfig:
     reacquire_near_radius: float = setting(2.0, ge=0.0)
     reacquire_min_area: float = setting(0.3, ge=0.0)
     reacquire_max_area: float = setting(3.0, ge=0.0)
-    reacquire_min_similarity: float = setting(0.5, ge=0.0, le=1.0)
+    reacquire_min_similarity: float = setting(0.7, ge=0.0, le=1.0)
     histogram_bins: int = setting(8, ge=1, le=256)
     reacquire_stride: int = setting(2, ge=1)
     reacquire_prior: float = setting(0.7, ge=0.0, le=1.0)
