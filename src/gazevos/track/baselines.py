@@ -10,6 +10,7 @@ import numpy as np
 from gazevos.config import setting
 from gazevos.errors import GazevosError
 from gazevos.track.base import Prediction, Tracker
+from gazevos.track.dis import DIS_PRESETS, dis_flow
 
 
 class CopyTracker(Tracker):
@@ -73,34 +74,19 @@ class FlowConfig:
                              f"size ({patch})")
 
 
-_DIS_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
-                "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
-                "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
-
-
 def make_dis(cfg: FlowConfig) -> cv2.DISOpticalFlow:
     """An OpenCV DIS optical-flow object with the settings of ``cfg``.
 
     Raises:
         GazevosError: unknown preset or ``flow_scale`` outside (0, 1].
     """
-    if cfg.dis_preset not in _DIS_PRESETS:
+    if cfg.dis_preset not in DIS_PRESETS:
         raise GazevosError(f"unknown dis_preset '{cfg.dis_preset}' "
-                           f"(choose from {', '.join(_DIS_PRESETS)})")
+                           f"(choose from {', '.join(DIS_PRESETS)})")
     if not 0 < cfg.flow_scale <= 1:
         raise GazevosError(f"flow_scale must be in (0, 1], got {cfg.flow_scale}")
-    dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[cfg.dis_preset])
-    if cfg.finest_scale >= 0:
-        dis.setFinestScale(cfg.finest_scale)
-    if cfg.refine_iters >= 0:
-        dis.setVariationalRefinementIterations(cfg.refine_iters)
-    if cfg.patch_size > 0:
-        dis.setPatchSize(cfg.patch_size)
-    if cfg.patch_stride > 0:
-        dis.setPatchStride(cfg.patch_stride)
-    if cfg.grad_iters > 0:
-        dis.setGradientDescentIterations(cfg.grad_iters)
-    return dis
+    return dis_flow(cfg.dis_preset, cfg.finest_scale, cfg.patch_size, cfg.patch_stride,
+                    cfg.grad_iters, cfg.refine_iters)
 
 
 def flow_gray(frame: np.ndarray, scale: float) -> np.ndarray:

@@ -23,29 +23,17 @@ import numpy as np
 
 from gazevos.track.base import shrink
 from gazevos.track.classic.config import ClassicConfig
-
-DIS_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
-               "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
-               "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+from gazevos.track.dis import dis_flow
 
 
 def make_dis(cfg: ClassicConfig, preset: str = "same") -> cv2.DISOpticalFlow:
     """A DIS object with ``cfg``'s flow settings (``preset``: another preset, as is, without
     refinement).  DIS keeps no state between calls, so two such objects give equal flows."""
     if preset != "same":
-        dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
-        dis.setVariationalRefinementIterations(0)
-        return dis
-    dis = cv2.DISOpticalFlow_create(DIS_PRESETS[cfg.dis_preset])
-    if cfg.dis_finest_scale >= 0:
-        dis.setFinestScale(cfg.dis_finest_scale)
-    if cfg.dis_patch_stride > 0:
-        dis.setPatchStride(cfg.dis_patch_stride)
-    if cfg.dis_descent_iterations > 0:
-        dis.setGradientDescentIterations(cfg.dis_descent_iterations)
-    if cfg.dis_refine_iterations >= 0:
-        dis.setVariationalRefinementIterations(cfg.dis_refine_iterations)
-    return dis
+        return dis_flow(preset, refine_iterations=0)
+    return dis_flow(cfg.dis_preset, cfg.dis_finest_scale, patch_stride=cfg.dis_patch_stride,
+                    descent_iterations=cfg.dis_descent_iterations,
+                    refine_iterations=cfg.dis_refine_iterations)
 
 
 @dataclass(frozen=True)

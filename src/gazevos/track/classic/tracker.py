@@ -34,7 +34,7 @@ import numpy as np
 from gazevos.config import load_config
 from gazevos.errors import GazevosError
 from gazevos.track.base import GridPrediction, Prediction, Tracker, shrink
-from gazevos.track.classic.ahead import DIS_PRESETS, Lookahead, make_dis
+from gazevos.track.classic.ahead import Lookahead, make_dis
 from gazevos.track.classic.classifier import AppearanceModel, draw, sample_indices
 from gazevos.track.classic.config import ClassicConfig
 from gazevos.track.classic.features import (
@@ -53,6 +53,7 @@ from gazevos.track.classic.flowcheck import (
 )
 from gazevos.track.classic.masks import clean_mask, fuse
 from gazevos.track.classic.reacquire import anchor_predict, pick_region
+from gazevos.track.dis import DIS_PRESETS
 
 
 @dataclass
