@@ -15,7 +15,7 @@ import numpy as np
 
 from gazevos.config import load_config
 from gazevos.errors import GazevosError
-from gazevos.track.grid import GridResampler, argmax_labels
+from gazevos.track.grid import GridResampler, argmax_labels, halving_sizes
 
 _EPS = 1e-6
 
@@ -73,13 +73,8 @@ def shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     target, then area-resized to ``size``: within a grey level or so of the direct result.
     """
     w, h = size
-    while True:
-        ih, iw = image.shape[:2]
-        exact = iw % w == 0 and ih % h == 0 and iw // w == ih // h
-        if exact or iw < 2 * w or ih < 2 * h:
-            break
-        image = cv2.resize(image[: ih - ih % 2, : iw - iw % 2], (iw // 2, ih // 2),
-                           interpolation=cv2.INTER_AREA)
+    for hh, ww in halving_sizes(image.shape[:2], (h, w))[1:]:
+        image = cv2.resize(image[: 2 * hh, : 2 * ww], (ww, hh), interpolation=cv2.INTER_AREA)
     if image.shape[:2] == (h, w):
         return image
     return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)

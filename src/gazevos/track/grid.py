@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["GridResampler", "argmax_labels"]
+__all__ = ["GridResampler", "argmax_labels", "halving_sizes"]
 
 
 def argmax_labels(probs: np.ndarray, object_ids: Sequence[int]) -> np.ndarray:
@@ -67,8 +67,10 @@ def _nearest_index(n_src: int, n_dst: int) -> np.ndarray:
     return cv2.resize(ramp, (n_dst, 1), interpolation=cv2.INTER_NEAREST)[0].astype(np.int64)
 
 
-def _shrink_sizes(frame: tuple[int, int], grid: tuple[int, int]) -> list[tuple[int, int]]:
-    """The ``(H, W)`` sizes :func:`gazevos.track.base.shrink` passes through, halving."""
+def halving_sizes(frame: tuple[int, int], grid: tuple[int, int]) -> list[tuple[int, int]]:
+    """The ``(H, W)`` sizes :func:`gazevos.track.base.shrink` passes through on its way from
+    ``frame`` to ``grid``, the frame first: it halves (odd ends cropped) while the image
+    stays at least twice the grid on both axes and the ratio is not a whole number."""
     (hh, ww), (h, w) = frame, grid
     sizes = [(hh, ww)]
     while True:
@@ -111,7 +113,7 @@ class GridResampler:
                       np.searchsorted(ny, np.arange(h), "right"))
         self._cols = (np.searchsorted(nx, np.arange(w), "left"),
                       np.searchsorted(nx, np.arange(w), "right"))
-        sizes = _shrink_sizes(frame, grid)
+        sizes = halving_sizes(frame, grid)
         self._ry = _axis_operator(h, hh, [s[0] for s in sizes[1:]])
         self._rx = _axis_operator(w, ww, [s[1] for s in sizes[1:]])
 
