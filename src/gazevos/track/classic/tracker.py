@@ -538,9 +538,10 @@ class ClassicTracker(Tracker):
             # from it: the round trip smooths the prior a little, and remembering the
             # work-grid values instead cost 0.013 DAVIS J&F (parkour 0.79 -> 0.65); a
             # GridPrediction makes it on the grid
-            p = pred.grid_prob(i, (h, w)) if isinstance(pred, GridPrediction) else None
             if c.binarize_prior:
                 p = (pred.labels == i).astype(np.float32)
+            else:
+                p = pred.grid_prob(i, (h, w)) if isinstance(pred, GridPrediction) else None
             if p is None or p.shape != (h, w):
                 p = shrink(pred.prob(i) if p is None else p, (w, h))
             p = np.ascontiguousarray(p, dtype=np.float32)
