@@ -298,22 +298,19 @@ BASES: dict[str, dict[str, dict]] = {
     "flow": {"shipped": {}}, "mast": {"shipped": {}}, "copy": {"shipped": {}},
     "fusion": {"shipped": {}},
 }
-#: the forward-backward flow check of classic's defaults before session 12: every older
-#: base has it
-_CONSISTENCY = {"flow_check_photometric": 0.0, "flow_check_confirm": 1.0}
-#: scikit-learn's boosting of classic's defaults before session 13: every older base has it
-_SKLEARN = _SKLEARN_BOOST
-for _label, _over in BASES["classic"].items():
-    if _label not in ("s13-sim0.7", "s13-far0.9", "s13-recent2", "s13-xgb", "s12-photo"):
-        _over.update({**_CONSISTENCY, **_over})
-    if _label not in ("s13-sim0.7", "s13-far0.9", "s13-recent2", "s13-xgb"):
-        _over.update({**_SKLEARN, **_over})
-    if _label not in ("s13-sim0.7", "s13-far0.9", "s13-recent2"):
-        _over.update({"recent_frames": 4, **_over})
-    if _label not in ("s13-sim0.7", "s13-far0.9"):
-        _over.update({"reacquire_far_probability": 0.85, **_over})
-    if _label != "s13-sim0.7":
-        _over.update({"reacquire_min_similarity": 0.5, **_over})
+#: classic's defaults changed since session 12, oldest first: (the first base with the new
+#: default, the overrides that restore the old one); every older base gets them
+_LATER_CHANGES = [
+    ("s12-photo", {"flow_check_photometric": 0.0, "flow_check_confirm": 1.0}),
+    ("s13-xgb", _SKLEARN_BOOST),
+    ("s13-recent2", {"recent_frames": 4}),
+    ("s13-far0.9", {"reacquire_far_probability": 0.85}),
+    ("s13-sim0.7", {"reacquire_min_similarity": 0.5}),
+]
+_LABELS = list(BASES["classic"])      # newest first
+for _first, _restore in _LATER_CHANGES:
+    for _label in _LABELS[_LABELS.index(_first) + 1:]:
+        BASES["classic"][_label].update({**_restore, **BASES["classic"][_label]})
 
 #: the base of cells written before bases were recorded (all run before commit 19733f2)
 LEGACY_BASE = {"classic": "2026-11-25"}
