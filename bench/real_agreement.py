@@ -42,10 +42,7 @@ def main() -> None:
                     help="the settings to compare with the defaults (repeatable)")
     ap.add_argument("--frames", type=int, default=300)
     args = ap.parse_args()
-    settings = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        settings[key] = yaml.safe_load(value)
+    settings = {k: yaml.safe_load(v) for k, v in (a.split("=", 1) for a in args.set)}
     for folder, n, frames, first in real_recordings(args.frames):
         base, ms0 = track(frames, first)
         seed1, _ = track(frames, first, seed=1)
