@@ -112,8 +112,8 @@ def render_overlays(result: AnnotateResult, rec: Recording, names: dict[int, str
         scale = width / source.width
         size = (width, max(2, round(source.height * scale)))
 
-    def frames_with_masks() -> Iterator[tuple[Frame, np.ndarray, np.ndarray, float]]:
-        """``(frame, image, labels, scale)``: frames decoded at the overlay's width and
+    def frames_with_masks() -> Iterator[tuple[Frame, np.ndarray]]:
+        """``(frame, labels)``: frames decoded at the overlay's width and
         their masks read and resized to it, in the prefetching thread (off the drawing
         one)."""
         # without the video only the report's frames are needed: the others are decoded
@@ -126,7 +126,7 @@ def render_overlays(result: AnnotateResult, rec: Recording, names: dict[int, str
             labels = read_mask(out / "masks" / f"{i:05d}.png")
             if size is not None:
                 labels = cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST)
-            yield frame, frame.image, labels, scale
+            yield frame, labels
             if writer is None and i >= last_needed:
                 return
 
@@ -136,7 +136,7 @@ def render_overlays(result: AnnotateResult, rec: Recording, names: dict[int, str
     try:
         bar = tqdm(ahead, total=result.n_frames, desc="overlay", unit="frame",
                    disable=not progress or not write_video)
-        for frame, image, labels, scale in bar:
+        for frame, labels in bar:
             i = frame.index
             a, b = (starts[i], starts[i + 1]) if i < result.n_frames else (0, 0)
             marks = [GazeMark(float(sx[j] * scale), float(sy[j] * scale), str(shit[j]))
@@ -151,7 +151,7 @@ def render_overlays(result: AnnotateResult, rec: Recording, names: dict[int, str
                 fmark = FixationMark(float(r[fx_x]) * scale, float(r[fx_y]) * scale,
                                      int(r["fixation_id"]), str(r.get("object", "")))
             t_rel = t_rec - float(rec.frame_times[0])
-            img = draw(image, labels, marks, tol, fmark, _header(i, t_rel, names, last))
+            img = draw(frame.image, labels, marks, tol, fmark, _header(i, t_rel, names, last))
             if encoder is not None:
                 encoder.put(img)
             if i in wanted:
