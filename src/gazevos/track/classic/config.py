@@ -67,6 +67,8 @@ class ClassicConfig:
             (scikit-learn's ``HistGradientBoostingClassifier``).
         boost_l2: L2 penalty on the trees' leaf values (XGBoost's ``reg_lambda``,
             scikit-learn's ``l2_regularization``).
+        boost_bins: histogram bins per feature (scikit-learn: at most 255); a fit's cost
+            grows with them.
         samples_per_class: object / background samples drawn from one frame.
         far_background_fraction: share of background samples drawn outside the sampling band.
         recent_object_needs_prior: object samples of tracked frames must also lie in the
@@ -201,6 +203,7 @@ class ClassicConfig:
     boost_threads: int = setting(1, ge=0, le=1024)
     boost_library: str = setting("xgboost", choices=("xgboost", "sklearn"))
     boost_l2: float = setting(0.0, ge=0.0)
+    boost_bins: int = setting(256, ge=2, le=1024)
     balance_classes: bool = True
     samples_per_class: int = setting(1500, ge=1, le=1_000_000)
     far_background_fraction: float = setting(0.33, ge=0.0, le=1.0)

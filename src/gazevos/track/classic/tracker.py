@@ -551,7 +551,8 @@ class ClassicTracker(Tracker):
                 geom = mask_geometry(fm)
                 model = AppearanceModel(c.boost_rounds, c.boost_leaves, c.boost_learning_rate,
                                         c.boost_min_leaf, c.recent_frames, c.boost_threads,
-                                        c.seed, c.anchor_weight, c.boost_library, c.boost_l2)
+                                        c.seed, c.anchor_weight, c.boost_library, c.boost_l2,
+                                        c.boost_bins)
                 x, y = self._train_samples(feats, p, fm, ~fm)
                 model.set_anchor(x, y)
                 model.fit()
