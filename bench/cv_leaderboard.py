@@ -206,6 +206,10 @@ CANDIDATES: dict[str, list[Candidate]] = {
         Candidate("xgb-leaf4-60", {"boost_library": "xgboost", "boost_min_leaf": 4,
                                    "boost_rounds": 60},
                   "session 13: XGBoost, 60 iterations"),
+        # session 14 (issue 21): coarser histograms, cheaper fits (9,000 samples: 67 ms at
+        # 256 bins, 43 at 64)
+        *[Candidate(f"bins-{n}", {"boost_bins": n}, f"session 14: {n} histogram bins")
+          for n in (32, 64, 128)],
     ],
     # docs/experiments/classic-flow.md, the `flow` table (all rows with a config); the default
     # was chosen for >= 25 frames/s (FlowConfig), so stride 3 was rejected for its DIS time

@@ -111,3 +111,41 @@ def test_damaged_file_still_gets_the_one_line_error(tmp_path: Path) -> None:
     (tmp_path / "m.png").write_bytes(bytes(data))
     with pytest.raises(GazevosError, match="cannot read mask image"):
         read_mask(tmp_path / "m.png")
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 5), (37, 53), (480, 854)])
+def test_encoded_png_reads_back_with_pillow_opencv_and_the_fast_path(shape) -> None:
+    import cv2
+
+    lab = _labels(*shape, seed=3)
+    data = png.encode_palette_png(lab, DAVIS_PALETTE)
+    np.testing.assert_array_equal(palette_indices(data, BIG), lab)
+    with Image.open(io.BytesIO(data)) as im:
+        assert im.mode == "P"
+        np.testing.assert_array_equal(np.array(im), lab)
+        pal = np.array(im.getpalette(), np.uint8).reshape(-1, 3)
+        np.testing.assert_array_equal(pal[:4], DAVIS_PALETTE[:4])
+    # OpenCV applies the palette: the colour of each pixel is its id's DAVIS colour
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    np.testing.assert_array_equal(bgr[..., ::-1], DAVIS_PALETTE[lab])
+
+
+def test_encoded_png_is_a_zlib_stream_the_standard_library_inflates() -> None:
+    lab = _labels(9, 11)
+    data = png.encode_palette_png(lab, DAVIS_PALETTE[:4])
+    # IDAT starts after the signature (8), IHDR (25) and PLTE (12 + 12 bytes)
+    (n,) = struct.unpack_from(">I", data, 8 + 25 + 24)
+    assert data[8 + 25 + 24 + 4: 8 + 25 + 24 + 8] == b"IDAT"
+    raw = zlib.decompress(data[8 + 25 + 24 + 8: 8 + 25 + 24 + 8 + n])
+    rows = np.frombuffer(raw, np.uint8).reshape(9, 12)
+    assert not rows[:, 0].any()
+    np.testing.assert_array_equal(rows[:, 1:], lab)
+
+
+def test_encoder_refuses_what_is_not_a_palette_image() -> None:
+    with pytest.raises(ValueError, match="uint8"):
+        png.encode_palette_png(np.zeros((3, 3), np.int32), DAVIS_PALETTE)
+    with pytest.raises(ValueError, match="non-empty"):
+        png.encode_palette_png(np.zeros((0, 3), np.uint8), DAVIS_PALETTE)
+    with pytest.raises(ValueError, match="palette"):
+        png.encode_palette_png(np.zeros((3, 3), np.uint8), np.zeros((300, 3), np.uint8))

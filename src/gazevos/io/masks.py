@@ -17,7 +17,7 @@ from PIL import Image, UnidentifiedImageError
 from gazevos.errors import GazevosError
 from gazevos.io.atomic import atomic_write
 from gazevos.io.frames import MAX_PIXELS, check_image_size
-from gazevos.io.png import palette_indices
+from gazevos.io.png import encode_palette_png, palette_indices
 from gazevos.io.video import path_kind
 
 VOID = 255
@@ -116,10 +116,9 @@ def write_mask(path: str | os.PathLike[str], labels: np.ndarray) -> None:
         raise ValueError(f"labels must be (H, W), got shape {labels.shape}")
     if labels.size and (labels.min() < 0 or labels.max() > 255):
         raise ValueError("label ids must be in 0..255")
-    im = Image.fromarray(labels.astype(np.uint8), mode="P")
-    im.putpalette(DAVIS_PALETTE.reshape(-1).tolist())
+    data = encode_palette_png(labels.astype(np.uint8, copy=False), DAVIS_PALETTE)
     with atomic_write(path) as tmp:
-        im.save(tmp, format="PNG", compress_level=3)
+        tmp.write_bytes(data)
 
 
 def object_ids(labels: np.ndarray) -> list[int]:
