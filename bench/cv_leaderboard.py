@@ -210,6 +210,8 @@ CANDIDATES: dict[str, list[Candidate]] = {
         # 256 bins, 43 at 64)
         *[Candidate(f"bins-{n}", {"boost_bins": n}, f"session 14: {n} histogram bins")
           for n in (32, 64, 128)],
+        Candidate("samples-1000", {"samples_per_class": 1000},
+                  "session 14: a third fewer samples per frame, cheaper fits"),
     ],
     # docs/experiments/classic-flow.md, the `flow` table (all rows with a config); the default
     # was chosen for >= 25 frames/s (FlowConfig), so stride 3 was rejected for its DIS time

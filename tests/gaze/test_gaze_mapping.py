@@ -10,7 +10,9 @@ from gazevos.gaze.geometry import CameraGeometry
 from gazevos.gaze.mapping import (
     GazeObjectMapper,
     MappingConfig,
+    MappingRun,
     aggregate_fixations,
+    fixation_object,
     map_points,
 )
 
@@ -123,3 +125,32 @@ def test_aggregate_tie_breaks() -> None:
     out = aggregate_fixations(fx, samples)
     assert out.object_id.tolist() == [2]  # 2-2 tie: object 2 has an inside sample
     assert out.hit.tolist() == ["inside"]  # 1 of its 2 samples inside: at least half
+
+
+def test_mapping_run_in_any_frame_order_equals_map_gaze() -> None:
+    m = GazeObjectMapper(GEOM)
+    ref = m.map_gaze(_gaze(), lambda f: None if f == 2 else labels())
+    run = MappingRun(m, _gaze())
+    assert run.frames.tolist() == [0, 1, 2]      # frame -1 and invalid-only frames: none
+    assert run.hit.tolist()[:3] == ["invalid"] * 3 and run.hit[7] == "invalid"
+    run.map(2, None)
+    run.map(5, labels())                         # a frame without samples: nothing
+    assert run.hit[6] == "unmapped"
+    run.map(1, labels())
+    assert run.object_id[3] == 2 and run.hit[0] == "invalid"   # frame 0 not mapped yet
+    run.map(0, labels())
+    pd.testing.assert_frame_equal(run.result(), ref)
+
+
+def test_fixation_object_by_hand() -> None:
+    ids = np.array([1, 1, 2, 0, 2])
+    inside = np.array([True, False, True, False, True])
+    # all usable: 1 and 2 have two samples each, 2 has more inside -> 2, both inside
+    assert fixation_object(ids, inside, np.ones(5, bool)) == (2, "inside", 0.4, 5)
+    # without the last sample: object 1 wins on count 2 vs 1, one of its two inside
+    assert fixation_object(ids[:4], inside[:4], np.ones(4, bool)) == (1, "inside", 0.5, 4)
+    # background majority
+    assert fixation_object(np.array([0, 0, 1]), np.zeros(3, bool), np.ones(3, bool))[:2] \
+        == (0, "none")
+    obj, hit, share, n = fixation_object(ids, inside, np.zeros(5, bool))
+    assert (obj, hit, n) == (0, "invalid", 0) and np.isnan(share)

@@ -119,7 +119,9 @@ class AnnotateResult:
         correction: the fitted calibration correction (None when off).
         files: written files, relative to ``out_dir``.
         notes: remarks worth showing (e.g. a tolerated frame-count difference).
-        timings: wall seconds of the stages (``track``, ``gaze``, ``outputs``).
+        timings: wall seconds of the stages (``track``, ``gaze``, ``outputs``, ``aoi``;
+            ``after tracking``: what the passes trailing the tracker took after it ended,
+            part of ``gaze``).
     """
 
     out_dir: Path
@@ -217,7 +219,8 @@ def track_objects(video: str | os.PathLike[str], prompts: Sequence[ObjectPrompt]
                   n_frames: int | None = None, progress: bool = True,
                   state_path: str | os.PathLike[str] | None = None, key: Any = None,
                   checkpoint_seconds: float = 30.0, stride: int = 1,
-                  stats: dict[str, Any] | None = None) -> tuple[int, float]:
+                  stats: dict[str, Any] | None = None,
+                  on_written: Callable[[int], None] | None = None) -> tuple[int, float]:
     """Track prompted objects through a video, writing one palette PNG per frame.
 
     Prompts are turned into masks on their frame and given to the tracker there, so
@@ -241,6 +244,8 @@ def track_objects(video: str | os.PathLike[str], prompts: Sequence[ObjectPrompt]
             masks; :func:`gazevos.track.resumable.track_pass`).
         stats: filled with the stride, the frame this invocation resumed at and the CPU
             seconds of decoding, tracking and writing (for ``tracking.json``).
+        on_written: called with ``i + 1`` once mask ``i`` is on disk (in frame order; the
+            passes trailing the tracker, :mod:`gazevos.report.trailing`).
 
     Returns:
         ``(frames, seconds)`` of the pass (over all resumed invocations).
@@ -266,6 +271,8 @@ def track_objects(video: str | os.PathLike[str], prompts: Sequence[ObjectPrompt]
 
     def writer(frame: Frame, labels: np.ndarray) -> None:
         write_mask(masks_dir / f"{frame.index:05d}.png", labels)
+        if on_written is not None:
+            on_written(frame.index + 1)
 
     total = n_frames if n_frames is not None else (len(source) or None)
     done = track_pass(source, tracker, prompter, writer, state_path=state_path, key=key,
@@ -486,18 +493,33 @@ def annotate_in(run: RunDir, job: AnnotationJob, resume: bool = False, progress:
             track_s = 0.0
     tracked = reused or (run.resumed and done_file.is_file())
     # sync and fixations need no masks: they run beside the tracking pass
-    events = None if tracked else start_gaze_events(
-        rec, job.geometry, cfg.fixations, cfg.min_confidence, cfg.min_usable_fraction)
+    events = start_gaze_events(rec, job.geometry, cfg.fixations, cfg.min_confidence,
+                               cfg.min_usable_fraction)
+    # ... and so do the mapping and the overlay video, trailing the masks on disk (not
+    # with a calibration correction, which is fitted on all the masks first)
+    trailing = None
+    if cfg.correct_calibration == "none":
+        from gazevos.report.trailing import TrailingOutputs
+
+        trailing = TrailingOutputs(out, rec, names, cfg, job.geometry, events, n_frames,
+                                   masks_done=n_frames if tracked else 0)
     if tracked and not reused:
         track_s = float(json.loads(done_file.read_text()).get("seconds", 0.0))
     elif not tracked:
         stats: dict[str, Any] = {}
-        n, track_s = track_objects(rec.video_path, prompts, job.tracker, out / MASKS_DIR,
-                                   n_frames, progress, state_path=out / TRACK_STATE,
-                                   key=key["track"],
-                                   checkpoint_seconds=checkpoint_seconds,
-                                   stride=key["track"].get("stride", 1), stats=stats)
+        try:
+            n, track_s = track_objects(
+                rec.video_path, prompts, job.tracker, out / MASKS_DIR, n_frames, progress,
+                state_path=out / TRACK_STATE, key=key["track"],
+                checkpoint_seconds=checkpoint_seconds, stride=key["track"].get("stride", 1),
+                stats=stats, on_written=None if trailing is None else trailing.advance)
+        except BaseException:
+            if trailing is not None:
+                trailing.abort()
+            raise
         if n != n_frames:
+            if trailing is not None:
+                trailing.abort()
             raise GazevosError(f"the video ended after {n} frames; its header and the "
                                f"frame timestamps say {n_frames}", rec.video_path)
         _write_json(done_file, {"frames": n, "seconds": track_s,
@@ -511,24 +533,38 @@ def annotate_in(run: RunDir, job: AnnotationJob, resume: bool = False, progress:
     from gazevos.report.annotation import write_outputs
 
     t_gaze = time.perf_counter()
-    # masks read ahead in a thread; the AOI tables reuse what the mapping read
-    masks = MaskStatsReader(out / MASKS_DIR, sorted(names), n_frames=n_frames)
+    masks = None
+    drawn = None
+    timings = {"track": track_s}
     try:
-        tables = gaze_tables(rec, out / MASKS_DIR, job.geometry, names, cfg,
-                             events.result() if events is not None else None, labels=masks)
+        if trailing is not None:
+            done = trailing.finish(progress)
+            ev = events.result()
+            tables = object_tables(done.samples, aggregate_fixations(ev.fixations, done.samples),
+                                   names, ev.t0, None, ev.synced.notes)
+            frame_stats = done.stats.__getitem__
+            drawn = done.pictures if done.video else None
+            timings["after tracking"] = done.seconds
+        else:
+            # masks read ahead in a thread; the AOI tables reuse what the mapping read
+            masks = MaskStatsReader(out / MASKS_DIR, sorted(names), n_frames=n_frames)
+            tables = gaze_tables(rec, out / MASKS_DIR, job.geometry, names, cfg,
+                                 events.result(), labels=masks)
+            frame_stats = masks.stats
         files = [f"{MASKS_DIR}/", *write_gaze_tables(tables, out)]
         result = AnnotateResult(out, n_frames, track_s, 0.0, reused, tables.samples,
                                 tables.fixations, tables.metrics, tables.transitions,
                                 tables.correction, files, job.notes + tables.notes,
-                                {"track": track_s, "gaze": time.perf_counter() - t_gaze})
+                                {**timings, "gaze": time.perf_counter() - t_gaze})
         write_outputs(result, rec, prompts, job.tracker_name, job.geometry, cfg, progress,
-                      job.started)
+                      job.started, drawn)
         if cfg.aoi_tables:
             t_aoi = time.perf_counter()
             write_recording_tables(recording_tables(out, rec.frame_times[:n_frames],
-                                                    frame_stats=masks.stats), out / "aoi")
+                                                    frame_stats=frame_stats), out / "aoi")
             result.files.append("aoi/")
             result.timings["aoi"] = time.perf_counter() - t_aoi
     finally:
-        masks.close()
+        if masks is not None:
+            masks.close()
     return result

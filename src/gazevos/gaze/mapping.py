@@ -214,32 +214,88 @@ class GazeObjectMapper:
         Returns:
             ``gaze`` (same rows, same order) with :data:`MAPPED_COLUMNS` added.
         """
+        run = MappingRun(self, gaze, frames)
+        for f in run.frames:
+            run.map(int(f), label_maps(int(f)))
+        return run.result()
+
+
+class MappingRun:
+    """A gaze table mapped frame by frame as label maps arrive (:meth:`map`), in any order;
+    :meth:`result` is then what :meth:`GazeObjectMapper.map_gaze` returns.
+
+    The arrays :attr:`object_id` and :attr:`hit` (``(N,)``, the table's row order) hold
+    each sample's answer as soon as its frame is mapped (``"invalid"``/``"unmapped"`` or
+    not yet mapped before).
+
+    Args:
+        mapper: the mapper (tolerance, validity).
+        gaze: the gaze table with a ``frame`` column, or give ``frames``.
+        frames: ``(N,)`` frame index per sample when ``gaze`` has no ``frame`` column.
+    """
+
+    def __init__(self, mapper: GazeObjectMapper, gaze: pd.DataFrame,
+                 frames: np.ndarray | None = None) -> None:
         if frames is None:
             if "frame" not in gaze.columns:
                 raise GazevosError("gaze table has no 'frame' column (sync gaze to the video "
                                    "first)")
             frames = gaze["frame"].to_numpy(np.int64)
+        self.mapper = mapper
+        self.gaze = gaze
         frames = np.asarray(frames, dtype=np.int64)
-        ok = valid_samples(gaze, self.config.min_confidence)
-        tol = self._tolerances(gaze, ok)
-        x = gaze["x"].to_numpy(float)
-        y = gaze["y"].to_numpy(float)
+        self.ok = valid_samples(gaze, mapper.config.min_confidence)
+        self.tolerance = mapper._tolerances(gaze, self.ok)
+        self.x = gaze["x"].to_numpy(float)
+        self.y = gaze["y"].to_numpy(float)
         n = len(gaze)
-        obj = np.zeros(n, dtype=np.int64)
-        hit = np.full(n, "invalid", dtype=object)
-        dist = np.full(n, np.nan)
-        no_frame = ~(frames >= 0)
-        hit[ok & no_frame] = "unmapped"
+        self.object_id = np.zeros(n, dtype=np.int64)
+        self.hit = np.full(n, "invalid", dtype=object)
+        self.distance = np.full(n, np.nan)
+        self.hit[self.ok & ~(frames >= 0)] = "unmapped"
         order = np.argsort(frames, kind="stable")
-        sorted_frames = frames[order]
-        bounds = np.flatnonzero(np.diff(sorted_frames)) + 1
+        bounds = np.flatnonzero(np.diff(frames[order])) + 1
+        self._rows: dict[int, np.ndarray] = {}
         for idx in np.split(order, bounds):
-            f = int(frames[idx[0]]) if len(idx) else -1
-            if f < 0 or not ok[idx].any():
-                continue
-            o, h, d = self._map_arrays(x[idx], y[idx], ok[idx], tol[idx], label_maps(f))
-            obj[idx], hit[idx], dist[idx] = o, h, d
-        return self._attach(gaze, obj, hit, dist, tol)
+            if len(idx) and frames[idx[0]] >= 0 and self.ok[idx].any():
+                self._rows[int(frames[idx[0]])] = idx
+        #: ``(K,)`` ascending frames that have valid samples to map
+        self.frames = np.array(sorted(self._rows), dtype=np.int64)
+
+    def map(self, frame: int, label_map: np.ndarray | None) -> None:
+        """Map the samples of ``frame`` on its ``(H, W)`` label map (None: unknown); a
+        frame without valid samples is ignored."""
+        idx = self._rows.get(int(frame))
+        if idx is None:
+            return
+        o, h, d = self.mapper._map_arrays(self.x[idx], self.y[idx], self.ok[idx],
+                                          self.tolerance[idx], label_map)
+        self.object_id[idx], self.hit[idx], self.distance[idx] = o, h, d
+
+    def result(self) -> pd.DataFrame:
+        """The gaze table with :data:`MAPPED_COLUMNS` added (the samples of a frame not
+        mapped yet still read ``"invalid"``: map every frame of :attr:`frames` first)."""
+        return self.mapper._attach(self.gaze, self.object_id, self.hit, self.distance,
+                                   self.tolerance)
+
+
+def fixation_object(object_id: np.ndarray, inside: np.ndarray, usable: np.ndarray
+                    ) -> tuple[int, str, float, int]:
+    """``(object_id, hit, share, n_valid)`` of one fixation from its samples' ``(n,)``
+    object ids, inside flags and usability (the rule of :func:`aggregate_fixations`)."""
+    if not usable.any():
+        return 0, "invalid", float("nan"), 0
+    ids = object_id[usable]
+    ins = inside[usable]
+    uniq, counts = np.unique(ids, return_counts=True)
+    n_in = np.array([ins[ids == u].sum() for u in uniq])
+    order = np.lexsort((uniq, uniq == 0, -n_in, -counts))
+    best = int(uniq[order[0]])
+    if best == 0:
+        hit = "none"
+    else:
+        hit = "inside" if 2 * n_in[order[0]] >= counts[order[0]] else "near"
+    return best, hit, float(counts[order[0]] / len(ids)), len(ids)
 
 
 def aggregate_fixations(fixations: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
@@ -280,22 +336,8 @@ def aggregate_fixations(fixations: pd.DataFrame, samples: pd.DataFrame) -> pd.Da
     for i in range(n):
         a = np.searchsorted(times, starts[i], side="left")
         b = np.searchsorted(times, ends[i], side="right")
-        sel = usable[a:b]
-        if not sel.any():
-            continue
-        ids = sobj[a:b][sel]
-        ins = inside[a:b][sel]
-        uniq, counts = np.unique(ids, return_counts=True)
-        n_in = np.array([ins[ids == u].sum() for u in uniq])
-        order = np.lexsort((uniq, uniq == 0, -n_in, -counts))
-        best = uniq[order[0]]
-        n_valid[i] = len(ids)
-        obj[i] = best
-        share[i] = counts[order[0]] / len(ids)
-        if best == 0:
-            hit[i] = "none"
-        else:
-            hit[i] = "inside" if 2 * n_in[order[0]] >= counts[order[0]] else "near"
+        obj[i], hit[i], share[i], n_valid[i] = fixation_object(sobj[a:b], inside[a:b],
+                                                               usable[a:b])
     out["object_id"] = obj
     out["hit"] = pd.Series(hit, index=out.index, dtype=object)
     out["share"] = share

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,16 +62,125 @@ def report_frame_indices(fixations: pd.DataFrame, n_frames: int, k: int) -> list
     return sorted(set(chosen))
 
 
-def _header(index: int, t: float, names: dict[int, str], last: pd.Series | None) -> str:
+def _header(index: int, t: float, names: dict[int, str],
+            last: tuple[str, int, str] | None) -> str:
+    """The overlay's top line; ``last``: ``(hit, object_id, flag)`` of the frame's last
+    gaze sample (None: no sample)."""
     text = f"frame {index}  {t:.2f} s"
     if last is not None:
-        if last["hit"] in ("inside", "near"):
-            text += f"  gaze: {names.get(int(last['object_id']), '?')} ({last['hit']})"
-        elif last["hit"] == "none":
+        hit, obj, flag = last
+        if hit in ("inside", "near"):
+            text += f"  gaze: {names.get(int(obj), '?')} ({hit})"
+        elif hit == "none":
             text += "  gaze: no object"
         else:
-            text += f"  gaze: {last['flag']}"
+            text += f"  gaze: {flag}"
     return text
+
+
+class FrameContent:
+    """What the overlay of each frame shows (its gaze samples, the fixation in progress,
+    the header line), from the samples and fixations held as arrays, so that a pass
+    trailing the tracker (:mod:`gazevos.report.trailing`) can draw while they fill up.
+
+    Args:
+        sample_frame: ``(N,)`` scene frame of each sample (-1: none).
+        x, y: ``(N,)`` gaze position, video pixels.
+        hit, object_id, tolerance: ``(N,)`` mapping answers (arrays that may still be
+            filling up: a frame is drawn after its samples are mapped).
+        flag: ``(N,)`` the samples' quality flags.
+        fixations: ``start``, ``end``, ``x``, ``y``, ``fixation_id`` columns, sorted by
+            ``start``.
+        fixation_label: ``k -> text`` of the k-th fixation (its object's name; asked when
+            a frame of it is drawn).
+        frame_times: the recording's frame timestamps.
+        n_frames: video frames.
+        names: object id -> name.
+        scale: overlay pixels per video pixel.
+    """
+
+    def __init__(self, sample_frame: np.ndarray, x: np.ndarray, y: np.ndarray,
+                 hit: np.ndarray, object_id: np.ndarray, tolerance: np.ndarray,
+                 flag: np.ndarray, fixations: pd.DataFrame,
+                 fixation_label: Callable[[int], str], frame_times: np.ndarray,
+                 n_frames: int, names: dict[int, str], scale: float = 1.0) -> None:
+        frames = np.asarray(sample_frame, dtype=np.int64)
+        self.order = np.argsort(frames, kind="stable")
+        self.starts = np.searchsorted(frames[self.order], np.arange(n_frames + 1), side="left")
+        self.x, self.y, self.hit, self.object_id = x, y, hit, object_id
+        self.tolerance, self.flag = tolerance, flag
+        self.fx_start = fixations["start"].to_numpy(float)
+        self.fx_end = fixations["end"].to_numpy(float)
+        self.fx_x = fixations["x"].to_numpy(float)
+        self.fx_y = fixations["y"].to_numpy(float)
+        self.fx_id = fixations["fixation_id"].to_numpy(np.int64)
+        self.fixation_label = fixation_label
+        self.frame_times = np.asarray(frame_times, dtype=float)
+        self.n_frames = n_frames
+        self.names = names
+        self.scale = scale
+
+    def time(self, i: int) -> float:
+        """Frame ``i``'s recording time (NaN past the timestamps)."""
+        return float(self.frame_times[i]) if i < len(self.frame_times) else np.nan
+
+    def fixation_at(self, i: int) -> int:
+        """Row of the fixation in progress at frame ``i`` (-1: none)."""
+        t = self.time(i)
+        k = int(np.searchsorted(self.fx_start, t, side="right")) - 1
+        return k if k >= 0 and self.fx_end[k] >= t else -1
+
+    def caption(self, i: int) -> str:
+        """The report's caption of frame ``i``."""
+        return f"frame {i} ({self.time(i) - float(self.frame_times[0]):.2f} s)"
+
+    def draw(self, render: OverlayRenderer, i: int, image: np.ndarray,
+             labels: np.ndarray | None) -> np.ndarray:
+        """Frame ``i``'s overlay on ``image`` (already at the overlay's size, as
+        ``labels``)."""
+        sc = self.scale
+        a, b = (self.starts[i], self.starts[i + 1]) if i < self.n_frames else (0, 0)
+        rows = self.order[a:b]
+        marks = [GazeMark(float(self.x[j] * sc), float(self.y[j] * sc), str(self.hit[j]))
+                 for j in rows]
+        last = None
+        tol = None
+        if b > a:
+            j = rows[-1]
+            last = (str(self.hit[j]), int(self.object_id[j]), str(self.flag[j]))
+            if np.isfinite(self.tolerance[j]):
+                tol = float(self.tolerance[j] * sc)
+        fmark = None
+        k = self.fixation_at(i)
+        if k >= 0:
+            fmark = FixationMark(float(self.fx_x[k]) * sc, float(self.fx_y[k]) * sc,
+                                 int(self.fx_id[k]), self.fixation_label(k))
+        t_rel = self.time(i) - float(self.frame_times[0])
+        return render(image, labels, marks, tol, fmark, _header(i, t_rel, self.names, last))
+
+
+def overlay_size(width: int, height: int, max_width: int) -> tuple[float, tuple[int, int] | None]:
+    """``(scale, (w, h))`` of an overlay at most ``max_width`` wide (0: full size, then
+    ``(1.0, None)``)."""
+    if 0 < max_width < width:
+        scale = max_width / width
+        return scale, (max_width, max(2, round(height * scale)))
+    return 1.0, None
+
+
+def result_content(result: AnnotateResult, rec: Recording, names: dict[int, str],
+                   scale: float) -> FrameContent:
+    """The :class:`FrameContent` of a finished run's tables."""
+    samples = result.samples
+    fx = result.fixations.sort_values("start").reset_index(drop=True)
+    labels = fx["object"].astype(str).tolist() if "object" in fx else [""] * len(fx)
+    tol = samples["tolerance_px"].to_numpy(float) if "tolerance_px" in samples else \
+        np.full(len(samples), np.nan)
+    return FrameContent(samples["frame"].to_numpy(np.int64), samples["x"].to_numpy(float),
+                        samples["y"].to_numpy(float), samples["hit"].to_numpy().astype(str),
+                        samples["object_id"].to_numpy(np.int64), tol,
+                        samples["flag"].to_numpy().astype(str), fx, labels.__getitem__,
+                        rec.frame_times, result.n_frames, names, scale)
 
 
 def render_overlays(result: AnnotateResult, rec: Recording, names: dict[int, str],
@@ -86,19 +195,6 @@ def render_overlays(result: AnnotateResult, rec: Recording, names: dict[int, str
         ``(caption, JPEG bytes)`` of the frames in ``report_frames``.
     """
     out = result.out_dir
-    samples = result.samples
-    x_col, y_col = "x", "y"
-    frames = samples["frame"].to_numpy(np.int64)
-    order = np.argsort(frames, kind="stable")
-    starts = np.searchsorted(frames[order], np.arange(result.n_frames + 1), side="left")
-    fx = result.fixations.sort_values("start").reset_index(drop=True)
-    fx_x, fx_y = "x", "y"
-    fx_start = fx["start"].to_numpy(float)
-    sx = samples[x_col].to_numpy(float)[order]
-    sy = samples[y_col].to_numpy(float)[order]
-    shit = samples["hit"].to_numpy().astype(str)[order]
-    stol = samples["tolerance_px"].to_numpy(float)[order] if "tolerance_px" in samples else \
-        np.full(len(samples), np.nan)
     draw = OverlayRenderer(names)
     wanted = set(report_frames)
     pictures: list[tuple[str, bytes]] = []
@@ -106,11 +202,8 @@ def render_overlays(result: AnnotateResult, rec: Recording, names: dict[int, str
     writer = (VideoWriter(out / "overlay.mp4", fps=source.fps, preset=OVERLAY_PRESET, threads=1)
               if write_video else None)
     last_needed = max(wanted, default=-1)
-
-    scale, size = 1.0, None
-    if 0 < width < source.width:
-        scale = width / source.width
-        size = (width, max(2, round(source.height * scale)))
+    scale, size = overlay_size(source.width, source.height, width)
+    content = result_content(result, rec, names, scale)
 
     def frames_with_masks() -> Iterator[tuple[Frame, np.ndarray]]:
         """``(frame, labels)``: frames decoded at the overlay's width and
@@ -123,10 +216,7 @@ def render_overlays(result: AnnotateResult, rec: Recording, names: dict[int, str
             return
         for frame in source.frames(size, keep):
             i = frame.index
-            labels = read_mask(out / "masks" / f"{i:05d}.png")
-            if size is not None:
-                labels = cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST)
-            yield frame, labels
+            yield frame, overlay_labels(out / "masks", i, size)
             if writer is None and i >= last_needed:
                 return
 
@@ -138,24 +228,11 @@ def render_overlays(result: AnnotateResult, rec: Recording, names: dict[int, str
                    disable=not progress or not write_video)
         for frame, labels in bar:
             i = frame.index
-            a, b = (starts[i], starts[i + 1]) if i < result.n_frames else (0, 0)
-            marks = [GazeMark(float(sx[j] * scale), float(sy[j] * scale), str(shit[j]))
-                     for j in range(a, b)]
-            last = samples.iloc[order[b - 1]] if b > a else None
-            tol = float(stol[b - 1] * scale) if b > a and np.isfinite(stol[b - 1]) else None
-            t_rec = float(rec.frame_times[i]) if i < len(rec.frame_times) else np.nan
-            fmark = None
-            k = int(np.searchsorted(fx_start, t_rec, side="right")) - 1
-            if k >= 0 and fx.loc[k, "end"] >= t_rec:
-                r = fx.loc[k]
-                fmark = FixationMark(float(r[fx_x]) * scale, float(r[fx_y]) * scale,
-                                     int(r["fixation_id"]), str(r.get("object", "")))
-            t_rel = t_rec - float(rec.frame_times[0])
-            img = draw(frame.image, labels, marks, tol, fmark, _header(i, t_rel, names, last))
+            img = content.draw(draw, i, frame.image, labels)
             if encoder is not None:
                 encoder.put(img)
             if i in wanted:
-                pictures.append((f"frame {i} ({t_rel:.2f} s)", jpeg_bytes(img)))
+                pictures.append((content.caption(i), jpeg_bytes(img)))
         if encoder is not None:
             encoder.flush()
     except BaseException:
@@ -171,6 +248,14 @@ def render_overlays(result: AnnotateResult, rec: Recording, names: dict[int, str
     if writer is not None:
         writer.close()
     return pictures
+
+
+def overlay_labels(masks_dir: Path, i: int, size: tuple[int, int] | None) -> np.ndarray:
+    """Frame ``i``'s mask read from ``masks_dir`` and resized to the overlay's ``size``."""
+    labels = read_mask(masks_dir / f"{i:05d}.png")
+    if size is not None:
+        labels = cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST)
+    return labels
 
 
 def correction_text(corr: Correction | None) -> str:
@@ -225,14 +310,23 @@ def split_warnings(notes: Sequence[str]) -> tuple[list[str], list[str]]:
 
 def write_outputs(result: AnnotateResult, rec: Recording, prompts: Sequence[ObjectPrompt],
                   tracker_name: str, geometry: CameraGeometry, cfg: AnnotateConfig,
-                  progress: bool, t_start: float) -> None:
-    """Write ``overlay.mp4`` (if ``cfg.video``), ``report.html`` and ``summary.json``."""
+                  progress: bool, t_start: float,
+                  drawn: dict[int, tuple[str, bytes]] | None = None) -> None:
+    """Write ``overlay.mp4`` (if ``cfg.video``), ``report.html`` and ``summary.json``.
+
+    ``drawn``: the overlay video is already written (:mod:`gazevos.report.trailing`) and
+    these are the frames kept for the report (``frame -> (caption, JPEG)``); a chosen
+    frame missing there is drawn again.
+    """
     out = result.out_dir
     names = {p.object_id: p.name for p in prompts}
     picks = report_frame_indices(result.fixations, result.n_frames, cfg.report_frames)
     t_out = time.perf_counter()
-    pictures = render_overlays(result, rec, names, cfg.video, picks, progress,
-                               cfg.video_width)
+    if drawn is not None and all(i in drawn for i in picks):
+        pictures = [drawn[i] for i in picks]
+    else:
+        pictures = render_overlays(result, rec, names, cfg.video and drawn is None, picks,
+                                   progress, cfg.video_width)
     if cfg.video:
         result.files.append("overlay.mp4")
     result.files += ["report.html", "summary.json"]

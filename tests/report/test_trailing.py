@@ -1,0 +1,118 @@
+"""The passes trailing the tracker: the same outputs as the passes after it, and nothing
+left behind when the tracking fails."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from gazevos.errors import GazevosError
+from gazevos.gaze.annotate import AnnotateConfig, annotate
+from gazevos.gaze.demo import make_demo_sample
+from gazevos.gaze.prompts import build_prompts
+from gazevos.io.recordings import read_recording
+from gazevos.report.annotation import render_overlays, report_frame_indices
+from gazevos.report.trailing import FrameGate, Stopped
+from gazevos.track import build_tracker
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    return make_demo_sample(tmp_path_factory.mktemp("demo") / "s", width=320, height=180,
+                            duration=2.0)
+
+
+def test_frame_gate_waits_for_the_frame_and_stops_on_close() -> None:
+    gate = FrameGate()
+    got: list[object] = []
+
+    def waiter(i: int) -> None:
+        try:
+            gate.wait(i)
+            got.append(i)
+        except Stopped:
+            got.append("stopped")
+
+    t = threading.Thread(target=waiter, args=(2,))
+    t.start()
+    gate.advance(2)                     # frames 0, 1 done: frame 2 is not
+    time.sleep(0.05)
+    assert got == [] and gate.done == 2
+    gate.advance(1)                     # going back changes nothing
+    assert gate.done == 2
+    gate.advance(3)
+    t.join(2)
+    assert got == [2]
+    t = threading.Thread(target=waiter, args=(10,))
+    t.start()
+    gate.close()
+    t.join(2)
+    assert got == [2, "stopped"] and not t.is_alive()
+    gate.wait(1)                        # done frames still pass after close
+
+
+def test_trailing_overlay_equals_the_pass_after_tracking(sample, tmp_path):
+    prompts = build_prompts(boxes=sample.boxes, points=sample.points)
+    res = annotate(sample.root, prompts, tmp_path / "out", tracker="flow", progress=False)
+    trailing = (res.out_dir / "overlay.mp4").read_bytes()
+    assert "after tracking" in res.timings
+    names = {p.object_id: p.name for p in prompts}
+    picks = report_frame_indices(res.fixations, res.n_frames, AnnotateConfig.report_frames)
+    rec = read_recording(sample.root)
+    pictures = render_overlays(res, rec, names, True, picks, progress=False,
+                               width=AnnotateConfig.video_width)
+    # x264 with one thread is deterministic: equal frames give equal files
+    assert (res.out_dir / "overlay.mp4").read_bytes() == trailing
+    html = (res.out_dir / "report.html").read_text()
+    assert len(pictures) == len(picks) >= 3
+    for caption, _ in pictures:
+        assert caption in html
+
+
+def test_calibration_correction_draws_the_overlay_after_tracking(sample, tmp_path):
+    prompts = build_prompts(boxes=sample.boxes, points=sample.points)
+    res = annotate(sample.root, prompts, tmp_path / "out", tracker="flow", progress=False,
+                   config=AnnotateConfig(correct_calibration="offset"))
+    assert "after tracking" not in res.timings
+    assert (res.out_dir / "overlay.mp4").stat().st_size > 0
+
+
+def test_a_tracker_failing_mid_run_stops_the_trailing_threads(sample, tmp_path, monkeypatch):
+    trk = build_tracker("flow")
+    real_step = trk.step
+    calls = []
+
+    def step(image, mask=None, objects=None):
+        calls.append(1)
+        if len(calls) == 25:
+            raise GazevosError("tracker broke")
+        return real_step(image, mask=mask, objects=objects)
+
+    monkeypatch.setattr(trk, "step", step)
+    prompts = build_prompts(boxes=sample.boxes, points=sample.points)
+    out = tmp_path / "out"
+    with pytest.raises(GazevosError, match="tracker broke"):
+        annotate(sample.root, prompts, out, tracker=trk, progress=False)
+    assert not out.exists()
+    deadline = time.time() + 5
+    while time.time() < deadline and any(t.name.startswith("gazevos-trail")
+                                         for t in threading.enumerate()):
+        time.sleep(0.05)
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("gazevos-trail")]
+    # the staging folder keeps no overlay video, whole or partial
+    leftovers = [p.name for p in tmp_path.rglob("*overlay*")]
+    assert leftovers == []
+
+
+def test_masks_on_disk_are_read_once_ready(sample, tmp_path):
+    """A reused run (masks already there) goes through the trailing passes at once."""
+    prompts = build_prompts(boxes=sample.boxes, points=sample.points)
+    first = annotate(sample.root, prompts, tmp_path / "out", tracker="flow", progress=False)
+    again = annotate(sample.root, prompts, tmp_path / "out", tracker="flow", progress=False,
+                     resume=True, config=AnnotateConfig(tolerance_deg=3.0))
+    assert again.tracking_resumed
+    assert (again.samples["hit"] == "near").sum() >= (first.samples["hit"] == "near").sum()
+    np.testing.assert_array_equal(again.samples["frame"], first.samples["frame"])
