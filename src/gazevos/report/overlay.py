@@ -123,18 +123,19 @@ def draw_overlay(image: np.ndarray, labels: np.ndarray | None,
     scale = _font_scale(h)
     if labels is not None:
         labels = np.ascontiguousarray(labels, dtype=np.uint8)
-        sel = (labels > 0) & (labels < VOID)
+        sel = cv2.inRange(labels, 1, VOID - 1)      # 255 on object pixels
         # the objects' bounding box: colouring and outlines work inside it only
-        x0, y0, bw, bh = cv2.boundingRect(sel.view(np.uint8))
+        x0, y0, bw, bh = cv2.boundingRect(sel)
         roi = (slice(y0, y0 + bh), slice(x0, x0 + bw))
         lab = labels[roi]
-        counts = np.bincount(lab.ravel(), minlength=256)
+        counts = (cv2.calcHist([lab], [0], None, [256], [0, 256]).ravel() if lab.size
+                  else np.zeros(256))
         ids = [int(i) for i in np.flatnonzero(counts) if 0 < i < VOID]
         if ids:
             colour = cv2.LUT(cv2.merge([lab, lab, lab]),
                              DAVIS_PALETTE.reshape(256, 1, 3))  # palette[labels]
             blend = cv2.addWeighted(out[roi], 1.0 - style.alpha, colour, style.alpha, 0.0)
-            np.copyto(out[roi], blend, where=sel[roi][..., None])
+            cv2.copyTo(blend, sel[roi], out[roi])
         for i in ids:
             m = (lab == i).astype(np.uint8)
             c = tuple(int(v) for v in DAVIS_PALETTE[i])
