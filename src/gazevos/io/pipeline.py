@@ -61,8 +61,10 @@ class Prefetch(Generic[T]):
     the source.  With ``depth`` 0 nothing runs in a thread (plain iteration).
     """
 
-    def __init__(self, source: Iterable[T], depth: int = 4) -> None:
+    def __init__(self, source: Iterable[T], depth: int = 4, name: str = "gazevos-decode"
+                 ) -> None:
         self._source = source
+        self._name = name
         self.depth = depth
         self.cpu_seconds = 0.0
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
@@ -105,7 +107,7 @@ class Prefetch(Generic[T]):
                 t = time.perf_counter()
             return
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="gazevos-decode",
+            self._thread = threading.Thread(target=self._run, name=self._name,
                                             daemon=True)
             self._thread.start()
         while True:
@@ -142,8 +144,10 @@ class WriteBehind(Generic[T]):
     caller's thread.
     """
 
-    def __init__(self, write: Callable[[T], None], depth: int = 4) -> None:
+    def __init__(self, write: Callable[[T], None], depth: int = 4, name: str = "gazevos-write"
+                 ) -> None:
         self._write = write
+        self._name = name
         self.depth = depth
         self.cpu_seconds = 0.0
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
@@ -181,7 +185,7 @@ class WriteBehind(Generic[T]):
             self.cpu_seconds += time.thread_time() - t0
             return
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="gazevos-write",
+            self._thread = threading.Thread(target=self._run, name=self._name,
                                             daemon=True)
             self._thread.start()
         self._queue.put(item)

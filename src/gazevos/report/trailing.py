@@ -225,8 +225,8 @@ class TrailingOutputs:
                 self.masks.wait(frame.index)
                 yield frame, overlay_labels(folder, frame.index, size)
 
-        ahead = Prefetch(decoded(), 2)
-        encoder = WriteBehind(writer.write, 4)
+        ahead = Prefetch(decoded(), 2, name="gazevos-trail-decode")
+        encoder = WriteBehind(writer.write, 4, name="gazevos-trail-encode")
         try:
             for frame, labels in ahead:   # type: ignore[attr-defined]
                 i = frame.index
