@@ -14,8 +14,15 @@ Printed per stage:
 * ``decode``: a separate decode-only pass over the video (PyAV, as annotate reads it);
 * the tracker's stages (``Tracker.seconds``: features, flow, prior, classifier, fusion,
   aggregate/upsample, memorize), per *tracked* frame;
-* ``write``: CPU time of the mask-writing thread; ``gaze``, ``outputs`` (overlay video and
-  report), ``aoi``: wall time of the stages after tracking.
+* ``write``: CPU time of the mask-writing thread; ``after tracking`` (what the gaze
+  mapping and overlay video, which trail the tracker, still took when it ended), ``gaze``,
+  ``outputs`` (report), ``aoi``: wall time of the stages after tracking;
+* CPU per frame by thread (sampled from ``/proc/self/task`` every 0.2 s): the tracker
+  (``MainThread``), decoding and lookahead (``gazevos-decode``), mask writing
+  (``gazevos-write``), fixation detection (``gazevos-gaze``), the trailing gaze mapping,
+  overlay drawing, decoding and encoding (``gazevos-trail-*``), FFmpeg's decoder threads
+  (``av:h264:*``), OpenCV's pool (``python``); "other" is mostly the classifier fits,
+  one short-lived thread each.
 
 frames/s end to end = video frames / wall time of the whole ``annotate`` call.
 """
@@ -78,6 +85,30 @@ def _sample(out: Path, t0: float, timeline: list, done: threading.Event,
         timeline.append((round(time.perf_counter() - t0, 1), n, round(_rss_mib(), 1)))
 
 
+def _thread_cpu(cpu: dict, done: threading.Event, every: float = 0.2) -> None:
+    """Every ``every`` s: CPU seconds of each live thread of this process, by thread name
+    (Linux ``/proc/self/task``; threads shorter than ``every`` are mostly missed: their
+    time shows in the process total only)."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    names: dict[int, str] = {}
+    while not done.wait(every):
+        names.update({t.native_id: t.name for t in threading.enumerate()
+                      if t.native_id is not None})
+        try:
+            tasks = os.listdir("/proc/self/task")
+        except OSError:
+            return
+        for tid in tasks:
+            try:
+                stat = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+                comm = Path(f"/proc/self/task/{tid}/comm").read_text().strip()
+            except OSError:
+                continue
+            name = names.get(int(tid), comm)
+            names.setdefault(int(tid), name)
+            cpu[int(tid)] = (name, (int(stat[11]) + int(stat[12])) / tick)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--shared", default=str(Path(__file__).resolve().parents[2] / "shared"))
@@ -112,11 +143,19 @@ def main() -> None:
     done = threading.Event()
     sampler = threading.Thread(target=_sample, args=(out, t0, timeline, done), daemon=True)
     sampler.start()
+    per_thread: dict[int, tuple[str, float]] = {}
+    cpu_sampler = threading.Thread(target=_thread_cpu, args=(per_thread, done), daemon=True)
+    cpu_sampler.start()
     res = annotate(rec, prompts, out, tracker=trk, config=AnnotateConfig(
         track_rate=args.track_rate, video=not args.no_video), progress=False)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     done.set()
     sampler.join()
+    cpu_sampler.join()
+    threads: dict[str, float] = {}
+    for name, sec in per_thread.values():
+        if sec > 0:
+            threads[name] = threads.get(name, 0.0) + sec
     load = max(load0, os.getloadavg()[0])
     tj = json.loads((out / "tracking.json").read_text())
     shutil.rmtree(out.parent, ignore_errors=True)
@@ -136,6 +175,10 @@ def main() -> None:
            "carried_fraction": getattr(trk, "carried", 0) / tracked,
            "write_cpu_ms": 1000 * tj.get("cpu_seconds", {}).get("write", 0.0) / n,
            "after_tracking_s": {k: v for k, v in res.timings.items() if k != "track"},
+           # CPU ms per frame by thread (named threads; the rest: short-lived threads such
+           # as classic's classifier fits, and the time before the first sample)
+           "thread_cpu_ms": {k: 1000 * v / n for k, v in sorted(threads.items(),
+                                                                key=lambda kv: -kv[1])},
            "peak_rss_mib": rss, "load_avg": load, "date": time.strftime("%Y-%m-%d"),
            "timeline": timeline}
     print(f"{w}x{h} {args.fps:g} frames/s, {n} frames, {args.objects} object(s), tracker "
@@ -148,6 +191,11 @@ def main() -> None:
     print("  tracker, ms per tracked frame: "
           + ", ".join(f"{k} {v:.1f}" for k, v in stages.items())
           + f"; carried by the flow alone: {row['carried_fraction']:.0%} of them")
+    named = row["thread_cpu_ms"]
+    print("  CPU ms per frame by thread: "
+          + ", ".join(f"{k} {v:.1f}" for k, v in named.items() if v >= 0.5)
+          + f"; other (short-lived threads: classifier fits, ...) "
+            f"{row['cpu_ms_per_frame'] - sum(named.values()):.1f}")
     print("  after tracking, s: "
           + ", ".join(f"{k} {v:.1f}" for k, v in row["after_tracking_s"].items()))
     if args.json:

@@ -15,6 +15,10 @@
 4. **write**: tables (CSV + Parquet), ``overlay.mp4`` (second pass over the video), a
    self-contained ``report.html`` and ``summary.json``.
 
+Steps 2-4 overlap: the sync and the fixation detection start with the tracking pass, and
+without a calibration correction the mapping and the overlay video follow the masks as
+they are written (:mod:`gazevos.report.trailing`), so little is left when tracking ends.
+
 Output folder layout (``DIR``)::
 
     masks/00000.png ...    tracked objects, DAVIS palette, one per video frame

@@ -46,6 +46,11 @@ class Background(Generic[R]):
         except BaseException as err:  # noqa: BLE001 - raised by result()
             self._error = err
 
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` seconds (None: until done); whether the call is done."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
     def result(self) -> R:
         """The call's value (raises its error)."""
         self._thread.join()

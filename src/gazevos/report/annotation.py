@@ -2,8 +2,9 @@
 
 :func:`write_outputs` makes one more pass over the scene video, reading the masks back one
 at a time, to draw the overlay (:mod:`gazevos.report.overlay`) and to pick the frames the
-report shows; then it writes ``report.html`` (:mod:`gazevos.report.html`) and
-``summary.json``.
+report shows, unless the pass trailing the tracker has drawn them already
+(:mod:`gazevos.report.trailing`, with the same :class:`FrameContent`); then it writes
+``report.html`` (:mod:`gazevos.report.html`) and ``summary.json``.
 """
 
 from __future__ import annotations

@@ -259,14 +259,17 @@ class TrailingOutputs:
             the threads' errors.
         """
         t = time.perf_counter()
-        if self._overlay is not None and progress:
-            with tqdm(total=self.n_frames, initial=self.overlay_done, desc="overlay",
-                      unit="frame") as bar:
-                while self._overlay._thread.is_alive():
-                    self._overlay._thread.join(0.25)
-                    bar.update(self.overlay_done - bar.n)
-        run, stats = self._gaze.result()
-        pictures = self._overlay.result() if self._overlay is not None else {}
+        try:
+            if self._overlay is not None and progress:
+                with tqdm(total=self.n_frames, initial=self.overlay_done, desc="overlay",
+                          unit="frame") as bar:
+                    while not self._overlay.join(0.25):
+                        bar.update(self.overlay_done - bar.n)
+            run, stats = self._gaze.result()
+            pictures = self._overlay.result() if self._overlay is not None else {}
+        except BaseException:     # e.g. Ctrl-C: no partial overlay is left behind
+            self.abort()
+            raise
         return TrailingResult(run.result(), stats, pictures, self._overlay is not None,
                               time.perf_counter() - t)
 
