@@ -8,8 +8,10 @@ looped real Tobii footage at 30 frames/s with the default settings.  Prints a Ma
 table: frames/s end to end and of the tracking pass, CPU ms per frame, the share of
 tracked frames carried by the optical flow alone (classic's adaptive carrying), the
 tracker's stages (ms of wall time per frame, from ``Tracker.seconds``), decoding (a separate
-decode-only pass), mask writing (CPU of its thread), the stages after tracking (gaze
-mapping, overlay video and report, AOI tables; ms per frame) and peak RSS.
+decode-only pass), mask writing (CPU of its thread), the CPU of the fixation detection and
+gaze mapping and of the overlay video (their threads run beside the tracker; the overlay's
+second decoder's FFmpeg threads are not counted), what was left after tracking (ms per
+frame of wall time), the AOI tables and peak RSS.
 """
 
 from __future__ import annotations
@@ -51,8 +53,9 @@ def main() -> None:
                                 "--seconds", str(args.seconds), "--objects", str(k),
                                 "--json", str(path)], check=True)
     head = ("| resolution | objects | frames/s end to end | frames/s tracking pass | CPU ms "
-            "per frame | frames carried | " + " | ".join(STAGES) + " | decode | write | gaze | "
-            "overlay + report | AOI | peak RSS MiB | load |")
+            "per frame | frames carried | " + " | ".join(STAGES) + " | decode | write | "
+            "fixations + mapping CPU | overlay CPU | after tracking | AOI | peak RSS MiB | "
+            "load |")
     print(head)
     print("|" + " --- |" * (head.count("|") - 1))
     for res in args.resolutions:
@@ -66,9 +69,15 @@ def main() -> None:
             cells = [res, str(k), f"{r['fps_end_to_end']:.1f}", f"{r['fps_tracking_pass']:.1f}",
                      f"{r['cpu_ms_per_frame']:.0f}", f"{r.get('carried_fraction', 0.0):.0%}"]
             cells += [f"{st.get(s, 0.0):.1f}" for s in STAGES]
+            th = r.get("thread_cpu_ms", {})
+            gaze_cpu = th.get("gazevos-gaze", 0.0) + th.get("gazevos-trail-gaze", 0.0)
+            overlay_cpu = sum(v for k, v in th.items()
+                              if k in ("gazevos-trail-decode", "gazevos-trail-overlay",
+                                       "gazevos-trail-encode"))
+            tail = after.get("gaze", 0.0) + after.get("outputs", 0.0)
             cells += [f"{r['decode_cpu_ms']:.1f}", f"{r['write_cpu_ms']:.1f}",
-                      f"{after.get('gaze', 0):.1f}", f"{after.get('outputs', 0):.1f}",
-                      f"{after.get('aoi', 0):.1f}", f"{r['peak_rss_mib']:.0f}",
+                      f"{gaze_cpu:.1f}" if th else "-", f"{overlay_cpu:.1f}" if th else "-",
+                      f"{tail:.1f}", f"{after.get('aoi', 0):.1f}", f"{r['peak_rss_mib']:.0f}",
                       f"{r['load_avg']:.1f}"]
             print("| " + " | ".join(cells) + " |")
 
