@@ -69,6 +69,7 @@ export class Timeline {
       ctx.fillStyle = "#888";
       ctx.font = "12px system-ui, sans-serif";
       ctx.fillText("no objects yet: click on one in the frame", LABEL, 14);
+      return;   // no lanes: no playhead across the hint
     }
     const x = LABEL + (this.current + 0.5) * px;
     ctx.fillStyle = "#4aa3ff";
