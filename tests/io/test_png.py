@@ -149,3 +149,12 @@ def test_encoder_refuses_what_is_not_a_palette_image() -> None:
         png.encode_palette_png(np.zeros((0, 3), np.uint8), DAVIS_PALETTE)
     with pytest.raises(ValueError, match="palette"):
         png.encode_palette_png(np.zeros((3, 3), np.uint8), np.zeros((300, 3), np.uint8))
+
+
+def test_encoder_without_isal_writes_the_same_image(monkeypatch) -> None:
+    lab = _labels(40, 70, seed=5)
+    monkeypatch.setattr(png, "_deflate", zlib)          # the fallback when isal is missing
+    data = png.encode_palette_png(lab, DAVIS_PALETTE)
+    np.testing.assert_array_equal(palette_indices(data, BIG), lab)
+    with Image.open(io.BytesIO(data)) as im:
+        np.testing.assert_array_equal(np.array(im), lab)

@@ -3,6 +3,7 @@ left behind when the tracking fails."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -116,3 +117,17 @@ def test_masks_on_disk_are_read_once_ready(sample, tmp_path):
     assert again.tracking_resumed
     assert (again.samples["hit"] == "near").sum() >= (first.samples["hit"] == "near").sum()
     np.testing.assert_array_equal(again.samples["frame"], first.samples["frame"])
+
+
+def test_every_other_frame_tracked_still_trails_to_the_same_video(sample, tmp_path):
+    """With --track-rate the masks are written in frame order too (the frames in between
+    take a tracked frame's labels): the trailing overlay equals the pass after tracking."""
+    prompts = build_prompts(boxes=sample.boxes, points=sample.points)
+    res = annotate(sample.root, prompts, tmp_path / "out", tracker="flow", progress=False,
+                   config=AnnotateConfig(track_rate=15))
+    assert json.loads((res.out_dir / "tracking.json").read_text())["stride"] == 2
+    trailing = (res.out_dir / "overlay.mp4").read_bytes()
+    names = {p.object_id: p.name for p in prompts}
+    render_overlays(res, read_recording(sample.root), names, True, [], progress=False,
+                    width=AnnotateConfig.video_width)
+    assert (res.out_dir / "overlay.mp4").read_bytes() == trailing
