@@ -16,7 +16,7 @@ from gazevos.gaze.demo import make_demo_sample
 from gazevos.gaze.prompts import build_prompts
 from gazevos.io.recordings import read_recording
 from gazevos.report.annotation import render_overlays, report_frame_indices
-from gazevos.report.trailing import FrameGate, Stopped
+from gazevos.report.trailing import FrameGate, FramePool, Stopped
 from gazevos.track import build_tracker
 
 
@@ -55,16 +55,31 @@ def test_frame_gate_waits_for_the_frame_and_stops_on_close() -> None:
     gate.wait(1)                        # done frames still pass after close
 
 
-def test_trailing_overlay_equals_the_pass_after_tracking(sample, tmp_path):
+@pytest.mark.parametrize(("width", "fed"), [(960, True), (160, True), (200, False)])
+def test_trailing_overlay_equals_the_pass_after_tracking(sample, tmp_path, monkeypatch,
+                                                         width, fed):
+    """Full size and half size (a whole factor) take the tracker's frames, 200 px wide
+    decodes the video again; every way gives the video the pass after tracking makes."""
+    import gazevos.report.trailing as trailing_mod
+
+    handed = []
+    real_put = trailing_mod.FramePool.put
+    monkeypatch.setattr(trailing_mod.FramePool, "put",
+                        lambda pool, i, img: (handed.append(img.shape), real_put(pool, i, img)))
     prompts = build_prompts(boxes=sample.boxes, points=sample.points)
-    res = annotate(sample.root, prompts, tmp_path / "out", tracker="flow", progress=False)
+    cfg = AnnotateConfig(video_width=width)
+    res = annotate(sample.root, prompts, tmp_path / "out", tracker="flow", progress=False,
+                   config=cfg)
+    assert len(handed) == (60 if fed else 0)
+    if fed:
+        assert handed[0] == ((180, 320, 3) if width >= 320 else (90, 160, 3))
+    assert not (res.out_dir / trailing_mod.POOL_DIR).exists()
     trailing = (res.out_dir / "overlay.mp4").read_bytes()
     assert "after tracking" in res.timings
     names = {p.object_id: p.name for p in prompts}
     picks = report_frame_indices(res.fixations, res.n_frames, AnnotateConfig.report_frames)
     rec = read_recording(sample.root)
-    pictures = render_overlays(res, rec, names, True, picks, progress=False,
-                               width=AnnotateConfig.video_width)
+    pictures = render_overlays(res, rec, names, True, picks, progress=False, width=width)
     # x264 with one thread is deterministic: equal frames give equal files
     assert (res.out_dir / "overlay.mp4").read_bytes() == trailing
     html = (res.out_dir / "report.html").read_text()
@@ -126,6 +141,50 @@ def test_every_other_frame_tracked_still_trails_to_the_same_video(sample, tmp_pa
     res = annotate(sample.root, prompts, tmp_path / "out", tracker="flow", progress=False,
                    config=AnnotateConfig(track_rate=15))
     assert json.loads((res.out_dir / "tracking.json").read_text())["stride"] == 2
+    trailing = (res.out_dir / "overlay.mp4").read_bytes()
+    names = {p.object_id: p.name for p in prompts}
+    render_overlays(res, read_recording(sample.root), names, True, [], progress=False,
+                    width=AnnotateConfig.video_width)
+    assert (res.out_dir / "overlay.mp4").read_bytes() == trailing
+
+
+def test_frame_pool_spills_beyond_its_capacity_and_cleans_up(tmp_path):
+    pool = FramePool(tmp_path / "pool", capacity=2)
+    images = [np.full((3, 4, 3), i, np.uint8) for i in range(5)]
+    for i, img in enumerate(images):
+        pool.put(i, img)
+    assert pool.spilled == 3 and len(list((tmp_path / "pool").iterdir())) == 3
+    np.testing.assert_array_equal(pool.take(3), images[3])
+    assert len(list((tmp_path / "pool").iterdir())) == 2
+    for i in (0, 1, 2, 4):
+        np.testing.assert_array_equal(pool.take(i), images[i])
+    assert pool.take(4) is None and pool.take(7) is None
+    pool.put(9, images[1])
+    pool.close()
+    assert not (tmp_path / "pool").exists()
+
+
+def test_a_full_frame_pool_falls_back_to_decoding(sample, tmp_path, monkeypatch):
+    """With room for 2 frames in memory and 5 on disk the pool drops frames while the
+    overlay waits for the fixations; the overlay decodes the video from the first dropped
+    frame and the video still equals the pass after tracking."""
+    import gazevos.report.trailing as trailing_mod
+
+    monkeypatch.setattr(trailing_mod.FramePool.__init__, "__defaults__", (2, 5))
+    seen = []
+    real_close = trailing_mod.FramePool.close
+    monkeypatch.setattr(trailing_mod.FramePool, "close",
+                        lambda pool: (seen.append(pool.dropped_from), real_close(pool)))
+    real_events = trailing_mod.TrailingOutputs._overlay_work
+
+    def slow_start(self):          # the fixations arrive late: frames pile up
+        self.masks.wait(40)
+        return real_events(self)
+
+    monkeypatch.setattr(trailing_mod.TrailingOutputs, "_overlay_work", slow_start)
+    prompts = build_prompts(boxes=sample.boxes, points=sample.points)
+    res = annotate(sample.root, prompts, tmp_path / "out", tracker="flow", progress=False)
+    assert seen and seen[0] == 7           # 2 in memory, 5 on disk, frame 7 dropped
     trailing = (res.out_dir / "overlay.mp4").read_bytes()
     names = {p.object_id: p.name for p in prompts}
     render_overlays(res, read_recording(sample.root), names, True, [], progress=False,

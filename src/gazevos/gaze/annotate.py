@@ -224,7 +224,7 @@ def track_objects(video: str | os.PathLike[str], prompts: Sequence[ObjectPrompt]
                   state_path: str | os.PathLike[str] | None = None, key: Any = None,
                   checkpoint_seconds: float = 30.0, stride: int = 1,
                   stats: dict[str, Any] | None = None,
-                  on_written: Callable[[int], None] | None = None) -> tuple[int, float]:
+                  on_written: Callable[[Frame], None] | None = None) -> tuple[int, float]:
     """Track prompted objects through a video, writing one palette PNG per frame.
 
     Prompts are turned into masks on their frame and given to the tracker there, so
@@ -248,7 +248,7 @@ def track_objects(video: str | os.PathLike[str], prompts: Sequence[ObjectPrompt]
             masks; :func:`gazevos.track.resumable.track_pass`).
         stats: filled with the stride, the frame this invocation resumed at and the CPU
             seconds of decoding, tracking and writing (for ``tracking.json``).
-        on_written: called with ``i + 1`` once mask ``i`` is on disk (in frame order; the
+        on_written: called with each frame once its mask is on disk (in frame order; the
             passes trailing the tracker, :mod:`gazevos.report.trailing`).
 
     Returns:
@@ -276,7 +276,7 @@ def track_objects(video: str | os.PathLike[str], prompts: Sequence[ObjectPrompt]
     def writer(frame: Frame, labels: np.ndarray) -> None:
         write_mask(masks_dir / f"{frame.index:05d}.png", labels)
         if on_written is not None:
-            on_written(frame.index + 1)
+            on_written(frame)
 
     total = n_frames if n_frames is not None else (len(source) or None)
     done = track_pass(source, tracker, prompter, writer, state_path=state_path, key=key,
@@ -505,8 +505,10 @@ def annotate_in(run: RunDir, job: AnnotationJob, resume: bool = False, progress:
     if cfg.correct_calibration == "none":
         from gazevos.report.trailing import TrailingOutputs
 
+        # a pass tracking from the first frame hands its frames to the overlay
         trailing = TrailingOutputs(out, rec, names, cfg, job.geometry, events, n_frames,
-                                   masks_done=n_frames if tracked else 0)
+                                   masks_done=n_frames if tracked else 0,
+                                   fed=not tracked and not (out / TRACK_STATE).is_file())
     if tracked and not reused:
         track_s = float(json.loads(done_file.read_text()).get("seconds", 0.0))
     elif not tracked:
@@ -516,7 +518,7 @@ def annotate_in(run: RunDir, job: AnnotationJob, resume: bool = False, progress:
                 rec.video_path, prompts, job.tracker, out / MASKS_DIR, n_frames, progress,
                 state_path=out / TRACK_STATE, key=key["track"],
                 checkpoint_seconds=checkpoint_seconds, stride=key["track"].get("stride", 1),
-                stats=stats, on_written=None if trailing is None else trailing.advance)
+                stats=stats, on_written=None if trailing is None else trailing.written)
         except BaseException:
             if trailing is not None:
                 trailing.abort()

@@ -24,7 +24,7 @@ from gazevos import __version__
 from gazevos.gaze.sync import WARNING_PREFIX
 from gazevos.io import open_frames, read_mask
 from gazevos.io.atomic import atomic_write
-from gazevos.io.frames import Frame
+from gazevos.io.frames import Frame, FrameSource
 from gazevos.io.pipeline import Prefetch, WriteBehind
 from gazevos.io.video import VideoWriter
 from gazevos.report.html import ReportData, jpeg_bytes, summary_rows, write_report
@@ -169,6 +169,36 @@ def overlay_size(width: int, height: int, max_width: int) -> tuple[float, tuple[
     return 1.0, None
 
 
+def integer_scale(width: int, height: int, size: tuple[int, int] | None) -> bool:
+    """Whether ``size`` divides ``width x height`` by one whole factor in both directions
+    (or is None: no scaling)."""
+    if size is None:
+        return True
+    return (width % size[0] == 0 and height % size[1] == 0
+            and width // size[0] == height // size[1])
+
+
+def scale_image(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    """``image`` at the overlay's ``size`` (None: as is), by OpenCV's area averaging."""
+    if size is None or image.shape[1::-1] == tuple(size):
+        return image
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def overlay_frames(source: FrameSource, size: tuple[int, int] | None,
+                   keep: Callable[[int], bool] | None = None) -> Iterator[Frame]:
+    """The frames of ``source`` at the overlay's ``size``: by a whole factor, the full
+    frames scaled by :func:`scale_image` (the pixels an overlay fed with the tracker's
+    frames gets, :mod:`gazevos.report.trailing`; OpenCV's area averaging is fast for whole
+    factors); otherwise scaled in the decoder's colour conversion (cheaper there than
+    OpenCV's general area averaging)."""
+    if size is not None and integer_scale(source.width, source.height, size):
+        for f in source.frames(None, keep):
+            yield Frame(f.index, scale_image(f.image, size), f.time, f.name)
+    else:
+        yield from source.frames(size, keep)
+
+
 def result_content(result: AnnotateResult, rec: Recording, names: dict[int, str],
                    scale: float) -> FrameContent:
     """The :class:`FrameContent` of a finished run's tables."""
@@ -215,7 +245,7 @@ def render_overlays(result: AnnotateResult, rec: Recording, names: dict[int, str
         keep = None if writer is not None else wanted.__contains__
         if writer is None and not wanted:
             return
-        for frame in source.frames(size, keep):
+        for frame in overlay_frames(source, size, keep):
             i = frame.index
             yield frame, overlay_labels(out / "masks", i, size)
             if writer is None and i >= last_needed:

@@ -23,9 +23,10 @@ video itself instead of keeping the tracker's frames in memory.
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,12 +35,22 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from gazevos.errors import GazevosError
 from gazevos.gaze.aoi import AoiConfig, mask_stats
 from gazevos.gaze.mapping import GazeObjectMapper, MappingConfig, MappingRun, fixation_object
 from gazevos.io import open_frames, read_mask
+from gazevos.io.frames import Frame
 from gazevos.io.pipeline import Background, Prefetch, WriteBehind
 from gazevos.io.video import VideoWriter
-from gazevos.report.annotation import OVERLAY_PRESET, FrameContent, overlay_labels, overlay_size
+from gazevos.report.annotation import (
+    OVERLAY_PRESET,
+    FrameContent,
+    integer_scale,
+    overlay_frames,
+    overlay_labels,
+    overlay_size,
+    scale_image,
+)
 from gazevos.report.html import jpeg_bytes
 from gazevos.report.overlay import OverlayRenderer
 
@@ -49,7 +60,10 @@ if TYPE_CHECKING:
     from gazevos.gaze.geometry import CameraGeometry
     from gazevos.io.recordings import Recording
 
-__all__ = ["FrameGate", "TrailingOutputs", "TrailingResult"]
+__all__ = ["FrameGate", "FramePool", "TrailingOutputs", "TrailingResult"]
+
+#: the folder (inside the run's output folder) of the frames handed over on disk
+POOL_DIR = ".overlay-frames"
 
 
 class Stopped(Exception):
@@ -96,6 +110,74 @@ class FrameGate:
                 self._cv.wait()
 
 
+class FramePool:
+    """Overlay-size frames handed from the tracking pass to the trailing overlay: up to
+    ``capacity`` in memory, the others written as raw files to ``folder`` until taken (the
+    overlay starts only once the fixations are known, seconds per minute of gaze, and
+    lags behind where a long fixation waits for its object).
+
+    At most ``max_on_disk`` frames wait on disk (960x540: 1.5 MB each); the first frame
+    that finds no room is :attr:`dropped_from`, and neither it nor any later frame is kept:
+    the overlay decodes the video itself from there.
+
+    Args:
+        folder: where frames beyond ``capacity`` wait (made empty here; removed by
+            :meth:`close`).
+        capacity: frames kept in memory.
+        max_on_disk: frames kept on disk at most.
+    """
+
+    def __init__(self, folder: Path, capacity: int = 32, max_on_disk: int = 600) -> None:
+        self.folder = folder
+        self.capacity = capacity
+        self.max_on_disk = max_on_disk
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        self._memory: dict[int, np.ndarray] = {}
+        self._on_disk: dict[int, tuple[int, ...]] = {}
+        self._lock = threading.Lock()
+        self.spilled = 0
+        #: the first frame not kept (None: all kept so far)
+        self.dropped_from: int | None = None
+
+    def put(self, index: int, image: np.ndarray) -> None:
+        """Keep frame ``index``'s ``(h, w, 3)`` uint8 image until :meth:`take` (unless a
+        frame was dropped before, or there is no room left: then it is dropped)."""
+        with self._lock:
+            if self.dropped_from is not None:
+                return
+            if len(self._memory) < self.capacity:
+                self._memory[index] = image
+                return
+            if len(self._on_disk) >= self.max_on_disk:
+                self.dropped_from = index
+                return
+        np.ascontiguousarray(image).tofile(self.folder / f"{index:06d}.rgb")
+        with self._lock:
+            self._on_disk[index] = image.shape
+            self.spilled += 1
+
+    def take(self, index: int) -> np.ndarray | None:
+        """Frame ``index``'s image, forgotten here (None: it was not put)."""
+        with self._lock:
+            if index in self._memory:
+                return self._memory.pop(index)
+            shape = self._on_disk.pop(index, None)
+        if shape is None:
+            return None
+        path = self.folder / f"{index:06d}.rgb"
+        image = np.fromfile(path, dtype=np.uint8).reshape(shape)
+        path.unlink()
+        return image
+
+    def close(self) -> None:
+        """Forget every frame and remove the folder."""
+        with self._lock:
+            self._memory.clear()
+            self._on_disk.clear()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 @dataclass
 class TrailingResult:
     """What the trailing threads made.
@@ -130,14 +212,27 @@ class TrailingOutputs:
         events: the synced samples and fixations being computed.
         n_frames: video frames.
         masks_done: frames already on disk (a resumed or reused pass).
+        fed: the tracking pass will hand over every frame from the first
+            (:meth:`written` with the frame), so the overlay need not decode the video
+            again; taken only where the overlay's size divides the frame's by a whole
+            factor (OpenCV's area averaging is then cheap and gives the pixels the
+            decoding path does: :func:`~gazevos.report.annotation.overlay_frames`).
     """
 
     def __init__(self, out: Path, rec: Recording, names: dict[int, str], cfg: AnnotateConfig,
                  geometry: CameraGeometry, events: Background[GazeEvents], n_frames: int,
-                 masks_done: int = 0) -> None:
+                 masks_done: int = 0, fed: bool = False) -> None:
         self.out, self.rec, self.names, self.cfg = out, rec, names, cfg
         self.geometry, self.events, self.n_frames = geometry, events, n_frames
         self.masks = FrameGate(masks_done)
+        video = cfg.video and n_frames > 0
+        self.source = open_frames(rec.video_path) if video else None  # type: ignore[arg-type]
+        self.scale, self.size = (overlay_size(self.source.width, self.source.height,
+                                              cfg.video_width)
+                                 if self.source is not None else (1.0, None))
+        self.pool = (FramePool(out / POOL_DIR) if video and fed and masks_done == 0
+                     and integer_scale(self.source.width, self.source.height, self.size)
+                     else None)
         self.mapped = FrameGate()
         self._run: MappingRun | None = None
         self._run_ready = threading.Event()
@@ -145,11 +240,18 @@ class TrailingOutputs:
         self.overlay_done = 0
         self._gaze = Background(self._gaze_work, name="gazevos-trail-gaze")
         self._overlay = (Background(self._overlay_work, name="gazevos-trail-overlay")
-                         if cfg.video and n_frames > 0 else None)
+                         if video else None)
 
     def advance(self, done: int) -> None:
         """Masks ``0 .. done - 1`` are on disk."""
         self.masks.advance(done)
+
+    def written(self, frame: Frame) -> None:
+        """Frame ``frame.index``'s mask is on disk (frames in order); a fed overlay keeps
+        its image, scaled to the overlay's size, until drawn."""
+        if self.pool is not None:
+            self.pool.put(frame.index, scale_image(frame.image, self.size))
+        self.masks.advance(frame.index + 1)
 
     # ----------------------------------------------------------------- gaze thread
     def _gaze_work(self) -> tuple[MappingRun, dict[int, tuple[np.ndarray, np.ndarray]]]:
@@ -185,8 +287,9 @@ class TrailingOutputs:
         run = self._run
         if run is None:            # the gaze thread failed: finish() raises its error
             raise Stopped
-        source = open_frames(self.rec.video_path)  # type: ignore[arg-type]
-        scale, size = overlay_size(source.width, source.height, self.cfg.video_width)
+        source = self.source
+        assert source is not None
+        scale, size = self.scale, self.size
         fixations = ev.fixations.sort_values("start").reset_index(drop=True)
         times = ev.samples["time"].to_numpy(float)
         perm = np.argsort(times, kind="stable")     # the samples in time order
@@ -218,14 +321,34 @@ class TrailingOutputs:
                              threads=1)
         folder = self.out / "masks"
 
-        def decoded() -> object:
-            for frame in source.frames(size):
+        def decoded() -> Iterator[tuple[Frame, np.ndarray]]:
+            for frame in overlay_frames(source, size):
                 if frame.index >= self.n_frames:
                     return
                 self.masks.wait(frame.index)
                 yield frame, overlay_labels(folder, frame.index, size)
 
-        ahead = Prefetch(decoded(), 2, name="gazevos-trail-decode")
+        def fed(pool: FramePool) -> Iterator[tuple[Frame, np.ndarray]]:
+            for i in range(self.n_frames):
+                self.masks.wait(i)
+                image = pool.take(i)
+                if image is None and pool.dropped_from is not None and pool.dropped_from <= i:
+                    # no room was left for this frame: decode the video from here on
+                    # (the frames before it decoded, not converted)
+                    pool.close()
+                    for frame in overlay_frames(source, size, keep=i.__le__):
+                        if frame.index >= self.n_frames:
+                            return
+                        self.masks.wait(frame.index)
+                        yield frame, overlay_labels(folder, frame.index, size)
+                    return
+                if image is None:
+                    raise GazevosError(f"frame {i} was not handed over to the overlay",
+                                       self.rec.video_path)
+                yield Frame(i, image, np.nan, f"{i:05d}"), overlay_labels(folder, i, size)
+
+        frames = fed(self.pool) if self.pool is not None else decoded()
+        ahead = Prefetch(frames, 2, name="gazevos-trail-decode")
         encoder = WriteBehind(writer.write, 4, name="gazevos-trail-encode")
         try:
             for frame, labels in ahead:   # type: ignore[attr-defined]
@@ -270,6 +393,9 @@ class TrailingOutputs:
         except BaseException:     # e.g. Ctrl-C: no partial overlay is left behind
             self.abort()
             raise
+        finally:
+            if self.pool is not None:
+                self.pool.close()
         return TrailingResult(run.result(), stats, pictures, self._overlay is not None,
                               time.perf_counter() - t)
 
@@ -284,6 +410,8 @@ class TrailingOutputs:
                     job.result()
                 except BaseException:  # noqa: BLE001 - the run's own error is raised
                     pass
+        if self.pool is not None:
+            self.pool.close()
 
 
 class _PictureKeeper:
