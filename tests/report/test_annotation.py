@@ -15,7 +15,7 @@ from gazevos.gaze.annotate import annotate
 from gazevos.gaze.demo import make_demo_sample
 from gazevos.gaze.prompts import build_prompts
 from gazevos.gaze.sync import WARNING_PREFIX, GazeWarning
-from gazevos.report.annotation import split_warnings
+from gazevos.report.annotation import integer_scale, overlay_size, split_warnings
 
 GAZE = "exports/000/gaze_positions.csv"
 
@@ -72,3 +72,20 @@ def test_gaze_outside_the_video_is_an_error(sample, tmp_path):
     assert err.value.path == str(root / GAZE)
     assert err.value.problem == ("no usable gaze: no gaze sample falls inside the video's time "
                                  "span (gaze 1100.000-1100.995 s, video 1000.000-1001.000 s)")
+
+
+@pytest.mark.parametrize(("size", "width", "expected"), [
+    ((1920, 1080), 960, (0.5, (960, 540))),        # a whole factor
+    ((1600, 1200), 960, (0.5, (800, 600))),        # halved: 800 >= 0.8 * 960
+    ((1280, 720), 960, (0.75, (960, 540))),        # 640 would be too small: 960 wide
+    ((1088, 1080), 960, (960 / 1088, (960, 953))),
+    ((3840, 2160), 960, (0.25, (960, 540))),
+    ((640, 360), 960, (1.0, None)),                # narrower than asked: as is
+    ((1920, 1080), 0, (1.0, None)),                # 0: full size
+])
+def test_overlay_size(size, width, expected):
+    scale, out = overlay_size(*size, width)
+    assert scale == pytest.approx(expected[0]) and out == expected[1]
+    assert out is None or out[0] <= width
+    assert integer_scale(*size, out) == (out is None or size[0] % out[0] == 0
+                                          and size[1] // out[1] == size[0] // out[0])

@@ -162,8 +162,16 @@ class FrameContent:
 
 def overlay_size(width: int, height: int, max_width: int) -> tuple[float, tuple[int, int] | None]:
     """``(scale, (w, h))`` of an overlay at most ``max_width`` wide (0: full size, then
-    ``(1.0, None)``)."""
+    ``(1.0, None)``).
+
+    The frame divided by the smallest whole factor that fits when that leaves at least 0.8
+    of ``max_width`` (1920 -> 960 and 1600 -> 800 for 960: such overlays can take the
+    tracker's frames, :func:`overlay_frames`), else exactly ``max_width`` wide.
+    """
     if 0 < max_width < width:
+        k = -(-width // max_width)
+        if width % k == 0 and height % k == 0 and width // k >= 0.8 * max_width:
+            return 1.0 / k, (width // k, height // k)
         scale = max_width / width
         return scale, (max_width, max(2, round(height * scale)))
     return 1.0, None
