@@ -18,6 +18,9 @@
 Steps 2-4 overlap: the sync and the fixation detection start with the tracking pass, and
 without a calibration correction the mapping and the overlay video follow the masks as
 they are written (:mod:`gazevos.report.trailing`), so little is left when tracking ends.
+The overlay is drawn on the tracker's frames; those it cannot draw yet wait in memory or,
+at most 600 of them, in a ``.overlay-frames/`` folder of the staging folder (removed
+before the run is committed).
 
 Output folder layout (``DIR``)::
 
