@@ -190,3 +190,31 @@ def test_a_full_frame_pool_falls_back_to_decoding(sample, tmp_path, monkeypatch)
     render_overlays(res, read_recording(sample.root), names, True, [], progress=False,
                     width=AnnotateConfig.video_width)
     assert (res.out_dir / "overlay.mp4").read_bytes() == trailing
+
+
+def test_frames_left_by_a_killed_run_do_not_reach_the_output(sample, tmp_path, monkeypatch):
+    import gazevos.gaze.annotate as mod
+    import gazevos.report.trailing as trailing_mod
+    from gazevos.io.rundir import staging_path
+
+    prompts = build_prompts(boxes=sample.boxes, points=sample.points)
+    out = tmp_path / "out"
+    real_write = mod.write_mask
+
+    def write_then_stop(path, labels):
+        if path.name == "00030.png":
+            raise KeyboardInterrupt
+        real_write(path, labels)
+
+    monkeypatch.setattr(mod, "write_mask", write_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        annotate(sample.root, prompts, out, tracker="flow", progress=False,
+                 checkpoint_seconds=0.0)
+    stage = staging_path(out)
+    assert not (stage / trailing_mod.POOL_DIR).exists()      # the stop cleaned up
+    (stage / trailing_mod.POOL_DIR).mkdir()                   # as a killed run leaves it
+    (stage / trailing_mod.POOL_DIR / "000031.rgb").write_bytes(b"\0" * 12)
+    monkeypatch.setattr(mod, "write_mask", real_write)
+    annotate(sample.root, prompts, out, tracker="flow", progress=False, resume=True)
+    assert not (out / trailing_mod.POOL_DIR).exists()
+    assert (out / "overlay.mp4").stat().st_size > 0

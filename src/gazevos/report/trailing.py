@@ -230,6 +230,7 @@ class TrailingOutputs:
         self.scale, self.size = (overlay_size(self.source.width, self.source.height,
                                               cfg.video_width)
                                  if self.source is not None else (1.0, None))
+        shutil.rmtree(out / POOL_DIR, ignore_errors=True)   # left by a killed run
         self.pool = (FramePool(out / POOL_DIR) if video and fed and masks_done == 0
                      and integer_scale(self.source.width, self.source.height, self.size)
                      else None)
