@@ -55,10 +55,10 @@ def test_frame_gate_waits_for_the_frame_and_stops_on_close() -> None:
     gate.wait(1)                        # done frames still pass after close
 
 
-@pytest.mark.parametrize(("width", "fed"), [(960, True), (160, True), (200, False)])
+@pytest.mark.parametrize(("width", "fed"), [(960, True), (160, True), (250, False)])
 def test_trailing_overlay_equals_the_pass_after_tracking(sample, tmp_path, monkeypatch,
                                                          width, fed):
-    """Full size and half size (a whole factor) take the tracker's frames, 200 px wide
+    """Full size and half size (a whole factor) take the tracker's frames, 250 px wide
     decodes the video again; every way gives the video the pass after tracking makes."""
     import gazevos.report.trailing as trailing_mod
 
