@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from _interrupt import stop_at_mask
 from gazevos.errors import GazevosError
 from gazevos.gaze.annotate import AnnotateConfig, annotate
 from gazevos.gaze.demo import demo_report, make_demo_sample
@@ -172,14 +173,7 @@ def test_an_interrupted_run_resumes_mid_pass_to_the_same_outputs(run, tmp_path, 
     result = annotate(sample.root, prompts, tmp_path / "ref", tracker=TRACKER,
                       progress=False, config=every)
     out = tmp_path / "out"
-    real_write = mod.write_mask
-
-    def write_then_stop(path, labels):
-        if path.name == "00030.png":
-            raise KeyboardInterrupt
-        real_write(path, labels)
-
-    monkeypatch.setattr(mod, "write_mask", write_then_stop)
+    real_write = stop_at_mask(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         annotate(sample.root, prompts, out, tracker=TRACKER, progress=False,
                  checkpoint_seconds=0.0, config=every)

@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 
+from _interrupt import stop_at_mask
 from gazevos.errors import GazevosError
 from gazevos.gaze.annotate import AnnotateConfig, annotate
 from gazevos.gaze.demo import make_demo_sample
@@ -199,14 +200,7 @@ def test_frames_left_by_a_killed_run_do_not_reach_the_output(sample, tmp_path, m
 
     prompts = build_prompts(boxes=sample.boxes, points=sample.points)
     out = tmp_path / "out"
-    real_write = mod.write_mask
-
-    def write_then_stop(path, labels):
-        if path.name == "00030.png":
-            raise KeyboardInterrupt
-        real_write(path, labels)
-
-    monkeypatch.setattr(mod, "write_mask", write_then_stop)
+    real_write = stop_at_mask(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         annotate(sample.root, prompts, out, tracker="flow", progress=False,
                  checkpoint_seconds=0.0)
