@@ -7,9 +7,11 @@ tracker runs.
 * **gaze**: waits for the synced samples and fixations (``start_gaze_events``), then
   reads each mask once, keeps its :func:`~gazevos.gaze.aoi.mask_stats` for the AOI tables
   and maps the frame's gaze samples on it (:class:`~gazevos.gaze.mapping.MappingRun`);
-* **overlay**: decodes the video a second time and draws frame ``i`` as soon as its
-  samples are mapped and the fixation in progress there has its object (all the frames
-  of that fixation mapped), then encodes it.  The report's pictures are known only at the
+* **overlay**: takes each frame from the tracking pass (:class:`FramePool`; or decodes
+  the video again where the overlay's size is not a whole-factor reduction, or the pass
+  was resumed) and draws frame ``i`` as soon as its samples are mapped and the fixation
+  in progress there has its object (all the frames of that fixation mapped), then
+  encodes it.  The report's pictures are known only at the
   end (they depend on the longest fixation on each object), so the frames that may be
   chosen (evenly spaced ones, and the middle of the longest fixation so far on each
   object) are kept as JPEG.
@@ -17,8 +19,9 @@ tracker runs.
 The results equal those of the passes made after tracking (``gaze_tables``,
 ``render_overlays``): the same functions compute them, in the same order.  What changes is
 that the work runs beside the tracker instead of after it.  The overlay has to wait for
-the fixation detection (seconds per minute of gaze with I2MC), which is why it decodes the
-video itself instead of keeping the tracker's frames in memory.
+the fixation detection (seconds per minute of gaze with I2MC): the frames handed over
+meanwhile wait in memory and then on disk, up to a bound past which it decodes the video
+itself.
 """
 
 from __future__ import annotations
@@ -200,7 +203,7 @@ class TrailingResult:
 class TrailingOutputs:
     """Gaze mapping, AOI statistics and overlay video trailing the tracking pass.
 
-    Call :meth:`advance` as masks are written (``masks/NNNNN.png``, in frame order), then
+    Call :meth:`written` as masks are written (``masks/NNNNN.png``, in frame order), then
     :meth:`finish`, or :meth:`abort` when the pass fails.
 
     Args:
@@ -242,10 +245,6 @@ class TrailingOutputs:
         self._gaze = Background(self._gaze_work, name="gazevos-trail-gaze")
         self._overlay = (Background(self._overlay_work, name="gazevos-trail-overlay")
                          if video else None)
-
-    def advance(self, done: int) -> None:
-        """Masks ``0 .. done - 1`` are on disk."""
-        self.masks.advance(done)
 
     def written(self, frame: Frame) -> None:
         """Frame ``frame.index``'s mask is on disk (frames in order); a fed overlay keeps
