@@ -212,3 +212,22 @@ def test_frames_left_by_a_killed_run_do_not_reach_the_output(sample, tmp_path, m
     annotate(sample.root, prompts, out, tracker="flow", progress=False, resume=True)
     assert not (out / trailing_mod.POOL_DIR).exists()
     assert (out / "overlay.mp4").stat().st_size > 0
+
+
+def test_a_frame_pool_that_cannot_write_drops_instead_of_failing(tmp_path, monkeypatch):
+    import gazevos.report.trailing as trailing_mod
+
+    def full_disk(path, image):
+        path.write_bytes(b"\0")         # a partial file, then the disk is full
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(trailing_mod, "_spill", full_disk)
+    pool = FramePool(tmp_path / "pool", capacity=1)
+    img = np.zeros((2, 2, 3), np.uint8)
+    pool.put(0, img)
+    pool.put(1, img)                    # memory full, the disk refuses it
+    pool.put(2, img)
+    assert pool.dropped_from == 1 and pool.spilled == 0
+    assert list((tmp_path / "pool").iterdir()) == []
+    assert pool.take(0) is not None and pool.take(1) is None and pool.take(2) is None
+    pool.close()

@@ -113,6 +113,11 @@ class FrameGate:
                 self._cv.wait()
 
 
+def _spill(path: Path, image: np.ndarray) -> None:
+    """Write ``image``'s raw bytes to ``path``."""
+    np.ascontiguousarray(image).tofile(path)
+
+
 class FramePool:
     """Overlay-size frames handed from the tracking pass to the trailing overlay: up to
     ``capacity`` in memory, the others written as raw files to ``folder`` until taken (the
@@ -155,7 +160,14 @@ class FramePool:
             if len(self._on_disk) >= self.max_on_disk:
                 self.dropped_from = index
                 return
-        np.ascontiguousarray(image).tofile(self.folder / f"{index:06d}.rgb")
+        path = self.folder / f"{index:06d}.rgb"
+        try:
+            _spill(path, image)
+        except OSError:        # no room on the disk either: the overlay decodes from here
+            path.unlink(missing_ok=True)
+            with self._lock:
+                self.dropped_from = index
+            return
         with self._lock:
             self._on_disk[index] = image.shape
             self.spilled += 1
