@@ -43,6 +43,19 @@ if TYPE_CHECKING:
 OVERLAY_PRESET = "superfast"
 
 
+def evenly_spaced_frames(n_frames: int, k: int) -> list[int]:
+    """The ``k`` frames that split ``n_frames`` into ``k + 1`` equal parts (the report's
+    fill-up frames)."""
+    if k <= 0 or n_frames <= 0:
+        return []
+    return [int(f) for f in np.linspace(0, n_frames - 1, k + 2)[1:-1].round()]
+
+
+def middle_frame(start_frame: int, end_frame: int) -> int:
+    """The frame a fixation is shown by in the report: the middle of its frames."""
+    return int((start_frame + end_frame) // 2)
+
+
 def report_frame_indices(fixations: pd.DataFrame, n_frames: int, k: int) -> list[int]:
     """Up to ``k`` frames worth showing: the middle of the longest fixation on each object,
     then evenly spaced frames to fill up; sorted, unique."""
@@ -53,13 +66,13 @@ def report_frame_indices(fixations: pd.DataFrame, n_frames: int, k: int) -> list
         on = fixations[(fixations["object_id"] > 0) & (fixations["start_frame"] >= 0)]
         for _, grp in on.groupby("object_id"):
             row = grp.loc[grp["duration"].idxmax()]
-            chosen.append(int((row["start_frame"] + row["end_frame"]) // 2))
+            chosen.append(middle_frame(row["start_frame"], row["end_frame"]))
     chosen = sorted(set(chosen))[:k]
-    for f in np.linspace(0, n_frames - 1, k + 2)[1:-1].round().astype(int):
+    for f in evenly_spaced_frames(n_frames, k):
         if len(chosen) >= k:
             break
-        if all(abs(int(f) - c) > 2 for c in chosen):
-            chosen.append(int(f))
+        if all(abs(f - c) > 2 for c in chosen):
+            chosen.append(f)
     return sorted(set(chosen))
 
 

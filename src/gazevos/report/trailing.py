@@ -48,7 +48,9 @@ from gazevos.io.video import VideoWriter
 from gazevos.report.annotation import (
     OVERLAY_PRESET,
     FrameContent,
+    evenly_spaced_frames,
     integer_scale,
+    middle_frame,
     overlay_frames,
     overlay_labels,
     overlay_size,
@@ -434,8 +436,7 @@ class _PictureKeeper:
     def __init__(self, fixations: pd.DataFrame, last_frame: np.ndarray, fixation_obj,
                  n_frames: int, k: int) -> None:
         self.kept: dict[int, tuple[str, bytes]] = {}
-        self.even = ({int(f) for f in np.linspace(0, n_frames - 1, k + 2)[1:-1].round()}
-                     if k > 0 and n_frames > 0 else set())
+        self.even = set(evenly_spaced_frames(n_frames, k))
         self.fixation_obj = fixation_obj
         self.last_frame = last_frame
         self.best: dict[int, tuple[float, int]] = {}      # object -> (duration, frame)
@@ -445,7 +446,7 @@ class _PictureKeeper:
             ef = fixations["end_frame"].to_numpy(np.int64)
             self.duration = fixations["duration"].to_numpy(float)
             for j in np.flatnonzero(sf >= 0):
-                self.middle.setdefault(int((sf[j] + ef[j]) // 2), []).append(int(j))
+                self.middle.setdefault(middle_frame(sf[j], ef[j]), []).append(int(j))
 
     def needs(self, i: int) -> Sequence[int]:
         """Frames that must be mapped before frame ``i`` is offered."""
