@@ -522,15 +522,13 @@ def annotate_in(run: RunDir, job: AnnotationJob, resume: bool = False, progress:
                 state_path=out / TRACK_STATE, key=key["track"],
                 checkpoint_seconds=checkpoint_seconds, stride=key["track"].get("stride", 1),
                 stats=stats, on_written=None if trailing is None else trailing.written)
+            if n != n_frames:
+                raise GazevosError(f"the video ended after {n} frames; its header and the "
+                                   f"frame timestamps say {n_frames}", rec.video_path)
         except BaseException:
             if trailing is not None:
                 trailing.abort()
             raise
-        if n != n_frames:
-            if trailing is not None:
-                trailing.abort()
-            raise GazevosError(f"the video ended after {n} frames; its header and the "
-                               f"frame timestamps say {n_frames}", rec.video_path)
         _write_json(done_file, {"frames": n, "seconds": track_s,
                                 "fps": n / max(track_s, 1e-9), **stats})
         (out / TRACK_STATE).unlink(missing_ok=True)
