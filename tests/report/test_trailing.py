@@ -8,6 +8,7 @@ import threading
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from _interrupt import stop_at_mask
@@ -17,7 +18,7 @@ from gazevos.gaze.demo import make_demo_sample
 from gazevos.gaze.prompts import build_prompts
 from gazevos.io.recordings import read_recording
 from gazevos.report.annotation import render_overlays, report_frame_indices
-from gazevos.report.trailing import FrameGate, FramePool, Stopped
+from gazevos.report.trailing import FrameGate, FramePool, LabelBuffer, Stopped
 from gazevos.track import build_tracker
 
 
@@ -66,14 +67,16 @@ def test_trailing_overlay_equals_the_pass_after_tracking(sample, tmp_path, monke
     handed = []
     real_put = trailing_mod.FramePool.put
     monkeypatch.setattr(trailing_mod.FramePool, "put",
-                        lambda pool, i, img: (handed.append(img.shape), real_put(pool, i, img)))
+                        lambda pool, i, img, lab: (handed.append((img.shape, lab.shape)),
+                                                   real_put(pool, i, img, lab)))
     prompts = build_prompts(boxes=sample.boxes, points=sample.points)
     cfg = AnnotateConfig(video_width=width)
     res = annotate(sample.root, prompts, tmp_path / "out", tracker="flow", progress=False,
                    config=cfg)
     assert len(handed) == (60 if fed else 0)
     if fed:
-        assert handed[0] == ((180, 320, 3) if width >= 320 else (90, 160, 3))
+        assert handed[0] == (((180, 320, 3), (180, 320)) if width >= 320
+                             else ((90, 160, 3), (90, 160)))
     assert not (res.out_dir / trailing_mod.POOL_DIR).exists()
     trailing = (res.out_dir / "overlay.mp4").read_bytes()
     assert "after tracking" in res.timings
@@ -151,16 +154,23 @@ def test_every_other_frame_tracked_still_trails_to_the_same_video(sample, tmp_pa
 
 def test_frame_pool_spills_beyond_its_capacity_and_cleans_up(tmp_path):
     pool = FramePool(tmp_path / "pool", capacity=2)
-    images = [np.full((3, 4, 3), i, np.uint8) for i in range(5)]
-    for i, img in enumerate(images):
-        pool.put(i, img)
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (3, 4, 3), dtype=np.uint8) for _ in range(5)]
+    labels = [rng.integers(0, 3, (3, 4), dtype=np.uint8) for _ in range(5)]
+    for i, (img, lab) in enumerate(zip(images, labels, strict=True)):
+        pool.put(i, img, lab)
     assert pool.spilled == 3 and len(list((tmp_path / "pool").iterdir())) == 3
-    np.testing.assert_array_equal(pool.take(3), images[3])
+    img, lab = pool.take(3)
+    np.testing.assert_array_equal(img, images[3])
+    np.testing.assert_array_equal(lab, labels[3])
     assert len(list((tmp_path / "pool").iterdir())) == 2
     for i in (0, 1, 2, 4):
-        np.testing.assert_array_equal(pool.take(i), images[i])
+        img, lab = pool.take(i)
+        assert img.shape == (3, 4, 3) and lab.shape == (3, 4)
+        np.testing.assert_array_equal(img, images[i])
+        np.testing.assert_array_equal(lab, labels[i])
     assert pool.take(4) is None and pool.take(7) is None
-    pool.put(9, images[1])
+    pool.put(9, images[1], labels[1])
     pool.close()
     assert not (tmp_path / "pool").exists()
 
@@ -207,7 +217,7 @@ def test_frames_left_by_a_killed_run_do_not_reach_the_output(sample, tmp_path, m
     stage = staging_path(out)
     assert not (stage / trailing_mod.POOL_DIR).exists()      # the stop cleaned up
     (stage / trailing_mod.POOL_DIR).mkdir()                   # as a killed run leaves it
-    (stage / trailing_mod.POOL_DIR / "000031.rgb").write_bytes(b"\0" * 12)
+    (stage / trailing_mod.POOL_DIR / "000031.raw").write_bytes(b"\0" * 12)
     monkeypatch.setattr(mod, "write_mask", real_write)
     annotate(sample.root, prompts, out, tracker="flow", progress=False, resume=True)
     assert not (out / trailing_mod.POOL_DIR).exists()
@@ -217,17 +227,56 @@ def test_frames_left_by_a_killed_run_do_not_reach_the_output(sample, tmp_path, m
 def test_a_frame_pool_that_cannot_write_drops_instead_of_failing(tmp_path, monkeypatch):
     import gazevos.report.trailing as trailing_mod
 
-    def full_disk(path, image):
+    def full_disk(path, arrays):
         path.write_bytes(b"\0")         # a partial file, then the disk is full
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(trailing_mod, "_spill", full_disk)
     pool = FramePool(tmp_path / "pool", capacity=1)
-    img = np.zeros((2, 2, 3), np.uint8)
-    pool.put(0, img)
-    pool.put(1, img)                    # memory full, the disk refuses it
-    pool.put(2, img)
+    img, lab = np.zeros((2, 2, 3), np.uint8), np.zeros((2, 2), np.uint8)
+    pool.put(0, img, lab)
+    pool.put(1, img, lab)               # memory full, the disk refuses it
+    pool.put(2, img, lab)
     assert pool.dropped_from == 1 and pool.spilled == 0
     assert list((tmp_path / "pool").iterdir()) == []
     assert pool.take(0) is not None and pool.take(1) is None and pool.take(2) is None
     pool.close()
+
+
+def test_label_buffer_keeps_maps_within_its_budget():
+    buf = LabelBuffer(max_bytes=2 * 12)
+    maps = [np.full((3, 4), i, np.uint8) for i in range(4)]
+    for i, m in enumerate(maps):
+        buf.put(i, m)                   # 12 bytes each: frames 2 and 3 find no room
+    assert buf.take(2) is None and buf.take(3) is None
+    np.testing.assert_array_equal(buf.take(0), maps[0])
+    assert buf.take(0) is None
+    buf.put(3, maps[3])                 # room again
+    np.testing.assert_array_equal(buf.take(3), maps[3])
+    buf.put(1, maps[1])
+    buf.clear()
+    assert buf.take(1) is None
+
+
+def test_the_gaze_thread_takes_the_handed_labels_instead_of_reading(sample, tmp_path,
+                                                                    monkeypatch):
+    """With room, the gaze thread reads no mask back; without, it reads every one; the
+    tables are the same."""
+    import gazevos.report.trailing as trailing_mod
+
+    reads = []
+    real_read = trailing_mod.read_mask
+    monkeypatch.setattr(trailing_mod, "read_mask",
+                        lambda path: (reads.append(path.name), real_read(path))[1])
+    prompts = build_prompts(boxes=sample.boxes, points=sample.points)
+    runs = []
+    for budget in (64 << 20, 0):
+        monkeypatch.setattr(trailing_mod.LabelBuffer.__init__, "__defaults__", (budget,))
+        reads.clear()
+        res = annotate(sample.root, prompts, tmp_path / f"out{budget}", tracker="flow",
+                       progress=False, config=AnnotateConfig(video=False))
+        assert len(reads) == (0 if budget else res.n_frames)
+        runs.append(res)
+    for a, b in [(r.samples, runs[1].samples) for r in runs[:1]] + \
+            [(runs[0].fixations, runs[1].fixations), (runs[0].metrics, runs[1].metrics)]:
+        pd.testing.assert_frame_equal(a, b)

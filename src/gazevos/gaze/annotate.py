@@ -227,7 +227,8 @@ def track_objects(video: str | os.PathLike[str], prompts: Sequence[ObjectPrompt]
                   state_path: str | os.PathLike[str] | None = None, key: Any = None,
                   checkpoint_seconds: float = 30.0, stride: int = 1,
                   stats: dict[str, Any] | None = None,
-                  on_written: Callable[[Frame], None] | None = None) -> tuple[int, float]:
+                  on_written: Callable[[Frame, np.ndarray], None] | None = None
+                  ) -> tuple[int, float]:
     """Track prompted objects through a video, writing one palette PNG per frame.
 
     Prompts are turned into masks on their frame and given to the tracker there, so
@@ -251,8 +252,9 @@ def track_objects(video: str | os.PathLike[str], prompts: Sequence[ObjectPrompt]
             masks; :func:`gazevos.track.resumable.track_pass`).
         stats: filled with the stride, the frame this invocation resumed at and the CPU
             seconds of decoding, tracking and writing (for ``tracking.json``).
-        on_written: called with each frame once its mask is on disk (in frame order; the
-            passes trailing the tracker, :mod:`gazevos.report.trailing`).
+        on_written: called with each frame and its ``(H, W)`` labels once its mask is on
+            disk (in frame order; the passes trailing the tracker,
+            :mod:`gazevos.report.trailing`).
 
     Returns:
         ``(frames, seconds)`` of the pass (over all resumed invocations).
@@ -279,7 +281,7 @@ def track_objects(video: str | os.PathLike[str], prompts: Sequence[ObjectPrompt]
     def writer(frame: Frame, labels: np.ndarray) -> None:
         write_mask(masks_dir / f"{frame.index:05d}.png", labels)
         if on_written is not None:
-            on_written(frame)
+            on_written(frame, labels)
 
     total = n_frames if n_frames is not None else (len(source) or None)
     done = track_pass(source, tracker, prompter, writer, state_path=state_path, key=key,

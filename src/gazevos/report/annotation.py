@@ -302,12 +302,17 @@ def render_overlays(result: AnnotateResult, rec: Recording, names: dict[int, str
     return pictures
 
 
-def overlay_labels(masks_dir: Path, i: int, size: tuple[int, int] | None) -> np.ndarray:
-    """Frame ``i``'s mask read from ``masks_dir`` and resized to the overlay's ``size``."""
-    labels = read_mask(masks_dir / f"{i:05d}.png")
+def resize_labels(labels: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    """``(H, W)`` labels resized (nearest) to the overlay's ``size`` ``(w, h)`` (None: as
+    they are)."""
     if size is not None:
         labels = cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST)
     return labels
+
+
+def overlay_labels(masks_dir: Path, i: int, size: tuple[int, int] | None) -> np.ndarray:
+    """Frame ``i``'s mask read from ``masks_dir`` and resized to the overlay's ``size``."""
+    return resize_labels(read_mask(masks_dir / f"{i:05d}.png"), size)
 
 
 def correction_text(corr: Correction | None) -> str:

@@ -54,6 +54,7 @@ from gazevos.report.annotation import (
     overlay_frames,
     overlay_labels,
     overlay_size,
+    resize_labels,
     scale_image,
 )
 from gazevos.report.html import jpeg_bytes
@@ -65,7 +66,7 @@ if TYPE_CHECKING:
     from gazevos.gaze.geometry import CameraGeometry
     from gazevos.io.recordings import Recording
 
-__all__ = ["FrameGate", "FramePool", "TrailingOutputs", "TrailingResult"]
+__all__ = ["FrameGate", "FramePool", "LabelBuffer", "TrailingOutputs", "TrailingResult"]
 
 #: the folder (inside the run's output folder) of the frames handed over on disk
 POOL_DIR = ".overlay-frames"
@@ -115,20 +116,22 @@ class FrameGate:
                 self._cv.wait()
 
 
-def _spill(path: Path, image: np.ndarray) -> None:
-    """Write ``image``'s raw bytes to ``path``."""
-    np.ascontiguousarray(image).tofile(path)
+def _spill(path: Path, arrays: tuple[np.ndarray, ...]) -> None:
+    """Write the raw bytes of ``arrays`` (uint8), one after the other, to ``path``."""
+    with open(path, "wb") as f:
+        for a in arrays:
+            np.ascontiguousarray(a).tofile(f)
 
 
 class FramePool:
-    """Overlay-size frames handed from the tracking pass to the trailing overlay: up to
-    ``capacity`` in memory, the others written as raw files to ``folder`` until taken (the
-    overlay starts only once the fixations are known, seconds per minute of gaze, and
-    lags behind where a long fixation waits for its object).
+    """Overlay-size frames (and their label maps) handed from the tracking pass to the
+    trailing overlay: up to ``capacity`` in memory, the others written as raw files to
+    ``folder`` until taken (the overlay starts only once the fixations are known, seconds
+    per minute of gaze, and lags behind where a long fixation waits for its object).
 
-    At most ``max_on_disk`` frames wait on disk (960x540: 1.5 MB each); the first frame
-    that finds no room is :attr:`dropped_from`, and neither it nor any later frame is kept:
-    the overlay decodes the video itself from there.
+    At most ``max_on_disk`` frames wait on disk (960x540: 2 MB each with the labels); the
+    first frame that finds no room is :attr:`dropped_from`, and neither it nor any later
+    frame is kept: the overlay decodes the video itself from there.
 
     Args:
         folder: where frames beyond ``capacity`` wait (made empty here; removed by
@@ -143,49 +146,55 @@ class FramePool:
         self.max_on_disk = max_on_disk
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
-        self._memory: dict[int, np.ndarray] = {}
-        self._on_disk: dict[int, tuple[int, ...]] = {}
+        self._memory: dict[int, tuple[np.ndarray, ...]] = {}
+        self._on_disk: dict[int, tuple[tuple[int, ...], ...]] = {}
         self._lock = threading.Lock()
         self.spilled = 0
         #: the first frame not kept (None: all kept so far)
         self.dropped_from: int | None = None
 
-    def put(self, index: int, image: np.ndarray) -> None:
-        """Keep frame ``index``'s ``(h, w, 3)`` uint8 image until :meth:`take` (unless a
-        frame was dropped before, or there is no room left: then it is dropped)."""
+    def put(self, index: int, *arrays: np.ndarray) -> None:
+        """Keep frame ``index``'s uint8 arrays (the ``(h, w, 3)`` image, the ``(h, w)``
+        labels) until :meth:`take` (unless a frame was dropped before, or there is no room
+        left: then it is dropped)."""
         with self._lock:
             if self.dropped_from is not None:
                 return
             if len(self._memory) < self.capacity:
-                self._memory[index] = image
+                self._memory[index] = arrays
                 return
             if len(self._on_disk) >= self.max_on_disk:
                 self.dropped_from = index
                 return
-        path = self.folder / f"{index:06d}.rgb"
+        path = self.folder / f"{index:06d}.raw"
         try:
-            _spill(path, image)
+            _spill(path, arrays)
         except OSError:        # no room on the disk either: the overlay decodes from here
             path.unlink(missing_ok=True)
             with self._lock:
                 self.dropped_from = index
             return
         with self._lock:
-            self._on_disk[index] = image.shape
+            self._on_disk[index] = tuple(a.shape for a in arrays)
             self.spilled += 1
 
-    def take(self, index: int) -> np.ndarray | None:
-        """Frame ``index``'s image, forgotten here (None: it was not put)."""
+    def take(self, index: int) -> tuple[np.ndarray, ...] | None:
+        """Frame ``index``'s arrays as put, forgotten here (None: it was not put)."""
         with self._lock:
             if index in self._memory:
                 return self._memory.pop(index)
-            shape = self._on_disk.pop(index, None)
-        if shape is None:
+            shapes = self._on_disk.pop(index, None)
+        if shapes is None:
             return None
-        path = self.folder / f"{index:06d}.rgb"
-        image = np.fromfile(path, dtype=np.uint8).reshape(shape)
+        path = self.folder / f"{index:06d}.raw"
+        flat = np.fromfile(path, dtype=np.uint8)
         path.unlink()
-        return image
+        out, at = [], 0
+        for shape in shapes:
+            n = int(np.prod(shape))
+            out.append(flat[at:at + n].reshape(shape))
+            at += n
+        return tuple(out)
 
     def close(self) -> None:
         """Forget every frame and remove the folder."""
@@ -193,6 +202,43 @@ class FramePool:
             self._memory.clear()
             self._on_disk.clear()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class LabelBuffer:
+    """Frame-size label maps handed from the tracking pass to the gaze thread, so that it
+    need not read each mask back from disk: at most ``max_bytes`` wait in memory; a frame
+    that finds no room is not kept (the gaze thread reads its PNG instead).
+
+    The gaze thread waits for the fixation detection before it maps, so the first frames
+    of a run find the buffer full; once it has caught up, each frame is taken soon after
+    it is put.
+    """
+
+    def __init__(self, max_bytes: int = 64 << 20) -> None:
+        self.max_bytes = max_bytes
+        self._maps: dict[int, np.ndarray] = {}
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def put(self, index: int, labels: np.ndarray) -> None:
+        """Keep frame ``index``'s ``(H, W)`` labels if there is room."""
+        with self._lock:
+            if self._bytes + labels.nbytes <= self.max_bytes:
+                self._maps[index] = labels
+                self._bytes += labels.nbytes
+
+    def take(self, index: int) -> np.ndarray | None:
+        """Frame ``index``'s labels, forgotten here (None: not kept)."""
+        with self._lock:
+            labels = self._maps.pop(index, None)
+            if labels is not None:
+                self._bytes -= labels.nbytes
+            return labels
+
+    def clear(self) -> None:
+        with self._lock:
+            self._maps.clear()
+            self._bytes = 0
 
 
 @dataclass
@@ -251,6 +297,7 @@ class TrailingOutputs:
         self.pool = (FramePool(out / POOL_DIR) if video and fed and masks_done == 0
                      and integer_scale(self.source.width, self.source.height, self.size)
                      else None)
+        self.labels = LabelBuffer()
         self.mapped = FrameGate()
         self._run: MappingRun | None = None
         self._run_ready = threading.Event()
@@ -260,11 +307,14 @@ class TrailingOutputs:
         self._overlay = (Background(self._overlay_work, name="gazevos-trail-overlay")
                          if video else None)
 
-    def written(self, frame: Frame) -> None:
-        """Frame ``frame.index``'s mask is on disk (frames in order); a fed overlay keeps
-        its image, scaled to the overlay's size, until drawn."""
+    def written(self, frame: Frame, labels: np.ndarray) -> None:
+        """Frame ``frame.index``'s mask (``labels``, ``(H, W)`` uint8) is on disk (frames in
+        order).  The gaze thread takes ``labels`` from memory when it can; a fed overlay
+        keeps the image and the labels, scaled to the overlay's size, until drawn."""
         if self.pool is not None:
-            self.pool.put(frame.index, scale_image(frame.image, self.size))
+            self.pool.put(frame.index, scale_image(frame.image, self.size),
+                          resize_labels(labels, self.size))
+        self.labels.put(frame.index, labels)
         self.masks.advance(frame.index + 1)
 
     # ----------------------------------------------------------------- gaze thread
@@ -281,10 +331,13 @@ class TrailingOutputs:
             folder = self.out / "masks"
             for i in range(self.n_frames):
                 self.masks.wait(i)
-                labels = read_mask(folder / f"{i:05d}.png")
+                labels = self.labels.take(i)
+                if labels is None:
+                    labels = read_mask(folder / f"{i:05d}.png")
                 stats[i] = mask_stats(labels, ids, AoiConfig.border_px)
                 run.map(i, labels)
                 self.mapped.advance(i + 1)
+            self.labels.clear()
             for f in run.frames[run.frames >= self.n_frames]:   # samples after the video
                 run.map(int(f), None)
             self.mapped.advance(np.iinfo(np.int64).max)
@@ -292,6 +345,7 @@ class TrailingOutputs:
         except BaseException:
             self._run_ready.set()
             self.mapped.close()
+            self.labels.clear()
             raise
 
     # -------------------------------------------------------------- overlay thread
@@ -345,8 +399,8 @@ class TrailingOutputs:
         def fed(pool: FramePool) -> Iterator[tuple[Frame, np.ndarray]]:
             for i in range(self.n_frames):
                 self.masks.wait(i)
-                image = pool.take(i)
-                if image is None and pool.dropped_from is not None and pool.dropped_from <= i:
+                kept = pool.take(i)
+                if kept is None and pool.dropped_from is not None and pool.dropped_from <= i:
                     # no room was left for this frame: decode the video from here on
                     # (the frames before it decoded, not converted)
                     pool.close()
@@ -356,10 +410,11 @@ class TrailingOutputs:
                         self.masks.wait(frame.index)
                         yield frame, overlay_labels(folder, frame.index, size)
                     return
-                if image is None:
+                if kept is None:
                     raise GazevosError(f"frame {i} was not handed over to the overlay",
                                        self.rec.video_path)
-                yield Frame(i, image, np.nan, f"{i:05d}"), overlay_labels(folder, i, size)
+                image, labels = kept
+                yield Frame(i, image, np.nan, f"{i:05d}"), labels
 
         frames = fed(self.pool) if self.pool is not None else decoded()
         ahead = Prefetch(frames, 2, name="gazevos-trail-decode")
