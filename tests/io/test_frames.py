@@ -106,6 +106,24 @@ def test_video_writer_preset_and_threads_reach_x264(tmp_path: Path, preset: str,
     assert len(list(open_frames(path))) == 4
 
 
+@pytest.mark.skipif("libx264" not in av.codecs_available, reason="needs libx264")
+def test_video_writer_x264_params_reach_x264(tmp_path: Path) -> None:
+    from gazevos.report.annotation import OVERLAY_PRESET, OVERLAY_X264
+
+    data = {}
+    for params in ("", OVERLAY_X264):
+        path = tmp_path / f"v{len(params)}.mp4"
+        with VideoWriter(path, fps=10, preset=OVERLAY_PRESET, threads=1,
+                         x264_params=params) as w:
+            for i in range(4):
+                w.write(_grey(30 * i))
+        data[params] = path.read_bytes()
+        assert len(list(open_frames(path))) == 4
+    # superfast's own: adaptive B-frames and quantisation; the overlay's: neither
+    assert b" b_adapt=1 " in data[""] and b" aq=1:" in data[""]
+    assert b" b_adapt=0 " in data[OVERLAY_X264] and b" aq=0\0" in data[OVERLAY_X264]
+
+
 def test_video_variable_rate_uses_pts(tmp_path: Path) -> None:
     pts_ms = [0, 40, 80, 200, 240, 250, 400, 433, 500, 520]
     path = tmp_path / "vfr.mp4"

@@ -47,6 +47,7 @@ from gazevos.io.pipeline import Background, Prefetch, WriteBehind
 from gazevos.io.video import VideoWriter
 from gazevos.report.annotation import (
     OVERLAY_PRESET,
+    OVERLAY_X264,
     FrameContent,
     evenly_spaced_frames,
     integer_scale,
@@ -386,7 +387,7 @@ class TrailingOutputs:
                                 self.cfg.report_frames)
         draw = OverlayRenderer(self.names)
         writer = VideoWriter(self.out / "overlay.mp4", fps=source.fps, preset=OVERLAY_PRESET,
-                             threads=1)
+                             threads=1, x264_params=OVERLAY_X264)
         folder = self.out / "masks"
 
         def decoded() -> Iterator[tuple[Frame, np.ndarray]]:
