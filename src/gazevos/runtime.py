@@ -17,11 +17,13 @@ reused: the resident size then stays at its peak instead of falling back between
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import operator
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from gazevos.errors import GazevosError
@@ -222,3 +224,32 @@ def configure_threads(n: int | None = None) -> int:
 def thread_settings() -> ThreadSettings | None:
     """The settings of the last :func:`configure_threads` call (None before the first)."""
     return _settings
+
+
+def pipeline_opencv_threads() -> int:
+    """OpenCV's pool size while a pass runs its own threads beside the tracker (decoding,
+    mask writing, the trailing gaze and overlay work; :func:`opencv_threads`).
+
+    1 when this process uses at most 2 threads (:func:`configure_threads`, else
+    :func:`default_threads`): there the pass's own threads keep both cores busy, and
+    OpenCV splitting each call over its pool only adds CPU (2-3 ms a frame of a 1080p
+    ``annotate`` with two objects, session 15, equal masks).  Otherwise that thread count
+    (not measured: this project's machine has 2 cores).
+    """
+    s = thread_settings()
+    n = s.threads if s is not None else default_threads()
+    return 1 if n <= 2 else n
+
+
+@contextlib.contextmanager
+def opencv_threads(n: int) -> Iterator[int]:
+    """OpenCV's thread pool at ``n`` threads inside the block, as it was after it (the
+    pool is the process's: other threads' OpenCV calls see it too)."""
+    import cv2
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(max(1, int(n)))
+    try:
+        yield cv2.getNumThreads()
+    finally:
+        cv2.setNumThreads(before)

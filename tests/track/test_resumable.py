@@ -201,3 +201,69 @@ def test_an_interrupted_strided_pass_resumes_to_the_same_masks(tmp_path: Path) -
     assert min(rest) == saved["next_index"] and max(rest) == len(frames) - 1
     for i, lab in rest.items():
         np.testing.assert_array_equal(lab, full[i])
+
+
+class _PoolProbe:
+    """A tracker stand-in that records OpenCV's pool size on every step."""
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    def reset(self) -> None:
+        pass
+
+    def prepare(self, image: np.ndarray) -> None:
+        pass
+
+    def step(self, image, mask=None, objects=None):
+        import cv2
+
+        from gazevos.track.base import Prediction
+
+        self.seen.append(cv2.getNumThreads())
+        return Prediction(np.ones((1, *image.shape[:2]), np.float32), ())
+
+
+@pytest.mark.parametrize(("threads", "expected"), [(1, 1), (2, 1), (4, 4)])
+def test_a_threaded_pass_sizes_opencvs_pool_and_restores_it(monkeypatch, threads, expected):
+    import types
+
+    import cv2
+
+    import gazevos.runtime as runtime
+
+    monkeypatch.setattr(runtime, "thread_settings",
+                        lambda: types.SimpleNamespace(threads=threads))
+    before = cv2.getNumThreads()
+    probe = _PoolProbe()
+    track_pass(_frames(4), probe, lambda f: (None, None), lambda f, lab: None,
+               progress=False)
+    assert probe.seen == [expected] * 4 and cv2.getNumThreads() == before
+    probe.seen.clear()
+    track_pass(_frames(2), probe, lambda f: (None, None), lambda f, lab: None,
+               progress=False, threads=False)       # no threads beside it: as it was
+    assert probe.seen == [before] * 2
+
+
+def test_classic_masks_do_not_depend_on_opencvs_pool(monkeypatch):
+    """The same masks with OpenCV on one thread (the pass's choice on 2 cores) and on
+    two, on frames large enough for OpenCV to split its work."""
+    import cv2
+
+    import gazevos.track.resumable as resumable
+
+    frames = [Frame(f.index, cv2.resize(f.image, (640, 480), interpolation=cv2.INTER_NEAREST),
+                    f.time, f.name) for f in _frames(6)]
+    first = cv2.resize(_first_mask(), (640, 480), interpolation=cv2.INTER_NEAREST)
+    runs = []
+    for n in (1, 2):
+        monkeypatch.setattr(resumable, "pipeline_opencv_threads", lambda n=n: n)
+        written: dict[int, np.ndarray] = {}
+        track_pass(frames, build_tracker("classic"),
+                   lambda f: (first, None) if f.index == 0 else (None, None),
+                   lambda f, lab, out=written: out.__setitem__(f.index, lab.copy()),
+                   progress=False)
+        runs.append(written)
+    assert sorted(runs[0]) == list(range(6)) and runs[0][5].any()
+    for i in range(6):
+        np.testing.assert_array_equal(runs[0][i], runs[1][i])

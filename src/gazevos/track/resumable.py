@@ -32,6 +32,7 @@ from gazevos.errors import GazevosError
 from gazevos.io.atomic import atomic_write
 from gazevos.io.frames import Frame
 from gazevos.io.pipeline import Prefetch, WriteBehind
+from gazevos.runtime import opencv_threads, pipeline_opencv_threads
 from gazevos.track.base import Tracker
 
 STATE_FORMAT = 1
@@ -174,7 +175,9 @@ def track_pass(frames: Iterable[Frame], tracker: Tracker, prompter: Prompter, wr
         progress: show a tqdm bar.
         desc: bar label.
         stride: track every this-many-th frame (1: all).
-        threads: decode ahead and write behind in threads (:mod:`gazevos.io.pipeline`).
+        threads: decode ahead and write behind in threads (:mod:`gazevos.io.pipeline`);
+            OpenCV's own pool is then :func:`~gazevos.runtime.pipeline_opencv_threads` for
+            the pass.
 
     Returns:
         a :class:`PassResult` (with the CPU seconds of decoding, tracking and writing).
@@ -221,7 +224,8 @@ def track_pass(frames: Iterable[Frame], tracker: Tracker, prompter: Prompter, wr
         bar.update(len(pending))
         pending.clear()
 
-    with _deferred(state_path is not None) as interrupts, contextlib.closing(bar), \
+    pool = contextlib.nullcontext() if not threads else opencv_threads(pipeline_opencv_threads())
+    with pool, _deferred(state_path is not None) as interrupts, contextlib.closing(bar), \
             source, out:
         for frame in source:
             if n_frames is not None and frame.index >= n_frames:
