@@ -1,16 +1,16 @@
 """Issue 23's idea (b): RANet's encoder features as extra columns of ``classic``'s classifier.
 
-    python bench/ranet_features.py [--level emb|s8|both] [--dims 8] [--sequences ...]
+    python bench/ranet_features.py [--level emb s8 both] [--dims 8] [--sequences ...]
 
 The shipped RANet model (``gazevos/checkpoints/ranet.pt``) was trained on four dev
-sequences (car-roundabout, drift-chicane, horsejump-high, parkour) and validated on a fifth
-(soapbox), so it is scored only on the other five (``docs/experiments/ranet.md``, fold 1): breakdance, dog,
-goat, libby, scooter-black.  Each frame is resized to the model's input size; the features
-(``emb``: the L2-normalised stride-16 embedding RANet matches templates with; ``s8``: the
-encoder's stride-8 map; ``both``) are L2-normalised per pixel and reduced to ``--dims``
-principal components fitted on the first frame, as ``classic``'s MAST features are
-(:class:`gazevos.track.classic.learned.MastFeatures`).  Prints DAVIS J&F per sequence for
-``classic`` without and with them, and frames/s.
+sequences (car-roundabout, drift-chicane, horsejump-high, parkour) and validated on a
+fifth (soapbox), so it is scored only on the other five (``docs/experiments/ranet.md``,
+fold 1): breakdance, dog, goat, libby, scooter-black.  Each frame is resized to the
+model's input size; the features (``emb``: the L2-normalised stride-16 embedding RANet
+matches templates with; ``s8``: the encoder's stride-8 map; ``both``) are L2-normalised
+per pixel and reduced to ``--dims`` principal components fitted on the first frame, as
+``classic``'s MAST features are (:class:`gazevos.track.classic.learned.MastFeatures`).
+Prints DAVIS J&F per sequence for ``classic`` without and with them, and frames/s.
 """
 
 from __future__ import annotations

@@ -180,3 +180,20 @@ def test_a_policy_set_after_torch_loaded_is_reported_as_not_applied() -> None:
 def test_default_follows_the_cpu_affinity_of_the_process() -> None:
     s, _ = _fresh("None", before="os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})")
     assert (s["threads"], s["torch"], s["opencv"]) == (1, 1, 1)
+
+
+def test_overlapping_opencv_thread_blocks_restore_what_the_first_found():
+    from gazevos.runtime import opencv_threads
+
+    before = cv2.getNumThreads()
+    first = opencv_threads(1)
+    second = opencv_threads(1)
+    assert first.__enter__() == 1
+    assert second.__enter__() == 1
+    first.__exit__(None, None, None)        # the first one leaves while the second runs
+    assert cv2.getNumThreads() == 1
+    second.__exit__(None, None, None)
+    assert cv2.getNumThreads() == before
+    with opencv_threads(3) as n:
+        assert n == cv2.getNumThreads() == 3
+    assert cv2.getNumThreads() == before

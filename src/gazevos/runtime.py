@@ -23,6 +23,7 @@ import ctypes.util
 import operator
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -241,15 +242,32 @@ def pipeline_opencv_threads() -> int:
     return 1 if n <= 2 else n
 
 
+_cv_lock = threading.Lock()
+_cv_users = 0             # blocks inside opencv_threads now
+_cv_before = 0            # the pool size before the first of them
+
+
 @contextlib.contextmanager
 def opencv_threads(n: int) -> Iterator[int]:
-    """OpenCV's thread pool at ``n`` threads inside the block, as it was after it (the
-    pool is the process's: other threads' OpenCV calls see it too)."""
+    """OpenCV's thread pool at ``n`` threads inside the block, as it was after it.
+
+    The pool is the process's: other threads' OpenCV calls see it too.  Blocks may overlap
+    (two passes in a server's threads): the last one out restores the size the first one
+    found.
+    """
+    global _cv_users, _cv_before
     import cv2
 
-    before = cv2.getNumThreads()
-    cv2.setNumThreads(max(1, int(n)))
+    with _cv_lock:
+        if _cv_users == 0:
+            _cv_before = cv2.getNumThreads()
+        _cv_users += 1
+        cv2.setNumThreads(max(1, int(n)))
+        now = cv2.getNumThreads()
     try:
-        yield cv2.getNumThreads()
+        yield now
     finally:
-        cv2.setNumThreads(before)
+        with _cv_lock:
+            _cv_users -= 1
+            if _cv_users == 0:
+                cv2.setNumThreads(_cv_before)
