@@ -5,15 +5,17 @@ tracker runs.
 (:class:`FrameGate`) with two threads:
 
 * **gaze**: waits for the synced samples and fixations (``start_gaze_events``), then
-  reads each mask once, keeps its :func:`~gazevos.gaze.aoi.mask_stats` for the AOI tables
-  and maps the frame's gaze samples on it (:class:`~gazevos.gaze.mapping.MappingRun`);
-* **overlay**: takes each frame from the tracking pass (:class:`FramePool`; or decodes
-  the video again where the overlay's size is not a whole-factor reduction, or the pass
-  was resumed) and draws frame ``i`` as soon as its samples are mapped and the fixation
-  in progress there has its object (all the frames of that fixation mapped), then
-  encodes it.  The report's pictures are known only at the
-  end (they depend on the longest fixation on each object), so the frames that may be
-  chosen (evenly spaced ones, and the middle of the longest fixation so far on each
+  takes each frame's label map from the tracking pass (:class:`LabelBuffer`; or reads the
+  mask where the buffer had no room), keeps its :func:`~gazevos.gaze.aoi.mask_stats` for
+  the AOI tables and maps the frame's gaze samples on it
+  (:class:`~gazevos.gaze.mapping.MappingRun`);
+* **overlay**: takes each frame and its labels from the tracking pass
+  (:class:`FramePool`; or decodes the video again and reads the masks where the overlay's
+  size is not a whole-factor reduction, or the pass was resumed) and draws frame ``i`` as
+  soon as its samples are mapped and the fixation in progress there has its object (all
+  the frames of that fixation mapped), then encodes it.  The report's pictures are known
+  only at the end (they depend on the longest fixation on each object), so the frames that
+  may be chosen (evenly spaced ones, and the middle of the longest fixation so far on each
   object) are kept as JPEG.
 
 The results equal those of the passes made after tracking (``gaze_tables``,
@@ -237,6 +239,7 @@ class LabelBuffer:
             return labels
 
     def clear(self) -> None:
+        """Forget every label map kept."""
         with self._lock:
             self._maps.clear()
             self._bytes = 0
