@@ -197,15 +197,3 @@ def test_overlapping_opencv_thread_blocks_restore_what_the_first_found():
     with opencv_threads(3) as n:
         assert n == cv2.getNumThreads() == 3
     assert cv2.getNumThreads() == before
-
-
-@pytest.mark.parametrize(("threads", "decoder", "opencv"), [(1, 1, 1), (2, 1, 1), (4, 0, 4)])
-def test_pipeline_thread_rules(monkeypatch, threads, decoder, opencv):
-    import types
-
-    import gazevos.runtime as runtime
-
-    monkeypatch.setattr(runtime, "thread_settings",
-                        lambda: types.SimpleNamespace(threads=threads))
-    assert runtime.pipeline_decoder_threads() == decoder
-    assert runtime.pipeline_opencv_threads() == opencv

@@ -227,25 +227,6 @@ def thread_settings() -> ThreadSettings | None:
     return _settings
 
 
-def _pipeline_threads() -> int:
-    """The thread count in force (:func:`configure_threads`, else :func:`default_threads`)."""
-    s = thread_settings()
-    return s.threads if s is not None else default_threads()
-
-
-def pipeline_decoder_threads() -> int:
-    """FFmpeg decoder threads for a video read beside other work (a tracking pass's
-    decoding thread, the trailing overlay): 1 when this process uses at most 2 threads,
-    else 0 (FFmpeg's own frame and slice threads).
-
-    On 2 cores FFmpeg's three frame threads wait on each other while the pass's threads keep
-    both cores busy: a 60-s 1080p ``annotate`` with two objects took 57 against 58-61 ms of
-    CPU a frame, 30.3 / 30.3 against 27.5 / 29.5 frames/s (session 15; the frames decoded
-    are the same).  Not measured on more cores.
-    """
-    return 1 if _pipeline_threads() <= 2 else 0
-
-
 def pipeline_opencv_threads() -> int:
     """OpenCV's pool size while a pass runs its own threads beside the tracker (decoding,
     mask writing, the trailing gaze and overlay work; :func:`opencv_threads`).
@@ -256,7 +237,8 @@ def pipeline_opencv_threads() -> int:
     ``annotate`` with two objects, session 15, equal masks).  Otherwise that thread count
     (not measured: this project's machine has 2 cores).
     """
-    n = _pipeline_threads()
+    s = thread_settings()
+    n = s.threads if s is not None else default_threads()
     return 1 if n <= 2 else n
 
 

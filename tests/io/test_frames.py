@@ -234,20 +234,3 @@ def test_video_writer_colours_survive_the_round_trip(tmp_path: Path) -> None:
     for k, c in enumerate(colours):
         patch = got[1][10:50, 16 * k + 4: 16 * k + 12].reshape(-1, 3).astype(int)
         assert np.abs(patch - np.array(c)).max() <= 4, (c, patch.mean(0))
-
-
-def test_single_threaded_decoding_gives_the_same_frames(tmp_path: Path) -> None:
-    path = tmp_path / "noise.mp4"
-    rng = np.random.default_rng(1)
-    with VideoWriter(path, fps=25) as w:
-        for _ in range(12):
-            w.write(rng.integers(0, 256, (96, 128, 3), dtype=np.uint8))
-    auto = list(open_frames(path))
-    single = open_frames(path, decoder_threads=1)
-    assert single.decoder_threads == 1
-    one = list(single)
-    assert len(one) == len(auto) == 12
-    for a, b in zip(auto, one, strict=True):
-        assert a.time == b.time
-        np.testing.assert_array_equal(a.image, b.image)
-    assert [t for _, t in iter_video(path, threads=1)] == [f.time for f in auto]

@@ -280,32 +280,3 @@ def test_the_gaze_thread_takes_the_handed_labels_instead_of_reading(sample, tmp_
     for a, b in [(r.samples, runs[1].samples) for r in runs[:1]] + \
             [(runs[0].fixations, runs[1].fixations), (runs[0].metrics, runs[1].metrics)]:
         pd.testing.assert_frame_equal(a, b)
-
-
-def test_the_tracking_pass_decodes_on_one_thread_on_two_cores(sample, tmp_path, monkeypatch):
-    """On a 2-thread process the pass's video is decoded without FFmpeg's frame threads
-    (``runtime.pipeline_decoder_threads``); the outputs do not depend on it."""
-    import types
-
-    import gazevos.io.frames as frames_mod
-    import gazevos.runtime as runtime
-
-    seen = []
-    real = frames_mod.iter_video
-    monkeypatch.setattr(frames_mod, "iter_video",
-                        lambda *a, threads=0, **k: (seen.append(threads),
-                                                    real(*a, threads=threads, **k))[1])
-    monkeypatch.setattr(runtime, "thread_settings", lambda: types.SimpleNamespace(threads=2))
-    prompts = build_prompts(boxes=sample.boxes, points=sample.points)
-    cfg = AnnotateConfig(video_width=250)        # not a whole factor: the overlay decodes too
-    res = annotate(sample.root, prompts, tmp_path / "one", tracker="flow", progress=False,
-                   config=cfg)
-    assert seen and set(seen) == {1}
-    monkeypatch.setattr(runtime, "thread_settings", lambda: types.SimpleNamespace(threads=4))
-    seen.clear()
-    again = annotate(sample.root, prompts, tmp_path / "auto", tracker="flow", progress=False,
-                     config=cfg)
-    assert seen and set(seen) == {0}
-    assert (res.out_dir / "overlay.mp4").read_bytes() == \
-        (again.out_dir / "overlay.mp4").read_bytes()
-    pd.testing.assert_frame_equal(res.samples, again.samples)

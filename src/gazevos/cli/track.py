@@ -17,7 +17,6 @@ from gazevos.errors import GazevosError
 from gazevos.io import open_frames, read_mask, write_mask
 from gazevos.io.frames import Frame
 from gazevos.io.masks import object_ids
-from gazevos.runtime import pipeline_decoder_threads
 from gazevos.track import build_tracker
 
 STATE = ".track-state.pt"
@@ -49,7 +48,7 @@ def propagate(frames: str, mask_path: str, out_dir: str, tracker: str, checkpoin
     from gazevos.track.resumable import track_pass, tracker_identity
 
     dev = resolve_device(device)  # before any reading: a missing GPU is one line
-    source = open_frames(frames, decoder_threads=pipeline_decoder_threads())
+    source = open_frames(frames)
     mask = read_mask(mask_path)
     if mask.shape != (source.height, source.width):
         raise GazevosError(f"mask size {mask.shape[1]}x{mask.shape[0]} differs from frame size "

@@ -64,7 +64,6 @@ from gazevos.io.atomic import atomic_write
 from gazevos.io.frames import Frame
 from gazevos.io.recordings import Recording, read_recording
 from gazevos.io.rundir import RunDir, fingerprint, link_tree, normalise_key, run_folder
-from gazevos.runtime import pipeline_decoder_threads
 from gazevos.track import DEFAULT_TRACKER, Tracker, build_tracker
 from gazevos.track.resumable import track_pass, tracker_identity
 
@@ -263,7 +262,7 @@ def track_objects(video: str | os.PathLike[str], prompts: Sequence[ObjectPrompt]
     by_frame: dict[int, list[ObjectPrompt]] = {}
     for p in prompts:
         by_frame.setdefault(p.frame, []).append(p)
-    source = open_frames(video, decoder_threads=pipeline_decoder_threads())
+    source = open_frames(video)
     masks_dir = Path(masks_dir)
     masks_dir.mkdir(parents=True, exist_ok=True)
 

@@ -81,14 +81,10 @@ class FrameSource:
     Args:
         path: a video file, a folder of images, or a DAVIS sequence folder.
         fps: frame rate used for image folders' timestamps (videos use their own pts).
-        decoder_threads: a video's FFmpeg decoder threads (0: FFmpeg's choice; see
-            :func:`gazevos.io.video.iter_video`).
     """
 
-    def __init__(self, path: str | os.PathLike[str], fps: float = 30.0,
-                 decoder_threads: int = 0) -> None:
+    def __init__(self, path: str | os.PathLike[str], fps: float = 30.0) -> None:
         self.path = Path(path)
-        self.decoder_threads = decoder_threads
         self._files: list[Path] | None = None
         kind = path_kind(self.path)
         if kind == "missing":
@@ -149,18 +145,16 @@ class FrameSource:
                     img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
                 yield Frame(i, img, i / self.fps, p.stem)
         else:
-            for i, (img, t) in enumerate(iter_video(self.path, size, keep,
-                                                    threads=self.decoder_threads)):
+            for i, (img, t) in enumerate(iter_video(self.path, size, keep)):
                 if img is not None:
                     yield Frame(i, img, t, f"{i:05d}")
 
 
-def open_frames(path: str | os.PathLike[str], fps: float = 30.0,
-                decoder_threads: int = 0) -> FrameSource:
+def open_frames(path: str | os.PathLike[str], fps: float = 30.0) -> FrameSource:
     """Open a video file or a folder of frames (see :class:`FrameSource`)."""
     path = Path(path)
     if path_kind(path) == "file" and path.suffix.lower() in IMAGE_SUFFIXES:
         raise GazevosError("expected a video file or a folder of frames, got a single image",
                            path)
     # other files (any suffix, VIDEO_SUFFIXES or not): PyAV decides, the error names the file
-    return FrameSource(path, fps=fps, decoder_threads=decoder_threads)
+    return FrameSource(path, fps=fps)

@@ -61,7 +61,7 @@ def probe_video(path: str | os.PathLike[str]) -> dict[str, float | int]:
 
 
 def iter_video(path: str | os.PathLike[str], size: tuple[int, int] | None = None,
-               keep: Callable[[int], bool] | None = None, threads: int = 0
+               keep: Callable[[int], bool] | None = None
                ) -> Iterator[tuple[np.ndarray | None, float]]:
     """Decode a video frame by frame: yields ``(rgb (H, W, 3) uint8, pts seconds)``.
 
@@ -71,8 +71,6 @@ def iter_video(path: str | os.PathLike[str], size: tuple[int, int] | None = None
     pass as the colour conversion, cheaper than converting the full frame and resizing it.
     ``keep``: only the frames whose index it accepts are converted; the others are decoded,
     as they must be, and yielded as ``(None, pts)`` (without ``keep`` never None).
-    ``threads``: FFmpeg decoder threads (0: FFmpeg's own choice, frame and slice threads;
-    1: none, the least CPU a frame where other threads already keep the cores busy).
 
     Raises:
         GazevosError: missing, not a video, corrupt before any frame decodes, or a frame's
@@ -82,10 +80,7 @@ def iter_video(path: str | os.PathLike[str], size: tuple[int, int] | None = None
     container = _open(path)
     try:
         stream = container.streams.video[0]
-        if threads > 0:
-            stream.thread_count = int(threads)
-        else:
-            stream.thread_type = "AUTO"
+        stream.thread_type = "AUTO"
         tb = stream.time_base
         rate = stream.average_rate or Fraction(30)
         n = 0

@@ -62,7 +62,6 @@ from gazevos.report.annotation import (
 )
 from gazevos.report.html import jpeg_bytes
 from gazevos.report.overlay import OverlayRenderer
-from gazevos.runtime import pipeline_decoder_threads
 
 if TYPE_CHECKING:
     from gazevos.gaze.annotate import AnnotateConfig
@@ -294,9 +293,7 @@ class TrailingOutputs:
         self.geometry, self.events, self.n_frames = geometry, events, n_frames
         self.masks = FrameGate(masks_done)
         video = cfg.video and n_frames > 0
-        self.source = (open_frames(rec.video_path,  # type: ignore[arg-type]
-                                   decoder_threads=pipeline_decoder_threads())
-                       if video else None)
+        self.source = open_frames(rec.video_path) if video else None  # type: ignore[arg-type]
         self.scale, self.size = (overlay_size(self.source.width, self.source.height,
                                               cfg.video_width)
                                  if self.source is not None else (1.0, None))
