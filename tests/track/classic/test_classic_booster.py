@@ -116,3 +116,27 @@ def test_a_missing_xgboost_is_a_one_line_error(monkeypatch):
     with pytest.raises(GazevosError, match="boost_library: sklearn"):
         fit_booster(x, y, "xgboost", 5, 3, 0.3, 5)
     assert fit_booster(x, y, "sklearn", 5, 3, 0.3, 5).n_features == 3
+
+
+def test_a_reset_tracker_starts_importing_xgboost_before_its_first_fit():
+    """``import xgboost`` (about 0.8 s) starts when a pass resets the tracker, in a thread,
+    not at the first frame's fit (a fresh interpreter: nothing imported it before)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, threading\n"
+        "from gazevos.track import build_tracker\n"
+        "t = build_tracker('classic')\n"
+        "assert 'xgboost' not in sys.modules\n"
+        "t.reset()\n"
+        "import gazevos.track.classic.classifier as c\n"
+        "assert c._preloading is not None and c._preloading.join(60)\n"
+        "assert 'xgboost' in sys.modules\n"
+        "first = c._preloading\n"
+        "t.reset()\n"
+        "assert c._preloading is first\n"      # once per process
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr

@@ -8,6 +8,7 @@ recent frames (a fixed-length ring, so memory stays constant).
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 from contextlib import AbstractContextManager, nullcontext
 from functools import lru_cache
@@ -37,6 +38,27 @@ def openmp_threads(n: int) -> AbstractContextManager[object]:
 
 
 LIBRARIES = ("xgboost", "sklearn")
+
+_preloading: Background[None] | None = None
+
+
+def _import_xgboost() -> None:
+    try:
+        import xgboost  # noqa: F401
+    except ImportError:       # fit_booster names what is missing when it is used
+        pass
+
+
+def preload_library(library: str) -> None:
+    """Start importing ``library``'s module in a daemon thread (once per process).
+
+    ``import xgboost`` takes about 0.8 s; a tracking pass needs it at its first frame's
+    fit, so a tracker that starts the import when it is reset overlaps it with the pass's
+    start (decoding, the prompts' masks) instead of waiting for it there.
+    """
+    global _preloading
+    if library == "xgboost" and _preloading is None and "xgboost" not in sys.modules:
+        _preloading = Background(_import_xgboost, name="gazevos-import")
 
 
 class Booster:

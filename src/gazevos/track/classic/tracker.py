@@ -35,7 +35,7 @@ from gazevos.config import load_config
 from gazevos.errors import GazevosError
 from gazevos.track.base import GridPrediction, Prediction, Tracker, shrink
 from gazevos.track.classic.ahead import Lookahead, make_dis
-from gazevos.track.classic.classifier import AppearanceModel, draw, sample_indices
+from gazevos.track.classic.classifier import AppearanceModel, draw, preload_library, sample_indices
 from gazevos.track.classic.config import ClassicConfig
 from gazevos.track.classic.features import (
     FeatureExtractor,
@@ -143,6 +143,7 @@ class ClassicTracker(Tracker):
 
     def reset(self) -> None:
         super().reset()
+        preload_library(self.config.boost_library)
         self._rebuild_transient()
         self._rng = np.random.default_rng(self.config.seed)
         self._objects = {}
