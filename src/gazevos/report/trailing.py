@@ -393,8 +393,10 @@ class TrailingOutputs:
                              threads=1, x264_params=OVERLAY_X264)
         folder = self.out / "masks"
 
-        def decoded() -> Iterator[tuple[Frame, np.ndarray]]:
-            for frame in overlay_frames(source, size):
+        def decoded(start: int = 0) -> Iterator[tuple[Frame, np.ndarray]]:
+            """The frames from ``start`` decoded again, with their masks read back (the
+            frames before ``start`` decoded, not converted)."""
+            for frame in overlay_frames(source, size, keep=start.__le__ if start else None):
                 if frame.index >= self.n_frames:
                     return
                 self.masks.wait(frame.index)
@@ -406,13 +408,8 @@ class TrailingOutputs:
                 kept = pool.take(i)
                 if kept is None and pool.dropped_from is not None and pool.dropped_from <= i:
                     # no room was left for this frame: decode the video from here on
-                    # (the frames before it decoded, not converted)
                     pool.close()
-                    for frame in overlay_frames(source, size, keep=i.__le__):
-                        if frame.index >= self.n_frames:
-                            return
-                        self.masks.wait(frame.index)
-                        yield frame, overlay_labels(folder, frame.index, size)
+                    yield from decoded(i)
                     return
                 if kept is None:
                     raise GazevosError(f"frame {i} was not handed over to the overlay",
