@@ -12,6 +12,7 @@ from gazevos.track import build_tracker
 from gazevos.track.classic import ClassicConfig, ClassicTracker
 from gazevos.track.classic.classifier import AppearanceModel, sample_indices
 from gazevos.track.classic.features import (
+    feature_rows,
     learned_features,
     mask_geometry,
     n_pixel_features,
@@ -24,24 +25,41 @@ from gazevos.track.classic.tracker import clean_mask, fuse
 def test_pixel_features_of_a_flat_image():
     img = np.full((20, 30, 3), (200, 40, 50), dtype=np.uint8)
     f = pixel_features(img, (1, 3), 2)
-    assert f.shape == (20, 30, n_pixel_features((1, 3))) == (20, 30, 13)
+    assert f.shape == (n_pixel_features((1, 3)), 20, 30) == (13, 20, 30)
     lab = cv2.cvtColor(img[:1, :1], cv2.COLOR_RGB2LAB)[0, 0].astype(np.float32)
     # colour and the two local means all equal the pixel's LAB; no texture at all
     for k in range(3):
-        np.testing.assert_allclose(f[..., 3 * k:3 * k + 3], np.broadcast_to(lab, (20, 30, 3)),
-                                   atol=1e-3)
-    np.testing.assert_allclose(f[..., 9:12], 0.0, atol=1e-2)
+        np.testing.assert_allclose(f[3 * k:3 * k + 3], np.broadcast_to(lab[:, None, None],
+                                                                       (3, 20, 30)), atol=1e-3)
+    np.testing.assert_allclose(f[9:12], 0.0, atol=1e-2)
 
 
 def test_pixel_features_see_a_vertical_edge():
     img = np.zeros((20, 30, 3), dtype=np.uint8)
     img[:, 15:] = 255
     f = pixel_features(img, (2,), 2)
-    grad = f[..., 3 + 3 + 1]
+    grad = f[3 + 3 + 1]
     assert grad[10, 14] > 100 and grad[10, 15] > 100
     assert grad[10, 5] == 0 and grad[10, 25] == 0
-    orient = f[..., -1]   # vertical-minus-horizontal energy: negative at a vertical edge
+    orient = f[-1]   # vertical-minus-horizontal energy: negative at a vertical edge
     assert orient[10, 15] < -0.5
+
+
+def test_pixel_features_by_hand_on_a_ramp():
+    img = np.repeat(np.repeat(np.arange(0, 200, 10, dtype=np.uint8)[None, :, None], 12, 0), 3, 2)
+    f = pixel_features(img, (1,), 1)      # planes: LAB, 3 means, std, |grad|, energy, orient
+    light = cv2.cvtColor(img, cv2.COLOR_RGB2LAB)[..., 0].astype(np.float32)
+    np.testing.assert_array_equal(f[0], light)
+    for c in range(1, 19):      # the 3x3 mean; the 3x3 Sobel of a column ramp: 4 (L+1 - L-1)
+        assert f[3, 5, c] == pytest.approx(light[4:7, c - 1:c + 2].mean(), abs=1e-3)
+        assert f[7, 5, c] == pytest.approx(4 * (light[5, c + 1] - light[5, c - 1]), abs=1e-3)
+    assert (f[-1, 5, 3:-3] < -0.9).all()    # horizontal gradient only
+
+
+def test_feature_rows_are_the_pixels_features():
+    f = np.arange(4 * 3 * 5, dtype=np.float32).reshape(4, 3, 5)
+    rows = feature_rows(f, np.array([0, 7, 14]))      # (0, 0), (1, 2), (2, 4)
+    np.testing.assert_array_equal(rows, [f[:, 0, 0], f[:, 1, 2], f[:, 2, 4]])
 
 
 def test_position_features_by_hand():
@@ -63,7 +81,7 @@ def test_learned_features_resized_and_checked():
         return np.ones((image.shape[0] // 4, image.shape[1] // 4, 5), np.float32) * 3
 
     out = learned_features(enc, np.zeros((40, 80, 3), np.uint8), (20, 40))
-    assert out.shape == (20, 40, 5) and np.allclose(out, 3)
+    assert out.shape == (5, 20, 40) and np.allclose(out, 3)
     with pytest.raises(GazevosError, match=r"\(h, w, C\)"):
         learned_features(lambda im: np.zeros((4, 4)), np.zeros((8, 8, 3), np.uint8), (8, 8))
 

@@ -30,7 +30,7 @@ def _two_blobs() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rgb[30:40, 50:60] = (200, 40, 50)
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
     hist = colour_histogram(lab[30:40, 50:60].reshape(-1, 3), 8)
-    return pc, lab, hist
+    return pc, lab.transpose(2, 0, 1), hist
 
 
 @pytest.mark.parametrize(("rank", "min_similarity", "chosen"), [

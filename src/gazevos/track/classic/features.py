@@ -25,21 +25,25 @@ class FeatureExtractor(Protocol):
     """A learned per-pixel encoder whose output the appearance model takes as extra features.
 
     Called once per frame on the full ``(H, W, 3)`` uint8 RGB image; returns ``(h, w, C)``
-    float32 features at any resolution (they are resized to the tracker's work grid).
+    float32 features at any resolution (they are resized to the tracker's work grid and
+    added as planes, see :func:`learned_features`).
     """
 
     def __call__(self, image: np.ndarray) -> np.ndarray: ...
 
 
-def _box_mean(x: np.ndarray, radius: int) -> np.ndarray:
-    """Mean over a ``(2 radius + 1)`` square window, same shape as ``x``."""
+def _box_mean(x: np.ndarray, radius: int, out: np.ndarray | None = None) -> np.ndarray:
+    """Mean over a ``(2 radius + 1)`` square window, same shape as ``x`` (into ``out``)."""
     k = 2 * radius + 1
-    return cv2.boxFilter(x, cv2.CV_32F, (k, k), borderType=cv2.BORDER_REFLECT)
+    return cv2.boxFilter(x, cv2.CV_32F, (k, k), dst=out, borderType=cv2.BORDER_REFLECT)
 
 
 def pixel_features(image: np.ndarray, mean_radii: tuple[int, ...], texture_radius: int
                    ) -> np.ndarray:
-    """Colour and texture features of every pixel.
+    """Colour and texture features of every pixel, one plane per feature.
+
+    Planes, not ``(h, w, F)``: each is made in place by OpenCV, where interleaving the
+    channels cost more than all the filters together (11 against 2 ms a 433x244 frame).
 
     Args:
         image: ``(h, w, 3)`` uint8 RGB (already at the work resolution).
@@ -48,26 +52,39 @@ def pixel_features(image: np.ndarray, mean_radii: tuple[int, ...], texture_radiu
             the gradient energy.
 
     Returns:
-        ``(h, w, 3 + 3 * len(mean_radii) + 4)`` float32: L, a, b; LAB means per radius;
+        ``(3 + 3 * len(mean_radii) + 4, h, w)`` float32: L, a, b; LAB means per radius;
         local std of L; gradient magnitude; local mean gradient energy; local mean of
         the signed vertical-minus-horizontal gradient energy (edge orientation).
     """
-    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
-    chans = [lab]
+    h, w = image.shape[:2]
+    out = np.empty((n_pixel_features(mean_radii), h, w), dtype=np.float32)
+    for k, plane in enumerate(cv2.split(cv2.cvtColor(image, cv2.COLOR_RGB2LAB))):
+        out[k] = plane
+    j = 3
     for r in mean_radii:
-        chans.append(_box_mean(lab, r))
-    light = lab[..., 0]
+        for k in range(3):
+            _box_mean(out[k], r, out[j])
+            j += 1
+    light = out[0]
     m = _box_mean(light, texture_radius)
-    var = _box_mean(light * light, texture_radius) - m * m
-    std = np.sqrt(np.maximum(var, 0.0))
-    gx = cv2.Sobel(light, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(light, cv2.CV_32F, 0, 1, ksize=3)
-    gx2, gy2 = gx * gx, gy * gy
-    mag = np.sqrt(gx2 + gy2)
-    energy = np.sqrt(_box_mean(gx2 + gy2, texture_radius))
-    orient = _box_mean(gy2 - gx2, texture_radius) / (energy * energy + 1.0)
-    chans.append(np.stack([std, mag, energy, orient], axis=-1))
-    return np.concatenate(chans, axis=-1).astype(np.float32, copy=False)
+    var = _box_mean(light * light, texture_radius)
+    var -= m * m
+    np.sqrt(np.maximum(var, 0.0, out=var), out=out[j])
+    gx2 = cv2.Sobel(light, cv2.CV_32F, 1, 0, ksize=3)
+    gy2 = cv2.Sobel(light, cv2.CV_32F, 0, 1, ksize=3)
+    gx2 *= gx2
+    gy2 *= gy2
+    e2 = gx2 + gy2
+    np.sqrt(e2, out=out[j + 1])
+    energy = np.sqrt(_box_mean(e2, texture_radius), out=out[j + 2])
+    gy2 -= gx2
+    np.divide(_box_mean(gy2, texture_radius), energy * energy + 1.0, out=out[j + 3])
+    return out
+
+
+def feature_rows(planes: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``(n, F)`` features of flat pixel indices ``idx`` from ``(F, h, w)`` planes."""
+    return planes.reshape(planes.shape[0], -1)[:, idx].T
 
 
 def n_pixel_features(mean_radii: tuple[int, ...]) -> int:
@@ -124,6 +141,9 @@ def learned_features(extractor: FeatureExtractor, image: np.ndarray, size: tuple
                      ) -> np.ndarray:
     """Run a learned extractor and resize its ``(h', w', C)`` output to ``size = (h, w)``.
 
+    Returns:
+        ``(C, h, w)`` float32 planes, as :func:`pixel_features` makes them.
+
     Raises:
         GazevosError: the extractor's output is not a 3-d array.
     """
@@ -138,4 +158,4 @@ def learned_features(extractor: FeatureExtractor, image: np.ndarray, size: tuple
         parts = [cv2.resize(out[..., i:i + 256], (w, h), interpolation=cv2.INTER_LINEAR)
                  for i in range(0, c, 256)]
         out = np.concatenate([p.reshape(h, w, -1) for p in parts], axis=-1)
-    return np.ascontiguousarray(out, dtype=np.float32)
+    return np.ascontiguousarray(out.transpose(2, 0, 1), dtype=np.float32)

@@ -61,7 +61,7 @@ def pick_region(pc: np.ndarray, lab_img: np.ndarray, hist: np.ndarray,
 
     Args:
         pc: ``(h, w)`` object probability of every pixel.
-        lab_img: ``(h, w, 3)`` LAB image (the first three feature channels).
+        lab_img: ``(3, h, w)`` LAB planes (the first three feature planes).
         hist: the given object's colour histogram.
         centroid, size: the object's last position (row, column) and size, pixels.
         ref_area: its reference area, pixels.
@@ -87,9 +87,9 @@ def pick_region(pc: np.ndarray, lab_img: np.ndarray, hist: np.ndarray,
     ok[0] = False
     sim = np.zeros(n)
     flat = lab.ravel()
-    lab_flat = lab_img.reshape(h * w, 3)
+    lab_flat = lab_img.reshape(3, h * w)
     for j in np.flatnonzero(ok):       # colours must match the given object's
-        sim[j] = histogram_similarity(colour_histogram(lab_flat[flat == j],
+        sim[j] = histogram_similarity(colour_histogram(lab_flat[:, flat == j].T,
                                                        cfg.histogram_bins), hist)
         ok[j] = sim[j] >= cfg.reacquire_min_similarity
     if not ok.any():

@@ -40,6 +40,7 @@ from gazevos.track.classic.config import ClassicConfig
 from gazevos.track.classic.features import (
     FeatureExtractor,
     colour_histogram,
+    feature_rows,
     learned_features,
     mask_geometry,
     pixel_features,
@@ -201,7 +202,7 @@ class ClassicTracker(Tracker):
             feats = pixel_features(small, self.config.mean_radii, self.config.texture_radius)
             if self.extractor is not None:
                 feats = np.concatenate(
-                    [feats, learned_features(self.extractor, frame, gray.shape)], axis=-1)
+                    [feats, learned_features(self.extractor, frame, gray.shape)], axis=0)
         self._cache = (index, small, gray, feats)
         return gray, feats
 
@@ -214,10 +215,9 @@ class ClassicTracker(Tracker):
         samples, so that position stays a coarse cue and the classifier cannot carve the
         object's exact outline from coordinates alone.
         """
-        h, w = feats.shape[:2]
-        x = feats.reshape(h * w, -1)[idx]
+        x = feature_rows(feats, idx)    # (F, h, w) planes
         if self.config.use_position:
-            ys, xs = np.divmod(idx, w)
+            ys, xs = np.divmod(idx, feats.shape[2])
             if geometry is None:
                 pos = np.full((idx.size, 2), np.nan, dtype=np.float32)
             else:
@@ -476,7 +476,7 @@ class ClassicTracker(Tracker):
         c = self.config
         if not st.model.fitted:     # the given mask was too small to learn from
             return None
-        h, w = feats.shape[:2]
+        h, w = feats.shape[1:]
         s = max(1, c.reacquire_stride)
         ys, xs = np.mgrid[0:h:s, 0:w:s]
         gh, gw = ys.shape
@@ -484,7 +484,7 @@ class ClassicTracker(Tracker):
         view_changed = getattr(st, "view_changed", False)
         if c.reacquire_model == "anchor" or (c.reacquire_model == "anchor-after-collapse"
                                              and not view_changed):
-            pc = anchor_predict(st, self.config, feats.reshape(h * w, -1)[idx])
+            pc = anchor_predict(st, self.config, feature_rows(feats, idx))
             if pc is None:
                 return None
         else:
@@ -494,7 +494,7 @@ class ClassicTracker(Tracker):
             pc = cv2.resize(pc, (w, h), interpolation=cv2.INTER_LINEAR)
         ref = float(np.median(st.areas)) if st.areas else st.size ** 2
         # after a view change the last position says nothing: the strict test everywhere
-        region = pick_region(pc, feats[..., :3], st.hist, st.centroid, st.size, ref, c,
+        region = pick_region(pc, feats[:3], st.hist, st.centroid, st.size, ref, c,
                              anywhere=view_changed)
         if region is None:
             return None
@@ -557,7 +557,7 @@ class ClassicTracker(Tracker):
                 x, y = self._train_samples(feats, p, fm, ~fm)
                 model.set_anchor(x, y)
                 model.fit()
-                hist = colour_histogram(feats[..., :3][fm], c.histogram_bins)
+                hist = colour_histogram(feats[:3, fm].T, c.histogram_bins)
                 st = _ObjectState(model=model, prob=p, hist=hist, centroid=(h / 2, w / 2),
                                   size=float(np.sqrt(h * w)),
                                   areas=deque(maxlen=c.reference_frames))
@@ -589,7 +589,7 @@ class ClassicTracker(Tracker):
                 x, y = self._train_samples(feats, p, fg, bg)
                 if c.recent_anchor_check > 0:
                     # object samples the given mask's classifier rejects: drift, not object
-                    pa = anchor_predict(st, self.config, x[:, :feats.shape[2]])
+                    pa = anchor_predict(st, self.config, x[:, :feats.shape[0]])
                     if pa is not None:
                         keep = (y == 0) | (pa >= c.recent_anchor_check)
                         x, y = x[keep], y[keep]
