@@ -19,6 +19,7 @@ from gazevos.track.classic.features import (
     pixel_features,
     position_features,
 )
+from gazevos.track.classic.masks import near_window
 from gazevos.track.classic.tracker import clean_mask, fuse
 
 
@@ -200,3 +201,28 @@ def test_a_deferred_fit_answers_after_the_set_number_of_predictions():
         assert model.predict(probe)[0] > 0.9
         assert model.predict(probe)[0] < 0.1      # ... then the new one
         assert model.predict(probe)[0] < 0.1
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize(("reach", "step"), [(6.0, 2), (14.5, 2), (3.0, 1), (9.0, 3)])
+def test_near_window_keeps_the_distances_it_needs(seed, reach, step):
+    rng = np.random.default_rng(seed)
+    mask = np.zeros((90, 120), bool)
+    for _ in range(rng.integers(1, 4)):      # a few blobs, some at the borders
+        y, x = rng.integers(0, 90), rng.integers(0, 120)
+        mask[max(0, y - rng.integers(1, 15)):y + rng.integers(1, 15),
+             max(0, x - rng.integers(1, 25)):x + rng.integers(1, 25)] = True
+    full = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 3)
+    rows, cols = near_window(mask, reach, step)
+    assert rows.start % step == 0 and cols.start % step == 0
+    part = cv2.distanceTransform((~mask[rows, cols]).astype(np.uint8), cv2.DIST_L2, 3)
+    # equal up to the float rounding of paths summed in another order (1 ulp)
+    np.testing.assert_allclose(part, full[rows, cols], rtol=3e-7)
+    outside = np.ones(mask.shape, bool)
+    outside[rows, cols] = False
+    assert (full[outside] > reach).all()
+    # and not much more: the window's edge lies within reach + 3 steps of the mask
+    border = np.ones(part.shape, bool)
+    border[1:-1, 1:-1] = False
+    edge = part[border & (part > 0)]
+    assert edge.size == 0 or edge.min() <= reach + 3 + step

@@ -103,3 +103,22 @@ def clean_mask(prob: np.ndarray, prior: np.ndarray, keep_min_prior: float,
             hm = fill[lab]
             sub[hm] = 0.5 + 0.5 * np.maximum(sub[hm], 0.5)
     return out
+
+
+def near_window(mask: np.ndarray, reach: float, step: int = 1) -> tuple[slice, slice]:
+    """The rectangle of pixels that can lie within ``reach`` of a non-empty ``(h, w)`` mask.
+
+    Distances are ``cv2.distanceTransform``'s (L2, 3x3 chamfer: at least 0.955 a step).
+    Within the rectangle, which holds the whole mask, they equal those of the whole frame
+    (a shortest chamfer path stays in the bounding box of its ends); every pixel outside it
+    is farther than ``reach``.  Its top-left corner lies on multiples of ``step``, so that
+    a grid of every ``step``-th row and column keeps its places.
+
+    Returns:
+        ``(rows, columns)`` slices of the frame.
+    """
+    h, w = mask.shape
+    x, y, bw, bh = cv2.boundingRect(mask.view(np.uint8))
+    m = int(reach / 0.95) + 2
+    return (slice(max(0, y - m) // step * step, min(h, y + bh + m)),
+            slice(max(0, x - m) // step * step, min(w, x + bw + m)))

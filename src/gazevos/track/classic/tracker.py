@@ -52,7 +52,7 @@ from gazevos.track.classic.flowcheck import (
     warp_error,
     warped_difference,
 )
-from gazevos.track.classic.masks import clean_mask, fuse
+from gazevos.track.classic.masks import clean_mask, fuse, near_window
 from gazevos.track.classic.reacquire import anchor_predict, pick_region
 from gazevos.track.dis import DIS_PRESETS
 
@@ -417,10 +417,10 @@ class ClassicTracker(Tracker):
         Returns:
             ``(idx (n,), p (n,))``: flat pixel indices and their object probability.
         """
+        if self.config.band_stride > 1:
+            return self._classify_coarse(st, feats, pm, geom, band)
         h, w = pm.shape
         outside = cv2.distanceTransform((~pm).astype(np.uint8), cv2.DIST_L2, 3)
-        if self.config.band_stride > 1:
-            return self._classify_coarse(st, feats, outside, geom, band)
         s = self.config.interior_stride
         if s <= 1:
             idx = np.flatnonzero(outside <= band)
@@ -439,36 +439,35 @@ class ClassicTracker(Tracker):
         didx = np.flatnonzero(deep)
         return np.concatenate([idx, didx]), np.concatenate([p[:idx.size], fine.ravel()[didx]])
 
-    def _classify_coarse(self, st: _ObjectState, feats: np.ndarray, outside: np.ndarray,
+    def _classify_coarse(self, st: _ObjectState, feats: np.ndarray, pm: np.ndarray,
                          geom: tuple[tuple[float, float], float, int], band: float
                          ) -> tuple[np.ndarray, np.ndarray]:
         """Classifier probabilities within ``band`` pixels of the mask, from a coarse grid.
 
         The classifier runs on every ``band_stride``-th row and column within the band
         (and one grid step beyond it); the band's pixels take the bilinear interpolation
-        of those answers (grid points outside the region count as background).
-
-        Args:
-            outside: ``(h, w)`` distance (pixels) to the warped mask, 0 inside it.
+        of those answers (grid points outside the region count as background).  Only the
+        rectangle around the mask that the band can reach is looked at (:func:`near_window`).
 
         Returns:
             ``(idx (n,), p (n,))``: flat pixel indices and their object probability.
         """
-        h, w = outside.shape
+        h, w = pm.shape
         s = self.config.band_stride
-        gh, gw = (h + s - 1) // s, (w + s - 1) // s
-        near = outside[::s, ::s] <= band + s
-        gy, gx = np.nonzero(near)
-        coarse = np.zeros((gh, gw), dtype=np.float32)
+        rows, cols = near_window(pm, band + s, s)
+        outside = cv2.distanceTransform((~pm[rows, cols]).astype(np.uint8), cv2.DIST_L2, 3)
+        gy, gx = np.nonzero(outside[::s, ::s] <= band + s)
+        gy += rows.start // s
+        gx += cols.start // s
+        coarse = np.zeros(((h + s - 1) // s, (w + s - 1) // s), dtype=np.float32)
         coarse[gy, gx] = st.model.predict(self._samples(feats, gy * s * w + gx * s, geom))
         if self._coarse_map is None or self._coarse_map[0].shape != (h, w):
-            cx, cy = np.meshgrid(np.arange(w, dtype=np.float32) / s,
-                                 np.arange(h, dtype=np.float32) / s)
-            self._coarse_map = (cx, cy)
-        fine = cv2.remap(coarse, *self._coarse_map, interpolation=cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_REPLICATE)
-        idx = np.flatnonzero(outside <= band)
-        return idx, fine.ravel()[idx]
+            self._coarse_map = tuple(np.meshgrid(np.arange(w, dtype=np.float32) / s,
+                                                 np.arange(h, dtype=np.float32) / s))
+        fine = cv2.remap(coarse, self._coarse_map[0][rows, cols], self._coarse_map[1][rows, cols],
+                         interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        ry, rx = np.nonzero(outside <= band)
+        return (ry + rows.start) * w + rx + cols.start, fine[ry, rx]
 
     def _reacquire(self, st: _ObjectState, feats: np.ndarray) -> np.ndarray | None:
         """Search a lost object; a prior ``(h, w)`` on the best matching region, or None
