@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -267,3 +268,31 @@ def test_classic_masks_do_not_depend_on_opencvs_pool(monkeypatch):
     assert sorted(runs[0]) == list(range(6)) and runs[0][5].any()
     for i in range(6):
         np.testing.assert_array_equal(runs[0][i], runs[1][i])
+
+
+def test_labels_are_made_by_the_writing_thread_not_the_trackers() -> None:
+    made_in: list[str] = []
+
+    class _Lazy:
+        def __init__(self, t: int, shape: tuple[int, int]) -> None:
+            self.t, self.shape = t, shape
+
+        @property
+        def labels(self) -> np.ndarray:
+            made_in.append(threading.current_thread().name)
+            return np.full(self.shape, self.t + 1, np.uint8)
+
+    class _LazyTracker(_IndexTracker):
+        def prepare(self, image: np.ndarray) -> None:
+            pass
+
+        def step(self, frame, mask=None, objects=None):  # noqa: ANN001, ANN201
+            self.stepped.append(int(frame[0, 0, 0]))
+            return _Lazy(int(frame[0, 0, 0]), frame.shape[:2])
+
+    out: dict[int, int] = {}
+    track_pass(_indexed(6), _LazyTracker(), lambda f: (None, None),
+               lambda f, lab: out.__setitem__(f.index, int(lab[0, 0]) - 1),
+               n_frames=6, progress=False, threads=True)
+    assert out == {t: t for t in range(6)}
+    assert len(made_in) == 6 and threading.main_thread().name not in made_in

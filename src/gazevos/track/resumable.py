@@ -33,7 +33,7 @@ from gazevos.io.atomic import atomic_write
 from gazevos.io.frames import Frame
 from gazevos.io.pipeline import Prefetch, WriteBehind
 from gazevos.runtime import opencv_threads, pipeline_opencv_threads
-from gazevos.track.base import Tracker
+from gazevos.track.base import Prediction, Tracker
 
 STATE_FORMAT = 1
 
@@ -79,6 +79,16 @@ def tracker_identity(tracker: Tracker) -> dict[str, Any]:
     _hash_weights(h, tracker, "")
     return {"name": type(tracker).name, "config": repr(getattr(tracker, "config", None)),
             "weights": h.hexdigest()}
+
+
+def _labels(item: np.ndarray | Prediction) -> np.ndarray:
+    """The ``(H, W)`` label map of a prediction (made where this is called), or the map."""
+    return item if isinstance(item, np.ndarray) else np.asarray(item.labels)
+
+
+def _kept(last: tuple[int, np.ndarray | Prediction] | None) -> tuple[int, np.ndarray] | None:
+    """``last`` with its labels made, to be saved."""
+    return None if last is None else (last[0], _labels(last[1]))
 
 
 def save_state(path: str | os.PathLike[str], tracker: Tracker, next_index: int,
@@ -187,7 +197,8 @@ def track_pass(frames: Iterable[Frame], tracker: Tracker, prompter: Prompter, wr
     """
     stride = max(1, int(stride))
     start_index, before = 0, 0.0
-    last: tuple[int, np.ndarray] | None = None     # the latest tracked frame's labels
+    # the latest tracked frame's labels, or its prediction (labels made in the writer)
+    last: tuple[int, np.ndarray | Prediction] | None = None
     state = load_state(state_path, key) if state_path is not None else None
     if state is not None:
         tracker, start_index, before = state["tracker"], state["next_index"], state["seconds"]
@@ -213,9 +224,9 @@ def track_pass(frames: Iterable[Frame], tracker: Tracker, prompter: Prompter, wr
             yield f
 
     source = Prefetch(prepared(frames), depth)
-    out = WriteBehind(lambda item: writer(*item), depth)
+    out = WriteBehind(lambda item: writer(item[0], _labels(item[1])), depth)
 
-    def fill(upto: Frame | None, labels: np.ndarray | None) -> None:
+    def fill(upto: Frame | None, labels: np.ndarray | Prediction | None) -> None:
         """Write the pending frames with the nearer tracked frame's labels."""
         for f in pending:
             use_next = (labels is not None and upto is not None
@@ -243,19 +254,19 @@ def track_pass(frames: Iterable[Frame], tracker: Tracker, prompter: Prompter, wr
                 pending.append(frame)
                 continue
             c0 = time.thread_time()
+            # the frame-size labels are made by the writing thread, off this one
             pred = tracker.step(frame.image, mask=mask, objects=objects)
-            labels = np.asarray(pred.labels)
             step_cpu += time.thread_time() - c0
-            fill(frame, labels)
-            out.put((frame, labels))
-            last = (frame.index, labels)
+            fill(frame, pred)
+            out.put((frame, pred))
+            last = (frame.index, pred)
             bar.update(1)
             now = time.perf_counter()
             stop = interrupts.signum is not None
             if state_path is not None and (stop or now - last_save >= checkpoint_seconds):
                 out.flush()          # the state must not run ahead of the masks on disk
                 save_state(state_path, tracker, n, before + now - t0, key,
-                           last if stride > 1 else None)
+                           _kept(last) if stride > 1 else None)
                 last_save = time.perf_counter()
             if stop:
                 interrupts.stop()
@@ -265,7 +276,7 @@ def track_pass(frames: Iterable[Frame], tracker: Tracker, prompter: Prompter, wr
         if interrupts.signum is not None:    # arrived after the last frame's check
             if state_path is not None:
                 save_state(state_path, tracker, n, before + time.perf_counter() - t0, key,
-                           last if stride > 1 else None)
+                           _kept(last) if stride > 1 else None)
             interrupts.stop()
     return PassResult(n, before + time.perf_counter() - t0, start_index,
                       {"decode": source.cpu_seconds, "track": step_cpu,
