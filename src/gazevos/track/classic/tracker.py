@@ -271,7 +271,6 @@ class ClassicTracker(Tracker):
         if not self._light:
             gray, feats = self._prepare(frame)
             t = self._lap("features", t)
-        mag = np.hypot(flow[..., 0], flow[..., 1]) if c.band_motion_gain > 0 else None
         unreliable = None
         if c.flow_check and not self._light:
             unreliable = self._inconsistent(flow, mx, my, gray, diff)
@@ -288,7 +287,7 @@ class ClassicTracker(Tracker):
             if c.prior_blur > 0 and feats is not None:
                 prior = cv2.GaussianBlur(prior, (0, 0), c.prior_blur)
             if unreliable is not None:
-                prior[unreliable] = np.minimum(prior[unreliable], c.unreliable_prior)
+                np.minimum(prior, c.unreliable_prior, out=prior, where=unreliable)
             if feats is None:
                 t = self._lap("prior", t)
                 out[i] = self._carry_object(st, prior)
@@ -298,7 +297,8 @@ class ClassicTracker(Tracker):
             if c.band_motion_gain > 0:
                 inside = prior > 0.5
                 if inside.any():     # how far the object's pixels moved (90th percentile)
-                    motion = float(np.percentile(mag[inside], 90))
+                    moved = flow[inside]
+                    motion = float(np.percentile(np.hypot(moved[:, 0], moved[:, 1]), 90))
             t = self._lap("prior", t)
             out[i] = self._track_object(st, prior, feats, motion)
             t = self._lap("object", t)
