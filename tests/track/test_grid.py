@@ -51,6 +51,20 @@ def test_labels_equal_argmax_of_upsampled(grid, frame, k) -> None:
     assert differ.sum() <= 3 and np.all(top[-1][differ] - top[-2][differ] < 1e-5)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_labels_of_noise_where_every_cell_is_a_boundary(seed) -> None:
+    # independent random distributions per grid pixel: most bilinear cells' corners
+    # disagree, and the borders' clamped cells are exercised on every side
+    rng = np.random.default_rng(seed)
+    probs = rng.random((4, 7, 9)).astype(np.float32)
+    probs /= probs.sum(axis=0, keepdims=True)
+    ids = (3, 5, 9)
+    for frame in [(23, 31), (7, 9), (30, 9), (50, 64)]:
+        want = argmax_labels(upsample(probs, frame), ids)
+        got = GridResampler((7, 9), frame).labels(probs, ids)
+        assert np.array_equal(got, want), frame
+
+
 def test_labels_without_objects_or_boundaries() -> None:
     rs = GridResampler((10, 20), (30, 50))
     assert not rs.labels(np.ones((1, 10, 20), np.float32), ()).any()

@@ -60,13 +60,6 @@ def _linear_taps(n_src: int, n_dst: int) -> tuple[np.ndarray, np.ndarray, np.nda
     return i0, np.minimum(i0 + 1, n_src - 1), a
 
 
-def _nearest_index(n_src: int, n_dst: int) -> np.ndarray:
-    """``(n_dst,)`` source index that OpenCV's ``INTER_NEAREST`` takes for each output
-    pixel (asked of OpenCV itself, so that :meth:`GridResampler.labels` agrees with it)."""
-    ramp = np.arange(n_src, dtype=np.uint16)[None, :]
-    return cv2.resize(ramp, (n_dst, 1), interpolation=cv2.INTER_NEAREST)[0].astype(np.int64)
-
-
 def halving_sizes(frame: tuple[int, int], grid: tuple[int, int]) -> list[tuple[int, int]]:
     """The ``(H, W)`` sizes :func:`gazevos.track.base.shrink` passes through on its way from
     ``frame`` to ``grid``, the frame first: it halves (odd ends cropped) while the image
@@ -107,12 +100,12 @@ class GridResampler:
         self.grid, self.frame = (h, w), (hh, ww)
         self._y = _linear_taps(h, hh)
         self._x = _linear_taps(w, ww)
-        # rows (columns) of the frame whose nearest grid row (column) is i: [start, stop)
-        ny, nx = _nearest_index(h, hh), _nearest_index(w, ww)
-        self._rows = (np.searchsorted(ny, np.arange(h), "left"),
-                      np.searchsorted(ny, np.arange(h), "right"))
-        self._cols = (np.searchsorted(nx, np.arange(w), "left"),
-                      np.searchsorted(nx, np.arange(w), "right"))
+        # rows (columns) of the frame whose bilinear cell starts at grid row (column) i:
+        # [start, stop); the taps' first index never decreases along the frame
+        self._rows = (np.searchsorted(self._y[0], np.arange(h), "left"),
+                      np.searchsorted(self._y[0], np.arange(h), "right"))
+        self._cols = (np.searchsorted(self._x[0], np.arange(w), "left"),
+                      np.searchsorted(self._x[0], np.arange(w), "right"))
         sizes = halving_sizes(frame, grid)
         self._ry = _axis_operator(h, hh, [s[0] for s in sizes[1:]])
         self._rx = _axis_operator(w, ww, [s[1] for s in sizes[1:]])
@@ -133,11 +126,13 @@ class GridResampler:
         out = cv2.resize(grid_labels, (ww, hh), interpolation=cv2.INTER_NEAREST)
         if len(object_ids) == 0:
             return out
-        # grid pixels with another label in their 3x3 neighbourhood: every corner of a cell
-        # whose four corners disagree is one, and a frame pixel's nearest grid pixel is a
-        # corner of its bilinear cell; elsewhere the nearest label is the bilinear one
-        kernel = np.ones((3, 3), np.uint8)
-        edge = cv2.dilate(grid_labels, kernel) != cv2.erode(grid_labels, kernel)
+        # bilinear cells (grid rows i, i + 1 and columns j, j + 1, clamped at the far
+        # edges) whose four corners disagree: a convex combination of distributions whose
+        # argmax is the same label keeps it, so elsewhere the nearest label (one of the
+        # four corners) is the bilinear one
+        g = np.pad(grid_labels, ((0, 1), (0, 1)), mode="edge")
+        corner = g[:-1, :-1]
+        edge = (corner != g[1:, :-1]) | (corner != g[:-1, 1:]) | (corner != g[1:, 1:])
         ei, ej = np.nonzero(edge)
         if ei.size == 0:
             return out
