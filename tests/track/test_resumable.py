@@ -10,6 +10,8 @@ import pytest
 
 from gazevos.io.frames import Frame
 from gazevos.track import build_tracker
+from gazevos.track.base import GridPrediction, Prediction
+from gazevos.track.grid import GridResampler, argmax_labels
 from gazevos.track.resumable import load_state, save_state, track_pass
 
 
@@ -270,29 +272,41 @@ def test_classic_masks_do_not_depend_on_opencvs_pool(monkeypatch):
         np.testing.assert_array_equal(runs[0][i], runs[1][i])
 
 
-def test_labels_are_made_by_the_writing_thread_not_the_trackers() -> None:
-    made_in: list[str] = []
+def test_grid_labels_are_made_by_the_writing_thread_frame_size_ones_here() -> None:
+    made_in: list[tuple[str, str]] = []
 
-    class _Lazy:
-        def __init__(self, t: int, shape: tuple[int, int]) -> None:
-            self.t, self.shape = t, shape
-
+    class _Grid(GridPrediction):
         @property
-        def labels(self) -> np.ndarray:
-            made_in.append(threading.current_thread().name)
-            return np.full(self.shape, self.t + 1, np.uint8)
+        def labels(self) -> np.ndarray:  # type: ignore[override]
+            made_in.append(("grid", threading.current_thread().name))
+            return self.resampler.labels(self.grid_probs, self.object_ids)
 
-    class _LazyTracker(_IndexTracker):
+    class _Full(Prediction):
+        @property
+        def labels(self) -> np.ndarray:  # type: ignore[override]
+            made_in.append(("full", threading.current_thread().name))
+            return argmax_labels(self.probs, self.object_ids)
+
+    resampler = GridResampler((2, 3), (4, 6))
+
+    class _Tracker(_IndexTracker):
         def prepare(self, image: np.ndarray) -> None:
             pass
 
         def step(self, frame, mask=None, objects=None):  # noqa: ANN001, ANN201
-            self.stepped.append(int(frame[0, 0, 0]))
-            return _Lazy(int(frame[0, 0, 0]), frame.shape[:2])
+            t = int(frame[0, 0, 0])
+            self.stepped.append(t)
+            if t % 2:     # odd frames: all object t, made on the frame
+                return _Full(np.stack([np.zeros((4, 6), np.float32),
+                                       np.ones((4, 6), np.float32)]), (t + 1,))
+            return _Grid(np.stack([np.zeros((2, 3), np.float32), np.ones((2, 3), np.float32)]),
+                         (t + 1,), resampler)
 
     out: dict[int, int] = {}
-    track_pass(_indexed(6), _LazyTracker(), lambda f: (None, None),
+    track_pass(_indexed(6), _Tracker(), lambda f: (None, None),
                lambda f, lab: out.__setitem__(f.index, int(lab[0, 0]) - 1),
                n_frames=6, progress=False, threads=True)
     assert out == {t: t for t in range(6)}
-    assert len(made_in) == 6 and threading.main_thread().name not in made_in
+    main = threading.main_thread().name
+    assert sorted(k for k, _ in made_in) == ["full"] * 3 + ["grid"] * 3
+    assert all((name == main) == (kind == "full") for kind, name in made_in)

@@ -33,7 +33,7 @@ from gazevos.io.atomic import atomic_write
 from gazevos.io.frames import Frame
 from gazevos.io.pipeline import Prefetch, WriteBehind
 from gazevos.runtime import opencv_threads, pipeline_opencv_threads
-from gazevos.track.base import Prediction, Tracker
+from gazevos.track.base import GridPrediction, Prediction, Tracker
 
 STATE_FORMAT = 1
 
@@ -254,8 +254,11 @@ def track_pass(frames: Iterable[Frame], tracker: Tracker, prompter: Prompter, wr
                 pending.append(frame)
                 continue
             c0 = time.thread_time()
-            # the frame-size labels are made by the writing thread, off this one
             pred = tracker.step(frame.image, mask=mask, objects=objects)
+            # a work-grid prediction is small: its frame-size labels are made by the
+            # writing thread, off this one; a frame-size one (25 MB at 1080p) is not kept
+            if not isinstance(pred, GridPrediction):
+                pred = np.asarray(pred.labels)
             step_cpu += time.thread_time() - c0
             fill(frame, pred)
             out.put((frame, pred))
