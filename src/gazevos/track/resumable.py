@@ -33,7 +33,7 @@ from gazevos.io.atomic import atomic_write
 from gazevos.io.frames import Frame
 from gazevos.io.pipeline import Prefetch, WriteBehind
 from gazevos.runtime import opencv_threads, pipeline_opencv_threads
-from gazevos.track.base import GridPrediction, Prediction, Tracker
+from gazevos.track.base import GridPrediction, Tracker
 
 STATE_FORMAT = 1
 
@@ -81,12 +81,13 @@ def tracker_identity(tracker: Tracker) -> dict[str, Any]:
             "weights": h.hexdigest()}
 
 
-def _labels(item: np.ndarray | Prediction) -> np.ndarray:
-    """The ``(H, W)`` label map of a prediction (made where this is called), or the map."""
+def _labels(item: np.ndarray | GridPrediction) -> np.ndarray:
+    """The ``(H, W)`` label map of a work-grid prediction (made where this is called), or
+    the map."""
     return item if isinstance(item, np.ndarray) else np.asarray(item.labels)
 
 
-def _kept(last: tuple[int, np.ndarray | Prediction] | None) -> tuple[int, np.ndarray] | None:
+def _kept(last: tuple[int, np.ndarray | GridPrediction] | None) -> tuple[int, np.ndarray] | None:
     """``last`` with its labels made, to be saved."""
     return None if last is None else (last[0], _labels(last[1]))
 
@@ -197,8 +198,9 @@ def track_pass(frames: Iterable[Frame], tracker: Tracker, prompter: Prompter, wr
     """
     stride = max(1, int(stride))
     start_index, before = 0, 0.0
-    # the latest tracked frame's labels, or its prediction (labels made in the writer)
-    last: tuple[int, np.ndarray | Prediction] | None = None
+    # the latest tracked frame's labels, or its work-grid prediction (labels made in the
+    # writing thread)
+    last: tuple[int, np.ndarray | GridPrediction] | None = None
     state = load_state(state_path, key) if state_path is not None else None
     if state is not None:
         tracker, start_index, before = state["tracker"], state["next_index"], state["seconds"]
@@ -226,7 +228,7 @@ def track_pass(frames: Iterable[Frame], tracker: Tracker, prompter: Prompter, wr
     source = Prefetch(prepared(frames), depth)
     out = WriteBehind(lambda item: writer(item[0], _labels(item[1])), depth)
 
-    def fill(upto: Frame | None, labels: np.ndarray | Prediction | None) -> None:
+    def fill(upto: Frame | None, labels: np.ndarray | GridPrediction | None) -> None:
         """Write the pending frames with the nearer tracked frame's labels."""
         for f in pending:
             use_next = (labels is not None and upto is not None
